@@ -1,0 +1,60 @@
+# openedx-pok developer commands. Every target installs what it needs into ./.venv first.
+.PHONY: help requirements demo test test-sqlite test-mysql quality bench translations compile-translations \
+        migrations-check upgrade clean
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+help: ## show the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/pip.txt requirements/dev.txt requirements/test.txt requirements/base.txt setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/pip.txt
+	$(BIN)/pip install -q -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+requirements: $(STAMP) ## create .venv and install the pinned requirements and the plugin (editable)
+
+demo: $(STAMP) ## sandbox LMS on SQLite + POK simulator: the full learner flow, then the admin (ARGS=--no-serve exits)
+	$(BIN)/python -m demo.run $(ARGS)
+
+test: $(STAMP) test-sqlite test-mysql ## the whole suite on SQLite and on MariaDB (127.0.0.1:3306)
+
+test-sqlite: $(STAMP) ## the suite on SQLite (the embedded default)
+	POK_TEST_DB=sqlite $(BIN)/pytest -m "not mysql" $(ARGS)
+
+test-mysql: $(STAMP) ## the suite on MariaDB/MySQL, with the concurrency and Celery/Redis worker tests
+	POK_TEST_DB=mysql $(BIN)/pytest $(ARGS)
+
+quality: $(STAMP) ## lint and import order (ruff)
+	$(BIN)/ruff check .
+
+migrations-check: $(STAMP) ## fail if the models and the migrations differ
+	$(BIN)/python -m django makemigrations openedx_pok --check --dry-run --settings=test_settings
+
+bench: $(STAMP) ## benchmarks: LMS time with POK latency, POK requests per credential, page views
+	$(BIN)/python -m bench.run $(ARGS)
+
+translations: $(STAMP) ## extract messages into conf/locale and compile the catalogs
+	cd openedx_pok && ../$(BIN)/django-admin makemessages -l en -l es_419 -l pt_BR --no-obsolete
+	$(MAKE) compile-translations
+
+compile-translations: $(STAMP) ## compile conf/locale .po files to .mo
+	cd openedx_pok && ../$(BIN)/django-admin compilemessages
+
+upgrade: ## re-pin requirements/*.txt from requirements/*.in
+	test -x $(BIN)/pip-compile || $(MAKE) requirements
+	for f in pip base test quality dev pip-tools; do \
+		$(BIN)/pip-compile -q --upgrade --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+			-o requirements/$$f.txt requirements/$$f.in; \
+	done
+
+clean: ## remove build artefacts, caches and the sandbox databases
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache var test-artifacts
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

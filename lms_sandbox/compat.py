@@ -1,0 +1,78 @@
+"""
+The sandbox side of the plugin's platform door (``openedx_pok.compat``).
+
+Selected with ``POK_COMPAT_BACKEND = "lms_sandbox.compat.SandboxBackend"``. It answers the same questions as the
+platform backend from the sandbox tables, with the same fallbacks, so the plugin's code paths are the ones it takes
+inside the LMS.
+"""
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+
+from lms_sandbox.models import CourseOverview, GeneratedCertificate, Organization
+from openedx_pok.compat import CertificateInfo, CourseInfo, Signatory
+
+
+class SandboxBackend:
+    """Reads the sandbox LMS models; read-only and one or two indexed queries per call."""
+
+    def get_course(self, course_key):
+        """The course run's CourseInfo, or None when there is no overview for it."""
+        try:
+            overview = CourseOverview.objects.get(id=course_key)
+        except CourseOverview.DoesNotExist:
+            return None
+        org = overview.org or course_key.org
+        signatories = tuple(
+            Signatory(name=s.get("name") or "", title=s.get("title") or "", organization=s.get("organization") or "")
+            for s in overview.signatories or []
+            # The platform backend drops signatories without a name as well.
+            if isinstance(s, dict) and s.get("name")
+        )
+        return CourseInfo(
+            course_key=course_key,
+            display_name=overview.display_name or "",
+            org=org,
+            org_name=self.get_organization_name(org) or overview.display_org_with_default or "",
+            start=overview.start,
+            end=overview.end,
+            language=overview.language or "",
+            certificate_title=overview.certificate_title or "",
+            signatories=signatories,
+        )
+
+    def get_certificate(self, user, course_key):
+        """The learner's certificate as CertificateInfo, or None."""
+        certificate = GeneratedCertificate.objects.filter(user=user, course_id=course_key).first()
+        if certificate is None:
+            return None
+        return CertificateInfo(
+            status=certificate.status,
+            verify_uuid=certificate.verify_uuid or "",
+            mode=certificate.mode or "",
+            grade=certificate.grade or "",
+            created=certificate.created_date,
+            modified=certificate.modified_date,
+        )
+
+    def get_profile_name(self, user):
+        """The certificate name; None (not "") without a profile, like the platform backend."""
+        try:
+            return user.profile.name
+        except ObjectDoesNotExist:
+            return None
+
+    def get_language_preference(self, user):
+        """The learner's "pref-lang"; None when unset, as ``get_user_preference`` returns."""
+        try:
+            return user.profile.language or None
+        except ObjectDoesNotExist:
+            return None
+
+    def get_platform_name(self):
+        return settings.PLATFORM_NAME
+
+    def get_organization_name(self, org_short_name):
+        """The organization's long name, or None when it is not registered."""
+        if not org_short_name:
+            return None
+        return Organization.objects.filter(short_name=org_short_name).values_list("name", flat=True).first()

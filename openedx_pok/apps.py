@@ -1,0 +1,55 @@
+"""
+Django app configuration: how the Open edX platform discovers and wires the plugin.
+
+The LMS and the CMS load this AppConfig through the ``lms.djangoapp`` / ``cms.djangoapp`` entry points and read
+``plugin_app`` to mount the URLs, apply the settings modules and connect the openedx-events receivers.
+"""
+from django.apps import AppConfig
+
+
+class OpenedxPokConfig(AppConfig):
+    """Open edX plugin app for POK verifiable credentials."""
+
+    name = "openedx_pok"
+    label = "openedx_pok"
+    verbose_name = "POK credentials"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    plugin_app = {
+        "url_config": {
+            "lms.djangoapp": {
+                "namespace": "openedx_pok",
+                "regex": r"^pok/",
+                "relative_path": "urls",
+            },
+        },
+        "settings_config": {
+            "lms.djangoapp": {
+                "common": {"relative_path": "settings.common"},
+                "production": {"relative_path": "settings.production"},
+                "devstack": {"relative_path": "settings.common"},
+                "test": {"relative_path": "settings.common"},
+            },
+            "cms.djangoapp": {
+                "common": {"relative_path": "settings.common"},
+                "production": {"relative_path": "settings.production"},
+            },
+        },
+        "signals_config": {
+            "lms.djangoapp": {
+                "relative_path": "receivers",
+                "receivers": [
+                    {
+                        "receiver_func_name": "handle_certificate_created",
+                        "signal_path": "openedx_events.learning.signals.CERTIFICATE_CREATED",
+                        "dispatch_uid": "openedx_pok.receivers.handle_certificate_created",
+                    },
+                    {
+                        "receiver_func_name": "handle_certificate_revoked",
+                        "signal_path": "openedx_events.learning.signals.CERTIFICATE_REVOKED",
+                        "dispatch_uid": "openedx_pok.receivers.handle_certificate_revoked",
+                    },
+                ],
+            },
+        },
+    }

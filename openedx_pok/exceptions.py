@@ -1,0 +1,143 @@
+"""
+Exceptions the plugin raises on purpose.
+
+Everything derives from :class:`OpenedxPokError` so callers at the edges (Celery tasks, admin actions, the LMS
+pipeline steps) can catch "anything the plugin chose to raise" in one place and let real bugs propagate.
+
+Hierarchy::
+
+    OpenedxPokError                 base of every deliberate error
+    +-- PokConfigurationError       the plugin cannot talk to POK as configured (empty API URL or key, ...)
+    +-- PokApiError                 a call to the POK API failed; carries what a retry policy needs to decide
+    |   +-- PokAuthenticationError  401/403: wrong or revoked key; permanent
+    |   +-- PokNotFoundError        404: unknown template, page or credential; permanent
+    |   +-- PokValidationError      other 4xx: POK refused the payload; permanent; ``message`` is POK's own
+    |   +-- PokRateLimitedError     429: transient; ``retry_after`` seconds when POK said so
+    |   +-- PokServerError          5xx: transient; a POST may have been processed
+    |   +-- PokNetworkError         connect/read timeout, refused or dropped connection: transient
+    |   +-- PokResponseError        2xx with a body we cannot use: transient; a POST was processed
+    +-- (domain errors: issuance, course mappings, learner data; added below by the modules that need them)
+
+``PokApiError.ambiguous`` is the important bit for "exactly once": it is True only for a POST that may have created
+a credential at POK although we got no usable answer, so the caller must record the attempt as possibly successful
+rather than blindly POST again.
+
+Messages are short, human readable (staff see them in admin) and never contain the API key or request bodies; the
+client is responsible for keeping secrets out of what it passes in, these classes only bound the length.
+"""
+
+MAX_MESSAGE_LENGTH = 500
+
+
+def _shorten(text, limit=MAX_MESSAGE_LENGTH):
+    """Bound a message so a huge HTML error page from a proxy cannot flood the admin or the logs."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 3].rstrip() + "..."
+
+
+class OpenedxPokError(Exception):
+    """Base class of every error the plugin raises deliberately (as opposed to bugs)."""
+
+
+class PokConfigurationError(OpenedxPokError):
+    """The plugin is configured in a way that cannot work (e.g. empty POK API URL or key); fix the settings."""
+
+
+class PokApiError(OpenedxPokError):
+    """
+    A call to the POK API did not give a usable answer.
+
+    The class tells *why*; the attributes tell a retry policy what it may do: ``retryable`` (trying again later may
+    succeed) and ``ambiguous`` (a POST may have reached POK, so a credential may already exist). ``status_code`` is
+    the HTTP status when POK answered at all, ``endpoint`` (e.g. ``"POST /credential"``) says which call failed.
+    """
+
+    retryable = False
+
+    def __init__(self, message, *, status_code=None, retryable=None, ambiguous=False, endpoint=None):
+        self.message = _shorten(message) or self.__class__.__name__
+        self.status_code = status_code
+        # Instance attribute shadows the class default only when the caller knows better.
+        self.retryable = type(self).retryable if retryable is None else bool(retryable)
+        self.ambiguous = bool(ambiguous)
+        self.endpoint = endpoint
+        super().__init__(self.message)
+
+    def __str__(self):
+        """Put the facts a reader of a log line or an admin message needs in front of POK's own words."""
+        context = []
+        if self.endpoint:
+            context.append(self.endpoint)
+        if self.status_code is not None:
+            context.append(f"HTTP {self.status_code}")
+        if self.ambiguous:
+            context.append("may have reached POK")
+        if self.retryable:
+            context.append("retryable")
+        return f"{self.message} ({', '.join(context)})" if context else self.message
+
+    def __reduce__(self):
+        """Keep the attributes when Celery pickles the exception (the default would keep the message only)."""
+        return (self.__class__, (self.message,), self.__dict__.copy())
+
+
+class PokAuthenticationError(PokApiError):
+    """POK refused the API key (401/403). Retrying cannot help until an operator fixes the key."""
+
+
+class PokNotFoundError(PokApiError):
+    """POK does not know the template, page or credential asked for (404)."""
+
+
+class PokValidationError(PokApiError):
+    """POK refused the request as invalid (4xx other than 401/403/404/429); ``message`` is POK's explanation."""
+
+
+class PokRateLimitedError(PokApiError):
+    """
+    POK asked us to slow down (429). Nothing was created, so retrying is safe.
+
+    ``retry_after`` is the delay in seconds POK asked for (``Retry-After`` as seconds or HTTP-date), or None.
+    """
+
+    retryable = True
+
+    def __init__(self, message, *, retry_after=None, **kwargs):
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+    def __str__(self):
+        """Show the requested delay, the one number an operator reading the log wants."""
+        text = super().__str__()
+        if self.retry_after is not None:
+            text += f" [retry after {self.retry_after:g} s]"
+        return text
+
+
+class PokServerError(PokApiError):
+    """POK failed (5xx). Usually transient; a POST may still have been processed before the failure."""
+
+    retryable = True
+
+
+class PokNetworkError(PokApiError):
+    """
+    No HTTP answer from POK: connect or read timeout, connection refused, reset or dropped.
+
+    ``ambiguous`` separates "surely not sent" (connect failures) from "sent, answer lost" (read timeout, dropped
+    after sending), which matters for a POST.
+    """
+
+    retryable = True
+
+
+class PokResponseError(PokApiError):
+    """
+    POK answered 2xx but the body is unusable (not JSON, or required fields like a credential id missing).
+
+    For a POST the request was certainly processed, so the outcome is ambiguous rather than failed.
+    """
+
+    retryable = True

@@ -1,0 +1,211 @@
+"""
+Data of the plugin: which courses issue POK credentials, and one credential record per learner and course.
+
+Business rules (when to issue, retries, payloads) live in ``api.py``; this module keeps the data and the small
+invariants that the database itself can enforce: one credential per (learner, course), one POK id per credential,
+one mapping per course and one default mapping per organization.
+
+Table and migration names deliberately differ from those of the earlier openedx-pok 21.x, which used the same app
+label (see docs/decisions/0002-tables-and-migrations.rst).
+"""
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from model_utils.models import TimeStampedModel
+from opaque_keys.edx.django.models import CourseKeyField
+
+
+class EmissionType(models.TextChoices):
+    """How POK emits the credential; ``blockchain`` consumes the POK organization's credits."""
+
+    POK = "pok", _("POK (free)")
+    BLOCKCHAIN = "blockchain", _("Blockchain (uses credits)")
+
+
+class CertificateTemplateQuerySet(models.QuerySet):
+    """Lookups of the mapping that applies to a course."""
+
+    def for_course(self, course_key):
+        """
+        Return the mapping that applies to ``course_key``, or None.
+
+        A course's own mapping wins over its organization's default, even when it is disabled: that is how an
+        admin opts one course out of an organization-wide default.
+        """
+        candidates = self.filter(
+            Q(course_key=course_key) | Q(course_key=CourseKeyField.Empty, organization=course_key.org)
+        )
+        best = None
+        for mapping in candidates:
+            if mapping.course_key:
+                return mapping
+            best = mapping
+        return best
+
+
+class CertificateTemplate(TimeStampedModel):
+    """
+    Maps a course, or a whole organization as the default for its courses, to a POK template.
+
+    A course is POK-enabled exactly when an enabled mapping applies to it (see ``for_course``).
+
+    .. no_pii:
+    """
+
+    course_key = CourseKeyField(
+        max_length=255, blank=True, db_index=True, verbose_name=_("course"),
+        help_text=_("The course run, e.g. course-v1:Org+Course+Run. Leave empty to make this the default of an "
+                    "organization."),
+    )
+    organization = models.CharField(
+        max_length=255, blank=True, db_index=True, verbose_name=_("organization"),
+        help_text=_("Open edX organization short name. Filled from the course for course mappings."),
+    )
+    template_id = models.CharField(
+        max_length=255, blank=True, verbose_name=_("POK template id"),
+        help_text=_("Empty uses the POK_DEFAULT_TEMPLATE_ID setting."),
+    )
+    emission_type = models.CharField(
+        max_length=16, choices=EmissionType.choices, default=EmissionType.POK, verbose_name=_("emission type"),
+    )
+    page_id = models.CharField(
+        max_length=255, blank=True, verbose_name=_("POK page id"),
+        help_text=_("Optional POK page that shows the credential. Empty uses the POK_DEFAULT_PAGE_ID setting."),
+    )
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
+
+    objects = CertificateTemplateQuerySet.as_manager()
+
+    class Meta:
+        db_table = "openedx_pok_course_template_mapping"
+        verbose_name = _("course template mapping")
+        verbose_name_plural = _("course template mappings")
+        constraints = [
+            # Course mappings store their course's org, so this is "one mapping per course" and "one default per
+            # organization" at once, and it holds on MySQL too (no partial indexes needed).
+            models.UniqueConstraint(fields=["organization", "course_key"], name="pok_mapping_unique_scope"),
+        ]
+
+    def __str__(self):
+        scope = str(self.course_key) if self.course_key else _("organization {org}").format(org=self.organization)
+        return f"{scope} -> {self.template_id or '-'}"
+
+    def clean(self):
+        """Require a course or an organization, and keep a course mapping's organization in step with its key."""
+        super().clean()
+        if self.course_key:
+            self.organization = self.course_key.org
+        elif not self.organization:
+            raise ValidationError(_("Choose a course, or an organization for an organization-wide default."))
+
+    def save(self, *args, **kwargs):
+        """Fill the organization from the course key so the uniqueness constraint covers course mappings."""
+        if self.course_key:
+            self.organization = self.course_key.org
+        super().save(*args, **kwargs)
+
+
+class CredentialStatus(models.TextChoices):
+    """Local life cycle of a credential; the raw POK state is kept beside it in ``pok_state``."""
+
+    PENDING = "pending", _("Pending")                # recorded, waiting for the issuance task
+    REQUESTING = "requesting", _("Requesting")       # POST to POK about to be / being sent
+    IN_PROGRESS = "in_progress", _("In progress")    # accepted by POK, not emitted yet
+    EMITTED = "emitted", _("Emitted")                # final; view URL known
+    FAILED = "failed", _("Failed")                   # POK refused it or retries ran out; staff can retry
+    HELD = "held", _("Held")                         # not sent: bad learner data or configuration
+    REVOKED = "revoked", _("Revoked")                # the Open edX certificate was revoked
+
+
+# States from which the issuance task may (re)send a POST.
+ISSUABLE_STATUSES = (CredentialStatus.PENDING, CredentialStatus.FAILED, CredentialStatus.HELD)
+
+
+class PokCertificate(TimeStampedModel):
+    """
+    The POK credential of one learner for one course: what was sent, what POK answered, and where it stands.
+
+    .. pii: The receiver snapshot holds the learner's name and email as sent to POK.
+    .. pii_types: name, email_address
+    .. pii_retirement: local_api
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("reference"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pok_credentials", verbose_name=_("learner"),
+    )
+    course_key = CourseKeyField(max_length=255, db_index=True, verbose_name=_("course"))
+    status = models.CharField(
+        max_length=16, choices=CredentialStatus.choices, default=CredentialStatus.PENDING, db_index=True,
+        verbose_name=_("status"),
+    )
+    status_reason = models.TextField(
+        blank=True, verbose_name=_("reason"),
+        help_text=_("Why the credential is held, failed or revoked, in words staff can act on."),
+    )
+    # What was (or will be) sent to POK.
+    template_id = models.CharField(max_length=255, blank=True, verbose_name=_("POK template id"))
+    page_id = models.CharField(max_length=255, blank=True, verbose_name=_("POK page id"))
+    emission_type = models.CharField(
+        max_length=16, choices=EmissionType.choices, default=EmissionType.POK, verbose_name=_("emission type"),
+    )
+    title = models.CharField(max_length=255, blank=True, verbose_name=_("title"))
+    emitter = models.CharField(max_length=255, blank=True, verbose_name=_("emitter"))
+    tags = models.JSONField(default=list, blank=True, verbose_name=_("tags"))
+    receiver = models.JSONField(default=dict, blank=True, verbose_name=_("receiver sent"))
+    custom_parameters = models.JSONField(default=dict, blank=True, verbose_name=_("custom parameters sent"))
+    emission_date = models.DateTimeField(null=True, blank=True, verbose_name=_("emission date"))
+    grade = models.FloatField(
+        null=True, blank=True, verbose_name=_("grade"),
+        help_text=_("Course grade (0 to 1) the LMS passed when it requested the certificate."),
+    )
+    # What POK answered.
+    pok_credential_id = models.CharField(
+        max_length=255, null=True, blank=True, unique=True, verbose_name=_("POK credential id"),
+    )
+    pok_state = models.CharField(max_length=64, blank=True, verbose_name=_("POK state"))
+    view_url = models.URLField(max_length=1024, blank=True, verbose_name=_("view URL"))
+    # Bookkeeping of the issuance.
+    verify_uuid = models.CharField(
+        max_length=32, blank=True, db_index=True, verbose_name=_("Open edX certificate verify_uuid"),
+    )
+    issuance = models.PositiveIntegerField(
+        default=1, verbose_name=_("issuance"),
+        help_text=_("Incremented when a new credential replaces a revoked one; part of the idempotency key."),
+    )
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("POST attempts"))
+    ambiguous_attempts = models.PositiveIntegerField(
+        default=0, verbose_name=_("ambiguous attempts"),
+        help_text=_("POSTs that may have reached POK without an answer (e.g. timeout after sending)."),
+    )
+    previous_credential_ids = models.JSONField(
+        default=list, blank=True, verbose_name=_("previous POK credential ids"),
+        help_text=_("Credentials issued earlier for this learner and course, then revoked or replaced."),
+    )
+    retryable = models.BooleanField(
+        default=False, verbose_name=_("retryable"),
+        help_text=_("A failure that the reconcile run will retry by itself (POK was unavailable)."),
+    )
+    requested_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last POST at"))
+    last_synced_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last refreshed from POK"))
+
+    class Meta:
+        db_table = "openedx_pok_credential"
+        verbose_name = _("POK credential")
+        verbose_name_plural = _("POK credentials")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "course_key"], name="pok_credential_one_per_learner_course"),
+        ]
+        indexes = [models.Index(fields=["status", "modified"], name="pok_credential_status_mod")]
+
+    def __str__(self):
+        return f"{self.user_id} / {self.course_key}: {self.status}"
+
+    @property
+    def idempotency_key(self):
+        """Key sent with every POST of this issuance: stable across retries, new after a re-issue."""
+        return f"openedx-pok-{self.uuid}-{self.issuance}"

@@ -1,0 +1,240 @@
+"""
+Builds the body of ``POST /credential`` from Open edX data, or explains why it cannot.
+
+Nothing here talks to POK or writes to the database: the issuance task gathers the inputs (through ``compat``),
+calls :func:`build_credential_payload` and either sends the result or holds the credential with the
+:class:`PayloadError` reason. The rules follow the POK contract: every declared template parameter present and
+non-empty, an emission date with an explicit UTC offset, and never an empty or "undefined" receiver name.
+"""
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.utils.translation import gettext as _
+
+# Literal values that broken front-ends store instead of a name; never send them as a person's name.
+PLACEHOLDER_NAMES = {"undefined", "null", "none", "nan", "n/a", "-", "."}
+
+DATE_FORMATS = {"dd/MM/yyyy": "%d/%m/%Y", "MM/dd/yyyy": "%m/%d/%Y"}
+
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class PayloadError(Exception):
+    """The credential cannot be built; ``reason`` is a translated sentence staff can act on."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IssuanceContext:
+    """Everything the payload is built from, gathered by the issuance task."""
+
+    course: object                 # compat.CourseInfo
+    certificate: object            # compat.CertificateInfo
+    template: object               # client.Template (its declared parameters)
+    email: str
+    profile_name: str | None
+    language: str | None
+    platform_name: str
+    emission_type: str
+    date_format: str
+    skip_acceptance: bool
+    page_id: str = ""
+    grade: float | None = None
+    tags: tuple = field(default_factory=tuple)
+
+
+def clean_text(value):
+    """Collapse whitespace and drop control characters so a name or title prints as one clean line."""
+    value = "".join(ch for ch in str(value or "") if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
+    return " ".join(value.split())
+
+
+def split_name(full_name):
+    """
+    Split a certificate name into (first name, last name) without dropping a word.
+
+    "Last, First" (one comma) is read as written; otherwise the first half of the words (rounded down, at least
+    one) is the first name. One word gives an empty last name, which POK accepts. Returns None when there is no
+    usable name, so the caller holds the credential instead of sending an empty or placeholder name.
+    """
+    name = clean_text(full_name)
+    if not name or name.lower() in PLACEHOLDER_NAMES or not any(ch.isalnum() for ch in name):
+        return None
+    if name.count(",") == 1:
+        last, first = (clean_text(part) for part in name.split(","))
+        if first and last:
+            return first, last
+    # Commas that do not separate "Last, First" are punctuation, not words.
+    name = clean_text(name.replace(",", " "))
+    words = name.split(" ")
+    cut = max(1, len(words) // 2)
+    return " ".join(words[:cut]), " ".join(words[cut:])
+
+
+def language_tag(preference):
+    """Turn an Open edX language code ("pt-br", "zh_HANS", "es-419") into a BCP-47 tag, or None if unusable."""
+    value = (preference or "").strip()
+    if not value or not _BCP47.match(value):
+        return None
+    parts = re.split(r"[-_]", value)
+    tag = [parts[0].lower()]
+    for part in parts[1:]:
+        if len(part) == 4 and part.isalpha():
+            tag.append(part.title())        # script, e.g. Hans
+        elif len(part) == 2 and part.isalpha():
+            tag.append(part.upper())        # region, e.g. BR
+        else:
+            tag.append(part.lower())        # numeric region (419) or variant
+    return "-".join(tag)
+
+
+def iso_datetime(value):
+    """ISO 8601 with an explicit UTC offset; naive datetimes are taken as UTC, as the LMS stores them."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def format_date(value, date_format):
+    """A date as POK prints it (the configured dateFormat), for parameters that carry dates."""
+    if value is None:
+        return ""
+    return value.strftime(DATE_FORMATS.get(date_format, "%d/%m/%Y"))
+
+
+def grade_percent(context):
+    """The grade as a whole percentage, from the LMS CourseGrade when known, else the certificate's grade."""
+    grade = context.grade
+    if grade is None:
+        try:
+            grade = float(context.certificate.grade)
+        except (TypeError, ValueError):
+            return ""
+    return f"{round(grade * 100)}%"
+
+
+def _normalize(key):
+    return re.sub(r"[^a-z0-9]", "", str(key or "").lower())
+
+
+def builtin_parameter_values(context):
+    """
+    Values of the parameters a template commonly declares, keyed by normalized name.
+
+    A parameter is matched by its id first and then by its label, each lower-cased without punctuation, so
+    "course_name", "Course name" and "courseName" all find the course name.
+    """
+    course, certificate = context.course, context.certificate
+    signatories = course.signatories or ()
+    first_signatory = signatories[0] if signatories else None
+    values = {
+        "grade": grade_percent(context),
+        "score": grade_percent(context),
+        "platform": context.platform_name,
+        "platformname": context.platform_name,
+        "course": course_title(course),
+        "coursename": course_title(course),
+        "coursetitle": course_title(course),
+        "title": course_title(course),
+        "courseid": str(course.course_key),
+        "coursekey": str(course.course_key),
+        "organization": emitter_name(course),
+        "org": emitter_name(course),
+        "emitter": emitter_name(course),
+        "institution": emitter_name(course),
+        "startdate": format_date(course.start, context.date_format),
+        "coursestart": format_date(course.start, context.date_format),
+        "enddate": format_date(course.end, context.date_format),
+        "courseend": format_date(course.end, context.date_format),
+        "date": format_date(certificate.created, context.date_format),
+        "issuedate": format_date(certificate.created, context.date_format),
+        "certificatedate": format_date(certificate.created, context.date_format),
+        "certificateid": certificate.verify_uuid,
+        "verifyuuid": certificate.verify_uuid,
+        "mode": certificate.mode,
+        "signatory": first_signatory.name if first_signatory else "",
+        "signatoryname": first_signatory.name if first_signatory else "",
+        "signatorytitle": first_signatory.title if first_signatory else "",
+        "signatoryorganization": first_signatory.organization if first_signatory else "",
+        "signatories": ", ".join(s.name for s in signatories),
+    }
+    for index, signatory in enumerate(signatories, start=1):
+        values[f"signatory{index}"] = signatory.name
+        values[f"signatory{index}name"] = signatory.name
+        values[f"signatory{index}title"] = signatory.title
+    return values
+
+
+def resolve_custom_parameters(context):
+    """Every parameter the template declares, resolved and non-empty; PayloadError names the ones that are not."""
+    values = builtin_parameter_values(context)
+    resolved, missing = {}, []
+    for parameter in context.template.custom_parameters:
+        value = values.get(_normalize(parameter.id)) or values.get(_normalize(parameter.label))
+        value = clean_text(value)
+        if value:
+            resolved[parameter.id] = value
+        else:
+            missing.append(parameter.id)
+    if missing:
+        raise PayloadError(
+            _("Template {template} declares parameters that have no value for this course: {names}.").format(
+                template=context.template.id, names=", ".join(missing)
+            )
+        )
+    return resolved
+
+
+def course_title(course):
+    """The title printed on the credential: the certificate configuration's course title, else the course name."""
+    return clean_text(course.certificate_title) or clean_text(course.display_name) or str(course.course_key)
+
+
+def emitter_name(course):
+    """Who issues the credential: the organization's long name, else its display name or short name."""
+    return clean_text(course.org_name) or clean_text(course.org)
+
+
+def build_receiver(context):
+    """The receiver block; PayloadError when the learner has no usable name or email."""
+    names = split_name(context.profile_name)
+    if names is None:
+        raise PayloadError(_("The learner has no usable full name in their profile; ask them to set it."))
+    email = (context.email or "").strip()
+    if not _EMAIL.match(email):
+        raise PayloadError(_("The learner has no valid email address."))
+    receiver = {"firstName": names[0], "lastName": names[1], "email": email}
+    tag = language_tag(context.language)
+    if tag:
+        receiver["languageTag"] = tag
+    return receiver
+
+
+def build_credential_payload(context):
+    """The full ``POST /credential`` body; raises PayloadError with the reason when it cannot be built."""
+    certificate = context.certificate
+    emission_date = certificate.created or certificate.modified or datetime.now(UTC)
+    customization = {
+        "template": {"id": context.template.id, "customParameters": resolve_custom_parameters(context)},
+    }
+    if context.page_id:
+        customization["page"] = context.page_id
+    return {
+        "credential": {
+            "emissionType": context.emission_type,
+            "dateFormat": context.date_format if context.date_format in DATE_FORMATS else "dd/MM/yyyy",
+            "emissionDate": iso_datetime(emission_date),
+            "title": course_title(context.course),
+            "emitter": emitter_name(context.course),
+            "tags": list(context.tags),
+            "skipAcceptance": bool(context.skip_acceptance),
+        },
+        "receiver": build_receiver(context),
+        "customization": customization,
+    }

@@ -1,0 +1,41 @@
+"""
+openedx-events receivers, wired by the platform through ``plugin_app['signals_config']``.
+
+They run inside the LMS's ``GeneratedCertificate.save()`` (and, under ``settings.DEBUG``, errors would propagate into
+it), so they only record intent through ``api`` and never raise.
+"""
+import logging
+
+from django.utils.translation import gettext as _
+
+from openedx_pok import api
+
+log = logging.getLogger(__name__)
+
+
+def handle_certificate_created(sender, signal, certificate=None, **kwargs):  # pylint: disable=unused-argument
+    """
+    CERTIFICATE_CREATED: a downloadable certificate means the learner earned it; make sure issuance is scheduled.
+
+    The safety net for LMS paths where the creation filter did not run (or the operator's configuration dropped the
+    step). Sent on every save of a downloadable or generating certificate, so it must be idempotent: it is.
+    """
+    try:
+        if certificate is None or certificate.current_status != "downloadable":
+            return
+        api.request_issuance(certificate.user.id, certificate.course.course_key)
+    except Exception:  # pylint: disable=broad-except
+        log.exception("POK: could not record issuance from CERTIFICATE_CREATED")
+
+
+def handle_certificate_revoked(sender, signal, certificate=None, **kwargs):  # pylint: disable=unused-argument
+    """CERTIFICATE_REVOKED: stop showing the credential and tell staff to revoke it on POK."""
+    try:
+        if certificate is None:
+            return
+        reason = _("The Open edX certificate was revoked (status {status}).").format(
+            status=certificate.current_status or "unavailable",
+        )
+        api.revoke(certificate.user.id, certificate.course.course_key, reason)
+    except Exception:  # pylint: disable=broad-except
+        log.exception("POK: could not record a revocation from CERTIFICATE_REVOKED")

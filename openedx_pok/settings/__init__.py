@@ -1,0 +1,3 @@
+"""
+Settings modules applied by the Open edX plugin framework (``plugin_app['settings_config']``).
+"""

@@ -1,0 +1,106 @@
+"""
+Django settings for the plugin's test suite: a minimal stand-in for the LMS settings.
+
+``POK_TEST_DB=mysql`` runs the suite on MariaDB/MySQL (127.0.0.1:3306 by default, through PyMySQL); the default is
+SQLite, the embedded database a new user gets. The plugin's own ``plugin_settings`` is applied at the end, exactly
+as the platform does after its own settings.
+"""
+import os
+
+from edx_django_utils.plugins import add_plugins, get_plugin_apps
+
+SECRET_KEY = "insecure-test-key"  # noqa: S105 - tests only
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es-419", "Spanish (Latin America)"), ("pt-br", "Portuguese (Brazil)")]
+USE_I18N = True
+ROOT_URLCONF = "lms_sandbox.urls"
+ALLOWED_HOSTS = ["*"]
+PLATFORM_NAME = "Test Academy"
+LMS_ROOT_URL = "http://lms.test"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "lms_sandbox",
+]
+# Plugin apps are found through their entry points, as the LMS does (the package must be installed).
+INSTALLED_APPS.extend(get_plugin_apps("lms.djangoapp"))
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+STATIC_URL = "/static/"
+
+if os.environ.get("POK_TEST_DB", "sqlite") == "mysql":
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("POK_TEST_MYSQL_DB", "test"),
+            "USER": os.environ.get("POK_TEST_MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("POK_TEST_MYSQL_PASSWORD", ""),
+            "HOST": os.environ.get("POK_TEST_MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("POK_TEST_MYSQL_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+            "TEST": {"NAME": os.environ.get("POK_TEST_MYSQL_TEST_DB", "test_openedx_pok"), "CHARSET": "utf8mb4"},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("POK_TEST_SQLITE_NAME", ":memory:"),
+            "TEST": {"NAME": os.environ.get("POK_TEST_SQLITE_TEST_NAME", None)},
+        }
+    }
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "openedx-pok-tests"}}
+
+# Celery: tasks run eagerly unless a test starts a real worker (see tests/test_celery_worker.py).
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = os.environ.get("POK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# The POK API the tests talk to is the simulator; fixtures override the URL with the running server's.
+POK_API_URL = "http://127.0.0.1:9"
+POK_API_KEY = "00000000-0000-4000-8000-000000000000"
+POK_DEFAULT_TEMPLATE_ID = ""
+POK_RETRY_BACKOFF_BASE = 0
+POK_CERTIFICATE_WAIT_DELAY = 0
+
+# The platform door goes to the sandbox LMS instead of the real one.
+POK_COMPAT_BACKEND = "lms_sandbox.compat.SandboxBackend"
+
+# Applied last, like the LMS does at the end of its settings.
+add_plugins(__name__, "lms.djangoapp", "common")

@@ -1,0 +1,907 @@
+"""
+Tests of the POK API client over real HTTP.
+
+Most tests talk to the POK simulator (``pok_simulator`` fixture), which is strict like the real API and can inject
+faults (timeouts, dropped connections, 5xx, 429, bad JSON). A few shapes the strict simulator never produces (plain
+text errors, HTTP-date ``Retry-After``, redirects, a credential without state, a base URL with a path prefix) come
+from a tiny scripted stdlib server in this module. ``requests`` is never patched or mocked: what is tested is what
+goes over the wire.
+"""
+import ast
+import json
+import logging
+import pickle
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+import openedx_pok
+from openedx_pok.client import (
+    USER_AGENT,
+    Credential,
+    Organization,
+    Page,
+    PageList,
+    PokApiClient,
+    Template,
+    TemplateList,
+    TemplateParameter,
+    build_url,
+    parse_error_message,
+    parse_retry_after,
+    quote_segment,
+)
+from openedx_pok.exceptions import (
+    OpenedxPokError,
+    PokApiError,
+    PokAuthenticationError,
+    PokConfigurationError,
+    PokNetworkError,
+    PokNotFoundError,
+    PokRateLimitedError,
+    PokResponseError,
+    PokServerError,
+    PokValidationError,
+)
+from openedx_pok.testing.pok_simulator import DEFAULT_API_KEY, Fault
+
+EMAIL = "ada.lovelace@example.com"
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def credential_payload(template_id="tpl-basic", parameters=None, page=None, **credential):
+    """A payload the strict simulator accepts; keyword arguments override fields of the ``credential`` block."""
+    block = {
+        "emissionType": "pok",
+        "dateFormat": "dd/MM/yyyy",
+        "emissionDate": "2025-03-14T09:26:53+00:00",
+        "title": "Introduction to Analytical Engines",
+        "emitter": "Test Academy",
+        "tags": ["course-v1:TestX+AE101+2025", "openedx"],
+        "skipAcceptance": True,
+    }
+    block.update(credential)
+    customization = {"template": {"id": template_id, "customParameters": parameters or {}}}
+    if page:
+        customization["page"] = page
+    return {
+        "credential": block,
+        "receiver": {"firstName": "Ada", "lastName": "Lovelace", "email": EMAIL, "languageTag": "en"},
+        "customization": customization,
+    }
+
+
+def preview_payload(template_id="tpl-grade", parameters=None):
+    """An E4 payload: the credential block without tags/skipAcceptance, a receiver without email."""
+    return {
+        "credential": {
+            "emissionType": "pok",
+            "dateFormat": "dd/MM/yyyy",
+            "emissionDate": "2025-03-14T09:26:53+00:00",
+            "title": "Preview",
+            "emitter": "Test Academy",
+        },
+        "receiver": {"firstName": "Sample", "lastName": "Learner", "languageTag": "en"},
+        "customization": {
+            "template": {"id": template_id, "customParameters": parameters or {"grade": "95%", "platform": "Test"}}
+        },
+    }
+
+
+def header(recorded, name):
+    """Header of a recorded request, whatever case the recorder kept."""
+    return {key.lower(): value for key, value in recorded.headers.items()}.get(name.lower())
+
+
+def closed_port():
+    """A local TCP port nothing listens on (bound then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_no_secret(exc, secret=DEFAULT_API_KEY):
+    """The API key must not leak through any text an exception carries."""
+    texts = [str(exc), repr(exc), exc.message if isinstance(exc, PokApiError) else "", *map(str, exc.args)]
+    if exc.__cause__ is not None:
+        texts += [str(exc.__cause__), repr(exc.__cause__)]
+    for text in texts:
+        assert secret not in text
+
+
+@pytest.fixture
+def client(pok_simulator):
+    """A client of the simulator with the right key."""
+    with PokApiClient(pok_simulator.url, pok_simulator.api_key) as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def fast_client(pok_simulator):
+    """A client with a 0.2 s read timeout, for hang faults."""
+    with PokApiClient(pok_simulator.url, pok_simulator.api_key, timeout=0.2) as api_client:
+        yield api_client
+
+
+class ScriptedServer:
+    """
+    A real HTTP/1.1 server answering whatever the test scripts, for shapes the strict simulator never sends.
+
+    ``reply`` is ``(status, headers, body)`` or a callable taking the handler and returning one. Requests are
+    recorded with the client's source port, so connection reuse is observable from the server side.
+    """
+
+    def __init__(self):
+        self.reply = (200, {}, {})
+        self.seen = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes; avoid delayed-ACK stalls
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.seen.append(SimpleNamespace(
+                    method=self.command, path=self.path, headers=dict(self.headers), body=body,
+                    port=self.client_address[1],
+                ))
+                status, headers, content = outer.reply(self) if callable(outer.reply) else outer.reply
+                headers = dict(headers)
+                if isinstance(content, (dict, list)):
+                    content = json.dumps(content).encode()
+                    headers.setdefault("Content-Type", "application/json")
+                elif isinstance(content, str):
+                    content = content.encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = handle_any
+
+            def log_message(self, *args):
+                """Keep test output quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02})
+        self.thread.daemon = True
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def scripted():
+    server = ScriptedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def scripted_client(scripted):
+    with PokApiClient(scripted.url, DEFAULT_API_KEY) as api_client:
+        yield api_client
+
+
+# --- house rules -------------------------------------------------------------------------------------------------
+
+
+def test_this_module_does_not_use_unittest_mock():
+    """The client is tested over real HTTP; a mock of requests would test nothing the LMS relies on."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    assert not {name for name in imported if name in ("mock", "unittest.mock") or name.startswith("unittest.mock.")}
+
+
+# --- configuration and pure helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "api_url, api_key",
+    [
+        ("", DEFAULT_API_KEY),
+        ("   ", DEFAULT_API_KEY),
+        (None, DEFAULT_API_KEY),
+        ("http://127.0.0.1:9", ""),
+        ("http://127.0.0.1:9", None),
+        ("http://127.0.0.1:9", "   "),
+        ("api.pok.tech", DEFAULT_API_KEY),
+        ("ftp://api.pok.tech", DEFAULT_API_KEY),
+        ("https://api.pok.tech/?x=1", DEFAULT_API_KEY),
+        ("https://api.pok.tech", "two words"),
+    ],
+)
+def test_configuration_errors(api_url, api_key):
+    with pytest.raises(PokConfigurationError) as info:
+        PokApiClient(api_url, api_key)
+    assert isinstance(info.value, OpenedxPokError)
+    assert_no_secret(info.value)
+
+
+@pytest.mark.parametrize("timeouts", [{"timeout": 0}, {"timeout": -1}, {"connect_timeout": "3"}, {"timeout": None}])
+def test_invalid_timeouts(timeouts):
+    with pytest.raises(PokConfigurationError):
+        PokApiClient("https://api.pok.tech", DEFAULT_API_KEY, **timeouts)
+
+
+def test_key_is_stripped_of_surrounding_whitespace(pok_simulator):
+    """A key pasted with a trailing newline (YAML, env files) still works."""
+    with PokApiClient(pok_simulator.url, f"  {pok_simulator.api_key}\n") as api_client:
+        assert api_client.get_organization().name == "Simulated Org"
+
+
+def test_repr_and_str_never_show_the_key():
+    api_client = PokApiClient("https://api.pok.tech/", DEFAULT_API_KEY, timeout=5)
+    assert "api.pok.tech" in repr(api_client)
+    for text in (repr(api_client), str(api_client), repr(api_client._session.auth), repr(api_client._session.headers)):
+        assert DEFAULT_API_KEY not in text
+    api_client.close()
+
+
+@pytest.mark.parametrize(
+    "base, segments, expected",
+    [
+        ("https://api.pok.tech", ("organization", "me"), "https://api.pok.tech/organization/me"),
+        ("https://api.pok.tech/", ("organization", "me"), "https://api.pok.tech/organization/me"),
+        ("https://gw.example/pok/v2", ("credential", "c1"), "https://gw.example/pok/v2/credential/c1"),
+        ("https://gw.example/pok/v2/", ("credential", "c1"), "https://gw.example/pok/v2/credential/c1"),
+        ("https://api.pok.tech", ("credential", "a/b"), "https://api.pok.tech/credential/a%2Fb"),
+        ("https://api.pok.tech", ("credential", "../organization/me"),
+         "https://api.pok.tech/credential/..%2Forganization%2Fme"),
+        ("https://api.pok.tech", ("template", "a b?c#d"), "https://api.pok.tech/template/a%20b%3Fc%23d"),
+        ("https://api.pok.tech", ("credential", 42, "decrypted-image"), "https://api.pok.tech/credential/42/decrypted-image"),
+    ],
+)
+def test_build_url(base, segments, expected):
+    assert build_url(base, *segments) == expected
+
+
+@pytest.mark.parametrize("bad_id", ["", ".", ".."])
+def test_ids_that_cannot_be_quoted_safely_are_refused(bad_id, client, pok_simulator):
+    with pytest.raises(ValueError):
+        quote_segment(bad_id)
+    with pytest.raises(ValueError):
+        client.get_credential(bad_id)
+    assert pok_simulator.count() == 0
+
+
+def test_invalid_arguments_are_refused_before_any_request(client, pok_simulator):
+    for limit in (0, -1, "10", True, 1.5):
+        with pytest.raises(ValueError):
+            client.list_templates(limit=limit)
+    for key in ("", "has space", "line\nbreak", 12):
+        with pytest.raises(ValueError):
+            client.issue_credential(credential_payload(), idempotency_key=key)
+    assert pok_simulator.count() == 0
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        (" 0 ", 0.0),
+        ("1.5", 1.5),
+        ("-3", None),
+        ("nan", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:30:00 GMT", 120.0),   # 2 minutes after `now`
+        ("Wed, 21 Oct 2015 07:00:00 GMT", 0.0),     # already past
+    ],
+)
+def test_parse_retry_after(value, expected):
+    now = datetime(2015, 10, 21, 7, 28, tzinfo=UTC)
+    assert parse_retry_after(value, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    "body, content_type, expected",
+    [
+        (b"", None, ""),
+        (b'{"message": "Template not found"}', "application/json", "Template not found"),
+        (b'{"statusCode": 400, "message": ["title should not be empty", "email must be an email"], '
+         b'"error": "Bad Request"}', "application/json", "title should not be empty; email must be an email"),
+        (b'{"error": "invalid_key"}', "application/json", "invalid_key"),
+        (b'{"error": {"code": "E42", "message": "Nested reason"}}', "application/json", "Nested reason"),
+        (b'{"errors": [{"field": "receiver.email", "message": "is invalid"}, "second"]}', "application/json",
+         "receiver.email: is invalid; second"),
+        (b'{"detail": "Throttled"}', "application/json", "Throttled"),
+        (b'{"unexpected": 1}', "application/json", '{"unexpected": 1}'),
+        (b'"just a string"', "application/json", "just a string"),
+        (b"Service   temporarily\n unavailable", "text/plain", "Service temporarily unavailable"),
+        (b"<html><head><style>p{}</style></head><body><h1>502 Bad Gateway</h1><p>nginx &amp; co</p></body></html>",
+         "text/html", "502 Bad Gateway nginx & co"),
+    ],
+)
+def test_parse_error_message(body, content_type, expected):
+    assert parse_error_message(body, content_type) == expected
+
+
+def test_parse_error_message_is_truncated():
+    message = parse_error_message(json.dumps({"message": "x" * 5000}).encode())
+    assert len(message) <= 500
+    assert message.endswith("...")
+
+
+# --- exceptions --------------------------------------------------------------------------------------------------
+
+
+def test_exception_hierarchy_and_defaults():
+    for cls in (PokAuthenticationError, PokNotFoundError, PokValidationError, PokRateLimitedError, PokServerError,
+                PokNetworkError, PokResponseError):
+        assert issubclass(cls, PokApiError)
+        assert issubclass(cls, OpenedxPokError)
+    assert issubclass(PokConfigurationError, OpenedxPokError)
+    assert not issubclass(PokConfigurationError, PokApiError)
+    assert [cls("m").retryable for cls in (PokAuthenticationError, PokNotFoundError, PokValidationError)] == [False] * 3
+    assert [cls("m").retryable for cls in (PokRateLimitedError, PokServerError, PokNetworkError, PokResponseError)] == [
+        True] * 4
+    assert PokResponseError("m", retryable=False).retryable is False
+    assert PokApiError("m").ambiguous is False
+
+
+def test_exception_str_and_pickling():
+    """Celery pickles task exceptions: the attributes a retry policy reads must survive."""
+    exc = PokRateLimitedError("Slow down", status_code=429, retry_after=2.5, endpoint="POST /credential")
+    assert str(exc) == "Slow down (POST /credential, HTTP 429, retryable) [retry after 2.5 s]"
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is PokRateLimitedError
+    assert (copy.message, copy.status_code, copy.retry_after, copy.retryable, copy.ambiguous, copy.endpoint) == (
+        "Slow down", 429, 2.5, True, False, "POST /credential")
+    network = pickle.loads(pickle.dumps(PokNetworkError("lost", ambiguous=True, endpoint="POST /credential")))
+    assert network.ambiguous is True
+    assert "may have reached POK" in str(network)
+    assert len(PokValidationError("y" * 2000).message) <= 500
+
+
+# --- every endpoint, happy path ----------------------------------------------------------------------------------
+
+
+def test_get_organization(client, pok_simulator):
+    organization = client.get_organization()
+    assert isinstance(organization, Organization)
+    assert organization.name == "Simulated Org"
+    assert organization.wallet == "0xsim"
+    assert organization.available_credits == 10
+    for count in (organization.emitted_credentials, organization.sent_credentials, organization.draft_credentials,
+                  organization.processing_credentials):
+        assert isinstance(count, int)
+    assert pok_simulator.count("get_organization") == 1
+
+
+def test_standard_headers_are_sent(client, pok_simulator):
+    client.get_organization()
+    recorded = pok_simulator.requests[-1]
+    assert header(recorded, "Authorization") == f"ApiKey {pok_simulator.api_key}"
+    assert header(recorded, "Accept") == "application/json"
+    assert header(recorded, "User-Agent") == USER_AGENT == f"openedx-pok/{openedx_pok.__version__}"
+    assert header(recorded, "Idempotency-Key") is None
+    client.issue_credential(credential_payload())
+    assert header(pok_simulator.requests[-1], "Content-Type") == "application/json"
+
+
+def test_list_templates(client, pok_simulator):
+    result = client.list_templates()
+    assert isinstance(result, TemplateList)
+    assert result.limit == 100
+    assert result.possibly_truncated is False
+    by_id = {template.id: template for template in result.templates}
+    assert set(by_id) == {"tpl-basic", "tpl-grade"}
+    assert by_id["tpl-basic"].name == "Basic certificate"
+    assert all(isinstance(template, Template) for template in result.templates)
+
+
+@pytest.mark.parametrize("limit, count, truncated", [(1, 1, True), (2, 2, True), (3, 2, False)])
+def test_list_templates_reports_possible_truncation(client, limit, count, truncated):
+    result = client.list_templates(limit=limit)
+    assert (len(result.templates), result.limit, result.possibly_truncated) == (count, limit, truncated)
+
+
+def test_get_template_with_parameters(client, pok_simulator):
+    template = client.get_template("tpl-grade")
+    assert template.id == "tpl-grade"
+    assert template.name == "Certificate with grade"
+    assert template.custom_parameters == (
+        TemplateParameter("grade", "Grade"), TemplateParameter("platform", "Platform"))
+    assert client.get_template("tpl-basic").custom_parameters == ()
+    pok_simulator.add_template("tpl-v", "Versioned", parameters=(("score", "Score"),), version="3")
+    versioned = client.get_template("tpl-v")
+    assert (versioned.version, versioned.custom_parameters) == ("3", (TemplateParameter("score", "Score"),))
+
+
+def test_ids_are_quoted_so_they_cannot_traverse(client, pok_simulator):
+    with pytest.raises(PokNotFoundError):
+        client.get_template("x/../../organization/me")
+    assert pok_simulator.count("get_organization") == 0
+    pok_simulator.add_template("team/a b", "Slash and space")
+    assert client.get_template("team/a b").name == "Slash and space"
+    assert pok_simulator.requests[-1].path == "/template/team%2Fa%20b"
+
+
+def test_preview_template(client, pok_simulator):
+    url = client.preview_template(preview_payload())
+    assert url.startswith(pok_simulator.url + "/images/")
+    image = requests.get(url, timeout=5)
+    assert image.status_code == 200
+    assert image.content.startswith(b"\x89PNG")
+
+
+def test_list_pages(client, pok_simulator):
+    result = client.list_pages()
+    assert isinstance(result, PageList)
+    assert result.pages == (Page("page-1", "Default page"),)
+    assert (result.limit, result.possibly_truncated) == (100, False)
+    pok_simulator.add_page("page-2", "Second page")
+    limited = client.list_pages(limit=1)
+    assert (len(limited.pages), limited.possibly_truncated) == (1, True)
+
+
+def test_issue_credential_sync(client, pok_simulator):
+    credential = client.issue_credential(credential_payload(page="page-1"))
+    assert isinstance(credential, Credential)
+    assert credential.state == "emitted"
+    assert credential.view_url
+    assert credential.created_at
+    assert credential.title == "Introduction to Analytical Engines"
+    assert credential.emitter == "Test Academy"
+    assert credential.emission_type == "pok"
+    assert credential.emission_date
+    assert credential.tags == ("course-v1:TestX+AE101+2025", "openedx")
+    assert credential.raw["id"] == credential.id
+    assert EMAIL not in repr(credential)
+    assert set(pok_simulator.credentials) == {credential.id}
+    assert pok_simulator.count("issue_credential") == 1
+
+
+def test_issue_credential_with_template_parameters_and_blockchain(client, pok_simulator):
+    credential = client.issue_credential(credential_payload(
+        "tpl-grade", {"grade": "97%", "platform": "Test Academy"}, emissionType="blockchain"))
+    assert credential.emission_type == "blockchain"
+    assert client.get_organization().available_credits == 9
+
+
+def test_issue_credential_async_then_poll(client, pok_simulator):
+    pok_simulator.emission_mode = "async"
+    pok_simulator.polls_until_emitted = 2
+    created = client.issue_credential(credential_payload())
+    assert created.state == "processing"
+    assert created.view_url is None
+    states = [client.get_credential(created.id) for _ in range(2)]
+    assert states[-1].state == "emitted"
+    assert states[-1].view_url
+
+
+def test_waiting_for_approval_then_approved(client, pok_simulator):
+    created = client.issue_credential(credential_payload(skipAcceptance=False))
+    assert created.state == "waitingForApproval"
+    pok_simulator.approve(created.id)
+    assert client.get_credential(created.id).state == "emitted"
+
+
+def test_get_credential_and_image(client, pok_simulator):
+    created = client.issue_credential(credential_payload())
+    fetched = client.get_credential(created.id)
+    assert fetched == created
+    location = client.get_credential_image(created.id)
+    assert location.startswith(pok_simulator.url + "/images/")
+    assert requests.get(location, timeout=5).content.startswith(b"\x89PNG")
+    assert pok_simulator.count("get_credential_image") == 1
+
+
+@pytest.mark.parametrize("state", ["newFancyState", "revoked", "signatureRejected"])
+def test_state_is_kept_verbatim(client, pok_simulator, state):
+    created = client.issue_credential(credential_payload())
+    pok_simulator.set_state(created.id, state)
+    assert client.get_credential(created.id).state == state
+
+
+def test_idempotency_key_is_sent(client, pok_simulator):
+    client.issue_credential(credential_payload(), idempotency_key="openedx-pok-cert-42-1")
+    recorded = pok_simulator.requests[-1]
+    assert recorded.idempotency_key == "openedx-pok-cert-42-1"
+    assert header(recorded, "Idempotency-Key") == "openedx-pok-cert-42-1"
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_base_url_with_and_without_trailing_slash(pok_simulator, suffix):
+    with PokApiClient(pok_simulator.url + suffix, pok_simulator.api_key) as api_client:
+        assert api_client.get_organization().name == "Simulated Org"
+        created = api_client.issue_credential(credential_payload())
+        assert api_client.get_credential(created.id).id == created.id
+    assert [recorded.endpoint for recorded in pok_simulator.requests] == [
+        "get_organization", "issue_credential", "get_credential"]
+
+
+@pytest.mark.parametrize("base_path", ["/pok/v2", "/pok/v2/"])
+def test_base_url_with_a_path_prefix(scripted, base_path):
+    scripted.reply = lambda handler: (
+        200, {}, {"data": []} if handler.path.startswith("/pok/v2/page") else {"id": "c/1", "state": "emitted"})
+    with PokApiClient(scripted.url + base_path, DEFAULT_API_KEY) as api_client:
+        api_client.get_credential("c/1")
+        api_client.list_pages(limit=5)
+    assert [seen.path for seen in scripted.seen] == ["/pok/v2/credential/c%2F1", "/pok/v2/page?limit=5"]
+
+
+# --- HTTP errors -------------------------------------------------------------------------------------------------
+
+
+def test_wrong_key_is_an_authentication_error(pok_simulator):
+    wrong_key = "11111111-2222-4333-8444-555555555555"
+    with PokApiClient(pok_simulator.url, wrong_key) as api_client, pytest.raises(PokAuthenticationError) as info:
+        api_client.get_organization()
+    exc = info.value
+    assert (exc.status_code, exc.retryable, exc.ambiguous, exc.endpoint) == (401, False, False, "GET /organization/me")
+    assert_no_secret(exc, wrong_key)
+
+
+def test_echoed_key_is_scrubbed_from_messages(scripted, scripted_client):
+    scripted.reply = lambda handler: (401, {}, {"message": f"Bad credentials: {handler.headers['Authorization']}"})
+    with pytest.raises(PokAuthenticationError) as info:
+        scripted_client.get_organization()
+    assert "[redacted]" in info.value.message
+    assert_no_secret(info.value)
+
+
+@pytest.mark.parametrize("call", ["get_credential", "get_credential_image", "get_template"])
+def test_unknown_id_is_not_found(client, call):
+    with pytest.raises(PokNotFoundError) as info:
+        getattr(client, call)("does-not-exist")
+    assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (404, False, False)
+
+
+def test_validation_error_keeps_pok_message(client, pok_simulator):
+    with pytest.raises(PokValidationError) as info:
+        client.issue_credential(credential_payload("tpl-grade", {"grade": "97%"}))
+    exc = info.value
+    assert (exc.status_code, exc.retryable, exc.ambiguous) == (400, False, False)
+    assert "platform" in exc.message
+    assert exc.message in str(exc)
+    assert pok_simulator.credentials == {}
+
+
+def test_validation_error_for_unknown_template_and_credits(client, pok_simulator):
+    with pytest.raises(PokValidationError) as info:
+        client.issue_credential(credential_payload("tpl-missing"))
+    assert "tpl-missing" in info.value.message
+    pok_simulator.available_credits = 0
+    with pytest.raises(PokValidationError) as info:
+        client.issue_credential(credential_payload(emissionType="blockchain"))
+    assert "insufficient credits" in info.value.message.lower()
+
+
+def test_error_bodies_of_other_shapes(scripted, scripted_client):
+    scripted.reply = (400, {}, {"statusCode": 400, "message": ["title must not be empty", "bad tag"]})
+    with pytest.raises(PokValidationError) as info:
+        scripted_client.issue_credential(credential_payload())
+    assert info.value.message == "title must not be empty; bad tag"
+    scripted.reply = (502, {"Content-Type": "text/html"}, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+    with pytest.raises(PokServerError) as info:
+        scripted_client.get_organization()
+    assert info.value.message == "POK server error: 502 Bad Gateway"
+    scripted.reply = (409, {"Content-Type": "text/plain"}, "")
+    with pytest.raises(PokValidationError) as info:
+        scripted_client.get_organization()
+    assert (info.value.status_code, info.value.message) == (409, "POK rejected the request.")
+
+
+def test_rate_limited_with_retry_after(client, pok_simulator):
+    pok_simulator.add_fault(Fault("rate_limit", endpoint="issue_credential", retry_after=7))
+    with pytest.raises(PokRateLimitedError) as info:
+        client.issue_credential(credential_payload())
+    exc = info.value
+    assert (exc.status_code, exc.retry_after, exc.retryable, exc.ambiguous) == (429, 7.0, True, False)
+    assert pok_simulator.credentials == {}
+    assert client.issue_credential(credential_payload()).state == "emitted"
+
+
+def test_rate_limited_without_retry_after(client, pok_simulator):
+    pok_simulator.add_fault(Fault("rate_limit", endpoint="get_organization"))
+    with pytest.raises(PokRateLimitedError) as info:
+        client.get_organization()
+    assert (info.value.retry_after, info.value.retryable) == (None, True)
+
+
+def test_rate_limited_with_http_date(client, pok_simulator):
+    later = format_datetime(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=90), usegmt=True)
+    pok_simulator.add_fault(Fault("rate_limit", endpoint="list_pages", retry_after=later))
+    with pytest.raises(PokRateLimitedError) as info:
+        client.list_pages()
+    assert 80 <= info.value.retry_after <= 90
+    assert "too many requests" in info.value.message
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_retryable_and_ambiguous_only_for_post(client, pok_simulator, status):
+    pok_simulator.add_fault(Fault("status", endpoint="get_organization", status=status))
+    with pytest.raises(PokServerError) as info:
+        client.get_organization()
+    assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (status, True, False)
+    assert info.value.message == f"POK server error: simulated POK error (HTTP {status})"
+    pok_simulator.add_fault(Fault("status", endpoint="issue_credential", status=status))
+    with pytest.raises(PokServerError) as info:
+        client.issue_credential(credential_payload())
+    assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (status, True, True)
+
+
+def test_status_fault_4xx_maps_by_status(client, pok_simulator):
+    pok_simulator.add_fault(Fault("status", endpoint="get_credential", status=403))
+    with pytest.raises(PokAuthenticationError):
+        client.get_credential("whatever")
+    pok_simulator.add_fault(Fault("status", endpoint="list_pages", status=422))
+    with pytest.raises(PokValidationError) as info:
+        client.list_pages()
+    assert info.value.status_code == 422
+
+
+def test_redirect_on_post_is_not_followed(scripted, scripted_client):
+    scripted.reply = (307, {"Location": "https://elsewhere.invalid/credential"}, "")
+    with pytest.raises(PokResponseError) as info:
+        scripted_client.issue_credential(credential_payload())
+    assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (307, False, False)
+    assert "API URL" in info.value.message
+    assert len(scripted.seen) == 1
+
+
+# --- network failures --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["get_organization", "issue_credential"])
+def test_connection_refused_is_never_ambiguous(method):
+    with PokApiClient(f"http://127.0.0.1:{closed_port()}", DEFAULT_API_KEY) as api_client:
+        with pytest.raises(PokNetworkError) as info:
+            if method == "issue_credential":
+                api_client.issue_credential(credential_payload())
+            else:
+                api_client.get_organization()
+    exc = info.value
+    assert (exc.retryable, exc.ambiguous, exc.status_code) == (True, False, None)
+    assert "Could not connect" in exc.message
+    assert_no_secret(exc)
+
+
+def test_connect_timeout_is_not_ambiguous():
+    """
+    A listener whose accept queue is full drops further SYNs, so the connection is never established.
+
+    Linux keeps backlog + 1 connections queued; the filler connections take them all.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            with PokApiClient(f"http://127.0.0.1:{port}", DEFAULT_API_KEY, connect_timeout=0.2, timeout=0.2) as api:
+                with pytest.raises(PokNetworkError) as info:
+                    api.issue_credential(credential_payload())
+        finally:
+            for filler in fillers:
+                filler.close()
+    if "did not answer" in info.value.message:
+        pytest.skip("this kernel accepted the connection; a connect timeout cannot be provoked here")
+    assert info.value.message.endswith("within 0.2 s.")
+    assert (info.value.ambiguous, info.value.retryable) == (False, True)
+
+
+def test_hang_before_create_on_post_is_ambiguous_but_nothing_exists(fast_client, pok_simulator):
+    pok_simulator.add_fault(Fault("hang", endpoint="issue_credential", delay=1.0))
+    started = time.monotonic()
+    with pytest.raises(PokNetworkError) as info:
+        fast_client.issue_credential(credential_payload())
+    assert time.monotonic() - started < 0.9
+    assert (info.value.ambiguous, info.value.retryable) == (True, True)
+    assert "did not answer within 0.2 s" in info.value.message
+    assert pok_simulator.credentials == {}
+    assert pok_simulator.count("issue_credential") == 1
+
+
+def test_hang_on_get_is_not_ambiguous(fast_client, pok_simulator):
+    pok_simulator.add_fault(Fault("hang", endpoint="get_organization", delay=1.0))
+    with pytest.raises(PokNetworkError) as info:
+        fast_client.get_organization()
+    assert info.value.ambiguous is False
+
+
+def test_hang_after_create_is_ambiguous_and_credential_exists(fast_client, pok_simulator):
+    pok_simulator.add_fault(Fault("hang_after_create", endpoint="issue_credential", delay=1.0))
+    with pytest.raises(PokNetworkError) as info:
+        fast_client.issue_credential(credential_payload(), idempotency_key="row-7-attempt-1")
+    assert info.value.ambiguous is True
+    assert len(pok_simulator.credentials) == 1
+    assert len(pok_simulator.credentials_for(EMAIL)) == 1
+
+
+def test_drop_before_create_is_ambiguous_without_credential(client, pok_simulator):
+    pok_simulator.add_fault(Fault("drop", endpoint="issue_credential"))
+    with pytest.raises(PokNetworkError) as info:
+        client.issue_credential(credential_payload())
+    assert (info.value.ambiguous, info.value.retryable) == (True, True)
+    assert pok_simulator.credentials == {}
+    # No silent automatic retry: exactly one POST reached the server.
+    assert pok_simulator.count("issue_credential") == 1
+
+
+def test_drop_after_create_is_ambiguous_with_credential(client, pok_simulator):
+    pok_simulator.add_fault(Fault("drop_after_create", endpoint="issue_credential"))
+    with pytest.raises(PokNetworkError) as info:
+        client.issue_credential(credential_payload())
+    assert info.value.ambiguous is True
+    assert len(pok_simulator.credentials) == 1
+    assert pok_simulator.count("issue_credential") == 1
+
+
+def test_drop_on_get_is_not_ambiguous(client, pok_simulator):
+    pok_simulator.add_fault(Fault("drop", endpoint="list_templates"))
+    with pytest.raises(PokNetworkError) as info:
+        client.list_templates()
+    assert (info.value.ambiguous, info.value.retryable) == (False, True)
+    assert client.list_templates().templates
+
+
+def test_latency_fault_within_timeout_succeeds(client, pok_simulator):
+    pok_simulator.add_fault(Fault("latency", endpoint="get_organization", delay=0.1))
+    assert client.get_organization().name == "Simulated Org"
+
+
+# --- unusable 2xx answers ----------------------------------------------------------------------------------------
+
+
+def test_malformed_json_on_get(client, pok_simulator):
+    pok_simulator.add_fault(Fault("malformed_json", endpoint="get_organization"))
+    with pytest.raises(PokResponseError) as info:
+        client.get_organization()
+    assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (200, True, False)
+
+
+def test_malformed_json_on_post_is_ambiguous(client, pok_simulator):
+    pok_simulator.add_fault(Fault("malformed_json", endpoint="issue_credential"))
+    with pytest.raises(PokResponseError) as info:
+        client.issue_credential(credential_payload())
+    assert (info.value.retryable, info.value.ambiguous) == (True, True)
+    assert len(pok_simulator.credentials) == 1
+
+
+@pytest.mark.parametrize(
+    "body, missing",
+    [
+        ({"id": "c1"}, "state"),
+        ({"state": "emitted"}, "id"),
+        ({"id": "", "state": "emitted"}, "id"),
+        (["not", "an", "object"], "JSON object"),
+    ],
+)
+def test_credential_without_required_fields(scripted, scripted_client, body, missing):
+    scripted.reply = (201, {}, body)
+    with pytest.raises(PokResponseError) as info:
+        scripted_client.issue_credential(credential_payload())
+    assert missing in info.value.message
+    assert (info.value.status_code, info.value.ambiguous) == (201, True)
+
+
+def test_empty_2xx_body(scripted, scripted_client):
+    scripted.reply = (204, {}, "")
+    with pytest.raises(PokResponseError):
+        scripted_client.get_credential("c1")
+
+
+def test_liberal_parsing_of_unexpected_shapes(scripted, scripted_client):
+    scripted.reply = (202, {}, {"id": 123, "state": "pending", "surprise": {"new": True}, "credential": "not a dict"})
+    credential = scripted_client.issue_credential(credential_payload())
+    assert (credential.id, credential.state, credential.title, credential.tags) == ("123", "pending", None, ())
+    assert credential.raw["surprise"] == {"new": True}
+
+    scripted.reply = (200, {}, [{"id": "t1"}, {"id": "t2", "name": "Two", "customParameters": ["code"]}])
+    templates = scripted_client.list_templates(limit=2)
+    assert templates.possibly_truncated is True
+    assert templates.templates[1].custom_parameters == (TemplateParameter("code", "code"),)
+
+    scripted.reply = (200, {}, {"data": [{"name": "no id"}]})
+    with pytest.raises(PokResponseError):
+        scripted_client.list_pages()
+    scripted.reply = (200, {}, {"items": []})
+    with pytest.raises(PokResponseError):
+        scripted_client.list_pages()
+
+    scripted.reply = (200, {}, {"name": "Org", "availableCredits": "12", "emittedCredentials": None})
+    organization = scripted_client.get_organization()
+    assert (organization.available_credits, organization.emitted_credentials, organization.wallet) == (12, 0, None)
+
+    scripted.reply = (200, {}, {})
+    with pytest.raises(PokResponseError) as info:
+        scripted_client.get_credential_image("c1")
+    assert "location" in info.value.message
+
+
+# --- secrets, logs, connections ----------------------------------------------------------------------------------
+
+
+def test_api_key_never_appears_in_exceptions(client, fast_client, pok_simulator):
+    errors = []
+
+    def capture(call, *args, **kwargs):
+        with pytest.raises(PokApiError) as info:
+            call(*args, **kwargs)
+        errors.append(info.value)
+
+    capture(client.get_credential, "missing")
+    capture(client.issue_credential, credential_payload("tpl-missing"))
+    for fault in (Fault("status", status=500), Fault("rate_limit", retry_after=1), Fault("drop"),
+                  Fault("malformed_json")):
+        pok_simulator.add_fault(fault)
+        capture(client.issue_credential, credential_payload())
+    pok_simulator.add_fault(Fault("hang", delay=1.0))
+    capture(fast_client.get_organization)
+    with PokApiClient(f"http://127.0.0.1:{closed_port()}", DEFAULT_API_KEY) as refused:
+        capture(refused.get_organization)
+    assert len(errors) == 8
+    for exc in errors:
+        assert_no_secret(exc)
+
+
+def test_debug_log_has_method_path_status_and_no_secrets(client, pok_simulator, caplog):
+    caplog.set_level(logging.DEBUG)
+    created = client.issue_credential(credential_payload())
+    with pytest.raises(PokNotFoundError):
+        client.get_credential("missing")
+    records = [record for record in caplog.records if record.name == "openedx_pok.client"]
+    messages = [record.getMessage() for record in records]
+    assert len(messages) == 2
+    assert messages[0].startswith("POK POST /credential -> 201 in ")
+    assert messages[0].endswith(" ms")
+    assert messages[1].startswith("POK GET /credential/missing -> 404 in ")
+    assert all(record.levelno == logging.DEBUG for record in records)
+    for text in (caplog.text, *messages):
+        assert DEFAULT_API_KEY not in text
+        assert EMAIL not in text
+        assert "Lovelace" not in text
+    assert created.id
+
+
+def test_connections_are_reused_with_the_simulator(client, pok_simulator):
+    """The simulator speaks HTTP/1.1 keep-alive like POK: a batch of calls opens a single connection."""
+    client.get_organization()
+    client.list_templates()
+    created = client.issue_credential(credential_payload())
+    client.get_credential(created.id)
+    pools = client._session.get_adapter(pok_simulator.url).poolmanager.pools
+    assert [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()] == [(1, 4)]
+
+
+def test_connections_are_reused(scripted, scripted_client):
+    scripted.reply = (200, {}, {"id": "c1", "state": "emitted"})
+    for _ in range(3):
+        scripted_client.get_credential("c1")
+    scripted_client.issue_credential(credential_payload())
+    assert len(scripted.seen) == 4
+    assert len({seen.port for seen in scripted.seen}) == 1
+    assert json.loads(scripted.seen[-1].body)["receiver"]["email"] == EMAIL
