@@ -88,13 +88,13 @@ else:
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "openedx-pok-tests"}}
 
 # Celery: tasks run eagerly unless a test starts a real worker (see tests/test_celery_worker.py).
-CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("POK_TEST_CELERY_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = os.environ.get("POK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 # The POK API the tests talk to is the simulator; fixtures override the URL with the running server's.
-POK_API_URL = "http://127.0.0.1:9"
-POK_API_KEY = "00000000-0000-4000-8000-000000000000"
+POK_API_URL = os.environ.get("POK_TEST_API_URL", "http://127.0.0.1:9")
+POK_API_KEY = os.environ.get("POK_TEST_API_KEY", "00000000-0000-4000-8000-000000000000")
 POK_DEFAULT_TEMPLATE_ID = ""
 POK_RETRY_BACKOFF_BASE = 0
 POK_CERTIFICATE_WAIT_DELAY = 0

@@ -71,6 +71,10 @@ class SandboxBackend:
     def get_platform_name(self):
         return settings.PLATFORM_NAME
 
+    def get_site_setting(self, name, default):
+        """Site configuration of the sandbox: the SANDBOX_SITE_CONFIGURATION dict setting, like one site's values."""
+        return getattr(settings, "SANDBOX_SITE_CONFIGURATION", {}).get(name, default)
+
     def get_organization_name(self, org_short_name):
         """The organization's long name, or None when it is not registered."""
         if not org_short_name:

@@ -6,13 +6,16 @@ they never call POK, so they are safe on the LMS's request and certificate paths
 """
 import logging
 
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import tasks
+from openedx_pok import sharing, tasks
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 
 log = logging.getLogger(__name__)
@@ -155,3 +158,59 @@ def refresh(row):
 def reconcile(limit=None, inline=False, pending_grace=None):
     """Bring unfinished credentials forward (see :func:`openedx_pok.tasks.reconcile`)."""
     return tasks.reconcile(limit=limit, inline=inline, pending_grace=pending_grace)
+
+
+# What a learner (or anyone with the certificate link) is told; internal states stay internal.
+PUBLIC_EMITTED, PUBLIC_IN_PROGRESS, PUBLIC_DELAYED, PUBLIC_REVOKED = "emitted", "in_progress", "delayed", "revoked"
+
+
+def public_status(row):
+    """The learner-facing state of a credential: emitted, in_progress, delayed (held/failed) or revoked."""
+    if row.status == CredentialStatus.EMITTED and row.view_url:
+        return PUBLIC_EMITTED
+    if row.status == CredentialStatus.REVOKED:
+        return PUBLIC_REVOKED
+    if row.status in (CredentialStatus.HELD, CredentialStatus.FAILED):
+        return PUBLIC_DELAYED
+    return PUBLIC_IN_PROGRESS
+
+
+def status_payload(row):
+    """What the status endpoint returns: no internal reasons, the POK page and share links once emitted."""
+    state = public_status(row)
+    emitted = state == PUBLIC_EMITTED
+    return {
+        "reference": str(row.uuid),
+        "course_id": str(row.course_key),
+        "status": state,
+        "emitted": emitted,
+        "view_url": row.view_url if emitted else None,
+        "share": sharing.share_links(row) if emitted else [],
+    }
+
+
+def note_page_view(row):
+    """
+    The learner opened the page of a credential that is not ready: ask POK for news, at most once a minute.
+
+    Enqueues a refresh (no POK call here) for a credential POK is working on; pending ones already have a task.
+    """
+    if row.status != CredentialStatus.IN_PROGRESS or not row.pok_credential_id:
+        return False
+    if not cache.add(f"openedx_pok:viewed:{row.id}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS):
+        return False
+    transaction.on_commit(lambda: tasks.enqueue_refresh(row.id))
+    return True
+
+
+def get_credential_by_reference(reference):
+    """The credential addressed by its public reference (the row UUID) or by the Open edX verify_uuid."""
+    reference = str(reference or "").strip().lower()
+    if len(reference) == 32 and all(ch in "0123456789abcdef" for ch in reference):
+        row = PokCertificate.objects.filter(verify_uuid=reference).first()
+        if row is not None:
+            return row
+    try:
+        return PokCertificate.objects.filter(uuid=reference).first()
+    except (ValueError, ValidationError):
+        return None

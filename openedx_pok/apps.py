@@ -4,6 +4,8 @@ Django app configuration: how the Open edX platform discovers and wires the plug
 The LMS and the CMS load this AppConfig through the ``lms.djangoapp`` / ``cms.djangoapp`` entry points and read
 ``plugin_app`` to mount the URLs, apply the settings modules and connect the openedx-events receivers.
 """
+import logging
+
 from django.apps import AppConfig
 
 
@@ -53,3 +55,11 @@ class OpenedxPokConfig(AppConfig):
             },
         },
     }
+
+    def ready(self):
+        # Redirecting a certificate page is the normal case, not an error: keep it out of the LMS error log.
+        from openedx_pok.log_filters import DropDeliberateRenderExceptions  # pylint: disable=import-outside-toplevel
+
+        tooling_logger = logging.getLogger("openedx_filters.tooling")
+        if not any(isinstance(f, DropDeliberateRenderExceptions) for f in tooling_logger.filters):
+            tooling_logger.addFilter(DropDeliberateRenderExceptions())

@@ -699,3 +699,50 @@ def _valid_limit(limit):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
     return limit
 
+
+
+# --- Public images -----------------------------------------------------------------------------------------------
+
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+
+
+def host_allowed(url, allowed_hosts):
+    """
+    Whether ``url`` is an https (or the allowed http) URL on one of ``allowed_hosts`` or their subdomains.
+
+    Guards every server-side image fetch so the plugin never becomes a proxy to arbitrary or internal addresses.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower().rstrip(".")
+    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
+        return False
+    return any(host == allowed or host.endswith("." + allowed) for allowed in (h.lower() for h in allowed_hosts))
+
+
+def fetch_image(url, allowed_hosts, timeout=DEFAULT_TIMEOUT, max_bytes=IMAGE_MAX_BYTES):
+    """
+    Download a public credential image (POK's ``decrypted-image`` location). Returns (content_type, bytes).
+
+    No API key is sent (the location is public and may be on another host), redirects are not followed (they could
+    leave the allowed hosts), only image content types are accepted and the size is capped.
+    """
+    if not host_allowed(url, allowed_hosts):
+        raise PokResponseError("The image location is not on an allowed POK host.", retryable=False)
+    try:
+        with requests.get(url, timeout=(DEFAULT_CONNECT_TIMEOUT, timeout), stream=True, allow_redirects=False,
+                          headers={"User-Agent": USER_AGENT, "Accept": "image/*"}) as response:
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if response.status_code != 200 or not content_type.startswith("image/"):
+                raise PokResponseError(f"The image could not be downloaded (HTTP {response.status_code}).",
+                                       status_code=response.status_code, retryable=response.status_code >= 500)
+            content = b""
+            for chunk in response.iter_content(64 * 1024):
+                content += chunk
+                if len(content) > max_bytes:
+                    raise PokResponseError("The image is larger than allowed.", retryable=False)
+    except requests.RequestException as exc:
+        raise PokNetworkError(f"The image could not be downloaded ({type(exc).__name__}).") from exc
+    return content_type, content

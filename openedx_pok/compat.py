@@ -141,6 +141,13 @@ class PlatformBackend:
 
         return configuration_helpers.get_value("PLATFORM_NAME", settings.PLATFORM_NAME)
 
+    def get_site_setting(self, name, default):
+        from openedx.core.djangoapps.site_configuration import (  # pylint: disable=import-outside-toplevel
+            helpers as configuration_helpers,
+        )
+
+        return configuration_helpers.get_value(name, default)
+
     def get_organization_name(self, org_short_name):
         from organizations.api import get_organization_by_short_name  # pylint: disable=import-outside-toplevel
 
@@ -189,3 +196,8 @@ def get_platform_name():
 def get_organization_name(org_short_name):
     """The organization's long name, or None when the organizations app does not know it."""
     return backend().get_organization_name(org_short_name)
+
+
+def get_site_setting(name, default):
+    """A value of the current site's configuration (Open edX site configuration), else ``default``."""
+    return backend().get_site_setting(name, default)

@@ -238,3 +238,16 @@ def build_credential_payload(context):
         "receiver": build_receiver(context),
         "customization": customization,
     }
+
+
+def build_preview_payload(context):
+    """
+    The ``POST /template/preview`` body for a staff preview: the course's real title, emitter and parameters, with a
+    sample learner. Raises PayloadError (naming the parameters) when the template cannot be filled.
+    """
+    full = build_credential_payload(context)
+    credential = {key: value for key, value in full["credential"].items() if key not in ("tags", "skipAcceptance")}
+    receiver = {key: value for key, value in full["receiver"].items() if key in ("firstName", "lastName",
+                                                                                  "languageTag")}
+    return {"credential": credential, "receiver": receiver,
+            "customization": {"template": full["customization"]["template"]}}

@@ -7,11 +7,11 @@ LMS carries on exactly as if the plugin were not installed.
 """
 import logging
 
+from django.conf import settings
 from openedx_filters import PipelineStep
 from openedx_filters.learning.filters import CertificateRenderStarted
 
-from openedx_pok import api
-from openedx_pok.models import CredentialStatus
+from openedx_pok import api, pages
 
 log = logging.getLogger(__name__)
 
@@ -48,34 +48,64 @@ class RequestPokCredential(PipelineStep):
 
 class RenderPokCredential(PipelineStep):
     """
-    ``CertificateRenderStarted`` step: send the viewer of a POK-enabled certificate to the POK credential.
+    ``CertificateRenderStarted`` step: show the POK credential, or an honest status, instead of the certificate.
 
-    Costs one indexed query and no POK call. Emitted: redirect to the credential's POK page. Revoked: the LMS's
-    invalid-certificate page. Anything else: the Open edX certificate page, untouched.
+    Reads the database only (one indexed query for an emitted credential) and never calls POK:
+
+    - emitted: redirect to the credential's POK page (or, with ``POK_CERTIFICATE_PAGE = "embed"``, a page with it);
+    - pending / requesting / in progress: a status page that polls and moves on once the credential is emitted;
+    - held / failed: a friendly notice with a reference (or the Open edX certificate, if so configured);
+    - revoked: the LMS's invalid-certificate page;
+    - no record yet in a POK-enabled course (certificate from before the plugin): issuance is scheduled and the
+      status page shown;
+    - staff preview (unsaved certificate): the template preview page;
+    - course not POK-enabled, or a context it cannot read: the Open edX certificate, untouched.
+    Whatever goes wrong inside, the step raises nothing but these three render exceptions.
     """
 
     def run_filter(self, context, custom_template, **kwargs):  # pylint: disable=arguments-differ
         try:
-            row = self._credential_for(context)
+            outcome = self._decide(context)
         except Exception:  # pylint: disable=broad-except
-            log.exception("POK: could not look up the credential for a certificate page")
-            row = None
-        if row is not None and row.status == CredentialStatus.EMITTED and row.view_url:
-            raise CertificateRenderStarted.RedirectToPage(
-                "The certificate is a POK credential.", redirect_to=row.view_url,
-            )
-        if row is not None and row.status == CredentialStatus.REVOKED:
+            log.exception("POK: could not decide how to render a certificate page; showing the Open edX one")
+            outcome = None
+        if outcome is not None:
+            kind, value = outcome
+            if kind == "redirect":
+                raise CertificateRenderStarted.RedirectToPage(
+                    "The certificate is a POK credential.", redirect_to=value,
+                )
+            if kind == "response":
+                raise CertificateRenderStarted.RenderCustomResponse("POK credential page.", response=value)
             # No template name: the LMS shows its own invalid-certificate page.
             raise CertificateRenderStarted.RenderAlternativeInvalidCertificate("The POK credential was revoked.")
         return {"context": context, "custom_template": custom_template}
 
     @staticmethod
-    def _credential_for(context):
-        """The credential of the certificate's owner; None in staff preview (unsaved certificate) or bad context."""
-        if not isinstance(context, dict):
+    def _decide(context):
+        """("redirect", url), ("response", HttpResponse), ("invalid", None), or None to leave the page alone."""
+        inputs = pages.credential_for_render(context)
+        if inputs is None:
             return None
-        user_id, course_id = context.get("accomplishment_user_id"), context.get("course_id")
-        certificate = context.get("user_certificate")
-        if not user_id or not course_id or (certificate is not None and getattr(certificate, "pk", None) is None):
-            return None
-        return api.get_credential(user_id, course_id)
+        course_key, user_id, is_preview = inputs
+        if is_preview:
+            return ("response", pages.preview_page(context, course_key)) if api.is_pok_enabled(course_key) else None
+        row = api.get_credential(user_id, course_key)
+        if row is None:
+            # A certificate earned before the plugin was installed (or whose issuance was never recorded).
+            row = api.request_issuance(user_id, course_key)
+            if row is None:
+                return None
+        state = api.public_status(row)
+        if state == api.PUBLIC_EMITTED:
+            if settings.POK_CERTIFICATE_PAGE == "embed":
+                return "response", pages.embed_page(context, row)
+            return "redirect", row.view_url
+        if state == api.PUBLIC_REVOKED:
+            return "invalid", None
+        if state == api.PUBLIC_DELAYED:
+            if settings.POK_FALLBACK_TO_OPEN_EDX_CERTIFICATE:
+                return None
+            return "response", pages.delayed_page(context, row)
+        api.note_page_view(row)
+        return "response", pages.status_page(context, row)

@@ -9,10 +9,12 @@ failures are retried with backoff and then left ``failed`` + ``retryable`` for t
 
 Tasks take ids and plain values only, re-read the row and are safe to run twice.
 """
+import hashlib
 import logging
 import random
 from datetime import timedelta
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
@@ -23,7 +25,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from openedx_pok import compat
-from openedx_pok.client import PokApiClient
+from openedx_pok.client import PokApiClient, fetch_image, host_allowed
+from openedx_pok.compat import CertificateInfo
 from openedx_pok.exceptions import (
     PokApiError,
     PokAuthenticationError,
@@ -31,7 +34,7 @@ from openedx_pok.exceptions import (
     PokNotFoundError,
 )
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.payload import IssuanceContext, PayloadError, build_credential_payload
+from openedx_pok.payload import IssuanceContext, PayloadError, build_credential_payload, build_preview_payload
 from openedx_pok.states import local_status_for
 
 log = logging.getLogger(__name__)
@@ -54,13 +57,18 @@ def get_client():
     )
 
 
+def _digest(*parts):
+    """A stable cache-key fragment (the same in every worker process, unlike ``hash``)."""
+    return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
+
+
 def get_template(client, template_id):
     """
     The template definition, cached so that issuing a credential costs one POST and no template GET.
 
     The cache key includes the API URL so a sandbox and a production account never share entries.
     """
-    key = f"openedx_pok:template:{abs(hash(client.api_url))}:{template_id}"
+    key = f"openedx_pok:template:{_digest(client.api_url, template_id)}"
     template = cache.get(key)
     if template is None:
         template = client.get_template(template_id)
@@ -370,3 +378,68 @@ def refresh_credential(credential_id):
 def reconcile_credentials(limit=None):
     """Periodic task (see README: beat schedule): enqueue issuance and refreshes of unfinished credentials."""
     return reconcile(limit=limit)
+
+
+def allowed_image_hosts():
+    """Hosts images may be fetched from: the configured ones plus the API's own host."""
+    api_host = urlsplit(settings.POK_API_URL).hostname or ""
+    return [host for host in [*settings.POK_IMAGE_HOSTS, api_host] if host]
+
+
+def image_url_allowed(url):
+    """Whether the browser may be sent to ``url`` for an image (same allowlist as server-side fetches)."""
+    return host_allowed(url, allowed_image_hosts())
+
+
+def credential_image_location(row):
+    """The public image URL of an emitted credential (POK ``decrypted-image``), cached; PokApiError on failure."""
+    key = f"openedx_pok:image:{row.pok_credential_id}"
+    location = cache.get(key)
+    if location is None:
+        location = get_client().get_credential_image(row.pok_credential_id)
+        cache.set(key, location, settings.POK_IMAGE_CACHE_TIMEOUT)
+    return location
+
+
+def credential_image(row):
+    """(content_type, bytes) of the credential image, fetched only from allowed hosts."""
+    return fetch_image(credential_image_location(row), allowed_image_hosts(), timeout=settings.POK_TIMEOUT)
+
+
+def preview_image_url(course_key, language=None):
+    """
+    URL of POK's preview of the course's template with the course's real data and a sample learner, cached.
+
+    Raises PayloadError for a broken mapping or template (the reason says what to fix) and PokApiError when POK
+    fails. Called from a staff-only view, never from the certificate page itself.
+    """
+    mapping = CertificateTemplate.objects.for_course(course_key)
+    if mapping is None or not mapping.enabled:
+        raise PayloadError(_("This course is not mapped to a POK template."))
+    template_id = mapping.template_id or settings.POK_DEFAULT_TEMPLATE_ID
+    if not template_id:
+        raise PayloadError(_("No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID)."))
+    course = compat.get_course(course_key)
+    if course is None:
+        raise PayloadError(_("The course {course} does not exist in Open edX.").format(course=course_key))
+    key = f"openedx_pok:preview:{_digest(settings.POK_API_URL, course_key, template_id, language)}"
+    url = cache.get(key)
+    if url is not None:
+        return url
+    try:
+        template = get_template(get_client(), template_id)
+    except PokNotFoundError as exc:
+        raise PayloadError(
+            _("The POK template {template} does not exist (was it deleted on POK?).").format(template=template_id)
+        ) from exc
+    now = timezone.now()
+    context = IssuanceContext(
+        course=course, template=template, email="learner@example.com", profile_name=_("Sample Learner"),
+        certificate=CertificateInfo(status="downloadable", verify_uuid="0" * 32, mode="verified", grade="1.0",
+                                    created=now, modified=now),
+        language=language, platform_name=compat.get_platform_name(), emission_type=mapping.emission_type,
+        date_format=settings.POK_DATE_FORMAT, skip_acceptance=True, grade=1.0,
+    )
+    url = get_client().preview_template(build_preview_payload(context))
+    cache.set(key, url, settings.POK_IMAGE_CACHE_TIMEOUT)
+    return url

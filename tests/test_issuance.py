@@ -216,8 +216,10 @@ def test_server_errors_are_retried(pok, course, learner, lms, status):
     assert len(pok.credentials_for(learner.email)) == 1
 
 
-def test_network_failure_before_sending_is_retried(pok, course, learner, lms):
-    pok.add_fault(Fault("drop", endpoint="issue_credential", times=1))
+@pytest.mark.parametrize("kind", ["drop", "hang"])
+def test_network_failure_without_a_credential_is_retried(pok, course, learner, lms, settings, kind):
+    settings.POK_TIMEOUT = 0.3
+    pok.add_fault(Fault(kind, endpoint="issue_credential", delay=1.0, times=1))
     lms.award(learner, course)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.EMITTED

@@ -46,6 +46,22 @@ DEFAULTS = {
     "POK_TEMPLATE_CACHE_TIMEOUT": 3600,
     # Celery queue for the plugin's tasks; None uses the default queue.
     "POK_CELERY_QUEUE": None,
+    # Certificate page of an emitted credential: "redirect" to POK's page, or "embed" the credential image.
+    "POK_CERTIFICATE_PAGE": "redirect",
+    # True shows the standard Open edX certificate while a credential is held or failed (instead of a notice).
+    "POK_FALLBACK_TO_OPEN_EDX_CERTIFICATE": False,
+    # How often the status page asks whether the credential is ready (seconds).
+    "POK_STATUS_POLL_SECONDS": 5,
+    # Opening the status page asks POK for news at most this often per credential (seconds).
+    "POK_REFRESH_ON_VIEW_SECONDS": 60,
+    # Share links offered for an emitted credential ("linkedin", "x", "facebook"); per site via site configuration.
+    "POK_SHARE_LINKS": ["linkedin"],
+    # LinkedIn organization id for add-to-profile (better than the organization name when known).
+    "POK_LINKEDIN_ORGANIZATION_ID": "",
+    # Hosts the plugin may download credential images from (the API host is always allowed).
+    "POK_IMAGE_HOSTS": ["pok.tech", "credentity.xyz"],
+    # How long credential image locations and staff previews are cached (seconds).
+    "POK_IMAGE_CACHE_TIMEOUT": 3600,
 }
 
 

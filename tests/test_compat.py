@@ -1,0 +1,126 @@
+"""
+The platform backend of ``compat``: called against stand-ins of the LMS modules it imports (the only LMS code
+that is stubbed), to show it reads the platform the way the LMS exposes it and degrades without crashing.
+"""
+import sys
+import types
+from datetime import UTC, datetime
+
+import pytest
+from django.core.exceptions import ObjectDoesNotExist
+from opaque_keys.edx.keys import CourseKey
+
+from openedx_pok import compat
+
+COURSE = CourseKey.from_string("course-v1:DemoX+POK101+2026")
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeOverviewDoesNotExist(Exception):
+    pass
+
+
+class FakeCourseOverview:
+    DoesNotExist = FakeOverviewDoesNotExist
+    known = {}
+
+    @classmethod
+    def get_from_id(cls, course_key):
+        if course_key not in cls.known:
+            raise cls.DoesNotExist
+        return cls.known[course_key]
+
+
+def install(monkeypatch, dotted, **attributes):
+    """Put a module (and its parent packages) in sys.modules for the duration of the test."""
+    parts = dotted.split(".")
+    for index in range(1, len(parts)):
+        name = ".".join(parts[:index])
+        if name not in sys.modules:
+            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    module = types.ModuleType(dotted)
+    for key, value in attributes.items():
+        setattr(module, key, value)
+    monkeypatch.setitem(sys.modules, dotted, module)
+
+
+@pytest.fixture
+def platform(monkeypatch, settings):
+    settings.POK_COMPAT_BACKEND = compat.DEFAULT_BACKEND
+    FakeCourseOverview.known = {COURSE: types.SimpleNamespace(
+        display_name="Intro", org="DemoX", display_org_with_default="Demo Org", start=START, end=None, language="es",
+    )}
+    course_block = types.SimpleNamespace(certificates={"certificates": [
+        {"is_active": False, "course_title": "Old title", "signatories": []},
+        {"is_active": True, "course_title": "POK Fundamentals",
+         "signatories": [{"name": "Grace Hopper", "title": "Dean", "organization": "Demo"}, {"name": ""}]},
+    ]})
+    certificates = {("ada", COURSE): types.SimpleNamespace(
+        status="downloadable", verify_uuid="f" * 32, mode="verified", grade="0.91", created_date=START,
+        modified_date=START,
+    )}
+    preferences = {("ada", "pref-lang"): "pt-br"}
+    site = {"PLATFORM_NAME": "Site Academy", "POK_SHARE_LINKS": ["x"]}
+
+    def get_course_by_id(course_key):
+        if course_key != COURSE:
+            raise ValueError("no such course block")
+        return course_block
+
+    def get_certificate_for_user(username, course_key, format_results=True):
+        assert format_results is False
+        return certificates.get((username, course_key))
+
+    def get_organization_by_short_name(short_name):
+        if short_name != "DemoX":
+            raise LookupError("InvalidOrganizationException")
+        return {"short_name": "DemoX", "name": "Demo University"}
+
+    install(monkeypatch, "openedx.core.djangoapps.content.course_overviews.models", CourseOverview=FakeCourseOverview)
+    install(monkeypatch, "lms.djangoapps.courseware.courses", get_course_by_id=get_course_by_id)
+    install(monkeypatch, "lms.djangoapps.certificates.api", get_certificate_for_user=get_certificate_for_user)
+    install(monkeypatch, "openedx.core.djangoapps.user_api.preferences.api",
+            get_user_preference=lambda user, key: preferences.get((user.username, key)))
+    install(monkeypatch, "openedx.core.djangoapps.site_configuration",
+            helpers=types.SimpleNamespace(get_value=lambda key, default: site.get(key, default)))
+    install(monkeypatch, "organizations.api", get_organization_by_short_name=get_organization_by_short_name)
+    return compat
+
+
+def test_course_with_active_certificate_configuration(platform):
+    course = platform.get_course(COURSE)
+    assert course.display_name == "Intro" and course.org_name == "Demo Org" and course.start == START
+    assert course.certificate_title == "POK Fundamentals"
+    assert course.signatories == (compat.Signatory("Grace Hopper", "Dean", "Demo"),)
+
+
+def test_missing_course_and_broken_course_block(platform):
+    assert platform.get_course(CourseKey.from_string("course-v1:X+Y+Z")) is None
+    other = CourseKey.from_string("course-v1:DemoX+Other+2026")
+    FakeCourseOverview.known[other] = FakeCourseOverview.known[COURSE]
+    course = platform.get_course(other)
+    assert course.certificate_title == "" and course.signatories == ()
+
+
+def test_certificate_profile_language_platform_and_organization(platform):
+    ada = types.SimpleNamespace(username="ada", profile=types.SimpleNamespace(name="Ada Lovelace"))
+    certificate = platform.get_certificate(ada, COURSE)
+    assert certificate == compat.CertificateInfo("downloadable", "f" * 32, "verified", "0.91", START, START)
+    assert certificate.is_downloadable
+    assert platform.get_certificate(types.SimpleNamespace(username="bob"), COURSE) is None
+    assert platform.get_profile_name(ada) == "Ada Lovelace"
+    assert platform.get_language_preference(ada) == "pt-br"
+    assert platform.get_platform_name() == "Site Academy"
+    assert platform.get_site_setting("POK_SHARE_LINKS", ["linkedin"]) == ["x"]
+    assert platform.get_site_setting("POK_OTHER", 3) == 3
+    assert platform.get_organization_name("DemoX") == "Demo University"
+    assert platform.get_organization_name("Nope") is None
+
+
+def test_user_without_profile(platform):
+    class NoProfile:
+        @property
+        def profile(self):
+            raise ObjectDoesNotExist
+
+    assert platform.get_profile_name(NoProfile()) is None
