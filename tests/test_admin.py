@@ -1,0 +1,74 @@
+"""
+Django admin: staff see mappings and credentials and repair issuance with the retry and refresh actions.
+"""
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
+from openedx_pok.testing.pok_simulator import Fault
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin)
+    return client
+
+
+def test_changelists_and_change_pages_load(admin_client, pok, course, learner, lms):
+    lms.award(learner, course)
+    row = PokCertificate.objects.get()
+    for url in (
+        reverse("admin:openedx_pok_pokcertificate_changelist"),
+        reverse("admin:openedx_pok_pokcertificate_changelist") + "?status=emitted",
+        reverse("admin:openedx_pok_pokcertificate_changelist") + f"?q={row.pok_credential_id}",
+        reverse("admin:openedx_pok_pokcertificate_change", args=[row.id]),
+        reverse("admin:openedx_pok_certificatetemplate_changelist"),
+        reverse("admin:openedx_pok_certificatetemplate_add"),
+    ):
+        assert admin_client.get(url).status_code == 200, url
+    assert admin_client.get(reverse("admin:openedx_pok_pokcertificate_add")).status_code == 403
+
+
+def test_mapping_added_in_admin_takes_the_course_org(admin_client, db):
+    response = admin_client.post(reverse("admin:openedx_pok_certificatetemplate_add"), {
+        "course_key": "course-v1:OrgZ+C1+2026", "organization": "", "template_id": "tpl-basic",
+        "emission_type": "pok", "page_id": "", "enabled": "on",
+    })
+    assert response.status_code == 302
+    assert CertificateTemplate.objects.get().organization == "OrgZ"
+    response = admin_client.post(reverse("admin:openedx_pok_certificatetemplate_add"), {
+        "course_key": "", "organization": "", "template_id": "tpl-basic", "emission_type": "pok",
+    })
+    assert response.status_code == 200 and CertificateTemplate.objects.count() == 1  # form error shown
+
+
+def test_retry_action_issues_a_failed_credential(
+    admin_client, pok, course, learner, lms, django_capture_on_commit_callbacks,
+):
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=400, times=1))
+    lms.award(learner, course)
+    row = PokCertificate.objects.get()
+    assert row.status == CredentialStatus.FAILED
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:openedx_pok_pokcertificate_changelist"), {
+            "action": "retry_issuance", "_selected_action": [row.id],
+        }, follow=True)
+    assert b"1 credential scheduled for issuance" in response.content
+    assert PokCertificate.objects.get().status == CredentialStatus.EMITTED
+    assert len(pok.credentials_for(learner.email)) == 1
+
+
+def test_refresh_action_polls_pok(admin_client, pok, course, learner, lms, django_capture_on_commit_callbacks):
+    pok.emission_mode = "async"
+    pok.polls_until_emitted = 1
+    lms.award(learner, course)
+    row = PokCertificate.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:openedx_pok_pokcertificate_changelist"), {
+            "action": "refresh_from_pok", "_selected_action": [row.id],
+        })
+    assert PokCertificate.objects.get().status == CredentialStatus.EMITTED
