@@ -29,8 +29,11 @@ test: $(STAMP) test-sqlite test-mysql ## the whole suite on SQLite and on MariaD
 test-sqlite: $(STAMP) ## the suite on SQLite (the embedded default)
 	POK_TEST_DB=sqlite $(BIN)/pytest -m "not mysql" $(ARGS)
 
+# A test database of its own per run, so two runs on one MariaDB never drop each other's tables.
+POK_TEST_MYSQL_TEST_DB ?= test_openedx_pok_$(shell date +%s)_$(shell echo $$PPID)
+
 test-mysql: $(STAMP) ## the suite on MariaDB/MySQL, with the concurrency and Celery/Redis worker tests
-	POK_TEST_DB=mysql $(BIN)/pytest $(ARGS)
+	POK_TEST_DB=mysql POK_TEST_MYSQL_TEST_DB=$(POK_TEST_MYSQL_TEST_DB) $(BIN)/pytest $(ARGS)
 
 quality: $(STAMP) ## lint and import order (ruff)
 	$(BIN)/ruff check .
@@ -41,11 +44,12 @@ migrations-check: $(STAMP) ## fail if the models and the migrations differ
 bench: $(STAMP) ## benchmarks: LMS time with POK latency, POK requests per credential, page views
 	$(BIN)/python -m bench.run $(ARGS)
 
-translations: $(STAMP) ## extract messages into conf/locale and compile the catalogs
-	cd openedx_pok && ../$(BIN)/django-admin makemessages -l en -l es_419 -l pt_BR --no-obsolete
+translations: $(STAMP) ## extract messages into openedx_pok/conf/locale (needs GNU gettext), then compile them
+	cd openedx_pok && ../$(BIN)/django-admin makemessages -l es_419 -l pt_BR --no-obsolete
 	$(MAKE) compile-translations
 
-compile-translations: $(STAMP) ## compile conf/locale .po files to .mo
+compile-translations: $(STAMP) ## check and compile the openedx_pok/conf/locale .po files to .mo (needs GNU gettext)
+	for po in openedx_pok/conf/locale/*/LC_MESSAGES/django.po; do msgfmt --check --statistics -o /dev/null $$po; done
 	cd openedx_pok && ../$(BIN)/django-admin compilemessages
 
 upgrade: ## re-pin requirements/*.txt from requirements/*.in

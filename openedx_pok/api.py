@@ -166,7 +166,7 @@ PUBLIC_EMITTED, PUBLIC_IN_PROGRESS, PUBLIC_DELAYED, PUBLIC_REVOKED = "emitted", 
 
 def public_status(row):
     """The learner-facing state of a credential: emitted, in_progress, delayed (held/failed) or revoked."""
-    if row.status == CredentialStatus.EMITTED and row.view_url:
+    if row.status == CredentialStatus.EMITTED and tasks.is_web_url(row.view_url):
         return PUBLIC_EMITTED
     if row.status == CredentialStatus.REVOKED:
         return PUBLIC_REVOKED
@@ -200,6 +200,14 @@ def note_page_view(row):
     if not cache.add(f"openedx_pok:viewed:{row.id}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS):
         return False
     transaction.on_commit(lambda: tasks.enqueue_refresh(row.id))
+    return True
+
+
+def note_missing_image(row):
+    """The embedded page of an emitted credential had no cached image: fetch its location, at most once a minute."""
+    if not cache.add(f"openedx_pok:image-wanted:{row.id}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS):
+        return False
+    transaction.on_commit(lambda: tasks.enqueue_image_caching(row.id))
     return True
 
 

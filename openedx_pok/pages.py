@@ -5,6 +5,8 @@ delayed, credential embedded, and the staff preview.
 They are rendered from the database and the render context only (no POK call), in the certificate's language,
 with every value autoescaped by the Django template engine.
 """
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
@@ -12,7 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from openedx_pok import api, compat, sharing
+from openedx_pok import api, compat, sharing, tasks
 from openedx_pok.models import CertificateTemplate
 
 
@@ -55,11 +57,14 @@ def delayed_page(context, row):
 def embed_page(context, row):
     """Emitted, embedded: the credential image from the cached location, its POK page and share links."""
     values = _common(context, row)
+    # Only a location cached by a task is used: the page itself never asks POK.
+    image_url = cache.get(f"openedx_pok:image:{row.pok_credential_id}") or ""
+    if not image_url:
+        api.note_missing_image(row)
     values.update({
         "emitter": row.emitter,
         "view_url": row.view_url,
-        # Only a location already cached by an earlier download is used: the page itself never asks POK.
-        "image_url": cache.get(f"openedx_pok:image:{row.pok_credential_id}") or "",
+        "image_url": image_url if tasks.image_url_allowed(image_url) else "",
         "share_links": sharing.share_links(row),
         "download_url": reverse("openedx_pok:credential-image", kwargs={"reference": row.uuid}),
     })
@@ -78,7 +83,7 @@ def preview_page(context, course_key):
             "No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID)."
         ),
         "preview_image_url": reverse("openedx_pok:preview-image", kwargs={"course_id": str(course_key)})
-        + f"?language={context.get('user_language') or ''}",
+        + "?" + urlencode({"language": context.get("user_language") or ""}),
     })
     if compat.get_course(course_key) is None:
         values["problem"] = _("The course {course} does not exist in Open edX.").format(course=course_key)

@@ -152,6 +152,9 @@ def _gather(row, wait):
     Raises PayloadError for anything the learner or staff must fix, and PokApiError from the template lookup.
     """
     certificate = compat.get_certificate(row.user, row.course_key)
+    if certificate is not None and certificate.verify_uuid and certificate.verify_uuid != row.verify_uuid:
+        # Recorded as soon as it is known, so the credential can be addressed by it even while held or pending.
+        PokCertificate.objects.filter(id=row.id).update(verify_uuid=certificate.verify_uuid)
     if certificate is None or certificate.status == "generating":
         if wait < settings.POK_CERTIFICATE_WAIT_RETRIES:
             enqueue_issuance(row.id, countdown=settings.POK_CERTIFICATE_WAIT_DELAY, wait=wait + 1)
@@ -262,9 +265,14 @@ def _store(row, credential, expected_status):
     during the POST), so a credential that exists on POK is never forgotten.
     """
     now = timezone.now()
+    view_url = credential.view_url or ""
+    if view_url and not is_web_url(view_url):
+        # Never store a link learners could be sent to that is not a web page (e.g. a javascript: URL).
+        log.warning("POK: credential %s came with a view URL that is not http(s); ignored", row.id)
+        view_url = ""
     try:
         PokCertificate.objects.filter(id=row.id).update(
-            pok_credential_id=credential.id, pok_state=credential.state, view_url=credential.view_url or "",
+            pok_credential_id=credential.id, pok_state=credential.state, view_url=view_url,
             last_synced_at=now, modified=now,
         )
     except IntegrityError:
@@ -272,7 +280,7 @@ def _store(row, credential, expected_status):
             id=credential.id)
         return _fail(row, reason, retryable=False, expected=expected_status)
     status = local_status_for(credential.state)
-    if status == CredentialStatus.EMITTED and not credential.view_url:
+    if status == CredentialStatus.EMITTED and not view_url:
         status = CredentialStatus.IN_PROGRESS  # emitted without a page yet: keep polling until POK gives the URL
     reason = ""
     if status == CredentialStatus.FAILED:
@@ -281,7 +289,34 @@ def _store(row, credential, expected_status):
         reason = _("The credential was revoked on POK.")
     _update(row.id, expected_status, status=status, status_reason=reason, retryable=False)
     log.info("POK: credential %s is %s (POK id %s, state %s)", row.id, status, credential.id, credential.state)
+    if status == CredentialStatus.EMITTED and settings.POK_CERTIFICATE_PAGE == "embed":
+        cache_image_location(row.id)
     return status
+
+
+def cache_image_location(credential_id):
+    """
+    Cache the emitted credential's image location for the embedded certificate page, which never asks POK itself.
+
+    Failures are logged only: the page then shows the link to POK without the image and asks again later.
+    """
+    row = PokCertificate.objects.filter(id=credential_id, status=CredentialStatus.EMITTED).first()
+    if row is None or not row.pok_credential_id:
+        return None
+    try:
+        return credential_image_location(row)
+    except (PokApiError, PokConfigurationError) as exc:
+        log.warning("POK: image location of credential %s unavailable (%s)", credential_id, type(exc).__name__)
+        return None
+
+
+def is_web_url(url):
+    """Whether ``url`` is an absolute http(s) URL: the only kind of link learners are ever sent to."""
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def refresh(credential_id):
@@ -372,6 +407,20 @@ def issue_credential(credential_id, wait=0, tries=0):
 def refresh_credential(credential_id):
     """Celery entry point of :func:`refresh`."""
     refresh(credential_id)
+
+
+@shared_task(ignore_result=True)
+def cache_credential_image(credential_id):
+    """Celery entry point of :func:`cache_image_location`."""
+    cache_image_location(credential_id)
+
+
+def enqueue_image_caching(credential_id):
+    """Send the image-caching task to the broker; never raise (the page works without the image)."""
+    try:
+        cache_credential_image.apply_async(args=[credential_id], **_task_options())
+    except Exception:  # pylint: disable=broad-except
+        log.exception("POK: could not enqueue image caching of credential %s", credential_id)
 
 
 @shared_task(ignore_result=True)

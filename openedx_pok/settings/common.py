@@ -3,11 +3,16 @@ Default settings of the plugin, applied by the platform before the operator's YA
 
 Every ``POK_*`` setting gets a default here so the rest of the plugin can read ``settings.POK_*`` without guards.
 Values already present (set by a settings module loaded earlier) are kept. The pipeline steps are merged into
-``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`.
+``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`. The plugin's translation catalogs
+(``conf/locale``) are added to ``LOCALE_PATHS``; see :func:`register_locale_path`.
 """
+import os
 
 CREATION_FILTER = "org.openedx.learning.certificate.creation.requested.v1"
 RENDER_FILTER = "org.openedx.learning.certificate.render.started.v1"
+
+# The plugin's translation catalogs: conf/locale/<language>/LC_MESSAGES/django.po/.mo (Open edX layout).
+LOCALE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "locale")
 
 PIPELINE_STEPS = {
     CREATION_FILTER: "openedx_pok.pipeline.RequestPokCredential",
@@ -90,9 +95,24 @@ def register_pipeline_steps(settings):
     settings.OPEN_EDX_FILTERS_CONFIG = merged
 
 
+def register_locale_path(settings):
+    """
+    Append the plugin's ``conf/locale`` to ``settings.LOCALE_PATHS`` so Django loads its translations.
+
+    Django only looks for an app's catalogs in ``<app>/locale``; Open edX keeps them in ``conf/locale``. Idempotent,
+    keeps the platform's own paths first (they win for a message both translate) and keeps a tuple a tuple.
+    """
+    current = getattr(settings, "LOCALE_PATHS", None)
+    paths = list(current or [])
+    if not any(os.path.normpath(os.fspath(path)) == LOCALE_DIR for path in paths):
+        paths.append(LOCALE_DIR)
+    settings.LOCALE_PATHS = tuple(paths) if isinstance(current, tuple) else paths
+
+
 def plugin_settings(settings):
-    """Apply the plugin defaults and register its pipeline steps."""
+    """Apply the plugin defaults, register its pipeline steps and its translations."""
     for name, value in DEFAULTS.items():
         if not hasattr(settings, name):
             setattr(settings, name, value)
     register_pipeline_steps(settings)
+    register_locale_path(settings)
