@@ -7,14 +7,16 @@ as the platform does after its own settings.
 """
 import os
 
-from edx_django_utils.plugins import add_plugins, get_plugin_apps
+from edx_django_utils.plugins import add_plugins
+
+from lms_sandbox import settings as sandbox
 
 SECRET_KEY = "insecure-test-key"  # noqa: S105 - tests only
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("es-419", "Spanish (Latin America)"), ("pt-br", "Portuguese (Brazil)")]
+LANGUAGES = sandbox.LANGUAGES
 USE_I18N = True
 ROOT_URLCONF = "lms_sandbox.urls"
 ALLOWED_HOSTS = ["*"]
@@ -23,41 +25,9 @@ LMS_ROOT_URL = "http://lms.test"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
 
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "lms_sandbox",
-]
-# Plugin apps are found through their entry points, as the LMS does (the package must be installed).
-INSTALLED_APPS.extend(get_plugin_apps("lms.djangoapp"))
-
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
+INSTALLED_APPS = list(sandbox.INSTALLED_APPS)
+MIDDLEWARE = list(sandbox.MIDDLEWARE)
+TEMPLATES = sandbox.TEMPLATES
 STATIC_URL = "/static/"
 
 if os.environ.get("POK_TEST_DB", "sqlite") == "mysql":

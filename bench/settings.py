@@ -12,7 +12,9 @@ plugin reads its settings at call time).
 import os
 from pathlib import Path
 
-from edx_django_utils.plugins import add_plugins, get_plugin_apps
+from edx_django_utils.plugins import add_plugins
+
+from lms_sandbox import settings as sandbox
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 # POK_BENCH_DIR lets the test-suite run the benchmark without overwriting a developer's var/bench results.
@@ -25,7 +27,7 @@ DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("es-419", "Spanish (Latin America)"), ("pt-br", "Portuguese (Brazil)")]
+LANGUAGES = sandbox.LANGUAGES
 USE_I18N = True
 ROOT_URLCONF = "lms_sandbox.urls"
 ALLOWED_HOSTS = ["testserver"]
@@ -34,41 +36,9 @@ LMS_ROOT_URL = "http://testserver"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # learners are created, never log in by password
 
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "lms_sandbox",
-]
-# Plugin apps are found through their entry points, as the LMS does (the package must be installed).
-INSTALLED_APPS.extend(get_plugin_apps("lms.djangoapp"))
-
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
+INSTALLED_APPS = list(sandbox.INSTALLED_APPS)
+MIDDLEWARE = list(sandbox.MIDDLEWARE)
+TEMPLATES = sandbox.TEMPLATES
 STATIC_URL = "/static/"
 
 DATABASES = {

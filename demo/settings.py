@@ -14,7 +14,9 @@ points these settings at it at runtime (the plugin reads them at call time).
 import os
 from pathlib import Path
 
-from edx_django_utils.plugins import add_plugins, get_plugin_apps
+from edx_django_utils.plugins import add_plugins
+
+from lms_sandbox import settings as sandbox
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DEMO_DIR = Path(os.environ.get("POK_DEMO_DIR") or REPO_DIR / "var" / "demo")
@@ -28,7 +30,7 @@ DEBUG = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("es-419", "Spanish (Latin America)"), ("pt-br", "Portuguese (Brazil)")]
+LANGUAGES = sandbox.LANGUAGES
 USE_I18N = True
 ROOT_URLCONF = "lms_sandbox.urls"
 # testserver: the demo opens the certificate page with Django's test Client before serving.
@@ -37,41 +39,9 @@ PLATFORM_NAME = "Demo Academy"
 LMS_ROOT_URL = "http://127.0.0.1:8000"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "lms_sandbox",
-]
-# Plugin apps are found through their entry points, as the LMS does (the package must be installed).
-INSTALLED_APPS.extend(get_plugin_apps("lms.djangoapp"))
-
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
+INSTALLED_APPS = list(sandbox.INSTALLED_APPS)
+MIDDLEWARE = list(sandbox.MIDDLEWARE)
+TEMPLATES = sandbox.TEMPLATES
 STATIC_URL = "/static/"
 
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DEMO_DB_PATH)}}

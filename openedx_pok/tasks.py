@@ -145,6 +145,30 @@ def _retry_later(row, exc, tries, expected=CredentialStatus.PENDING):
     return CredentialStatus.PENDING
 
 
+def _course_setup(course_key):
+    """(mapping, template id, CourseInfo) of a POK-enabled course; PayloadError saying what is missing otherwise."""
+    mapping = CertificateTemplate.objects.for_course(course_key)
+    if mapping is None or not mapping.enabled:
+        raise PayloadError(_("The course is not mapped to a POK template (or its mapping is disabled)."))
+    template_id = mapping.template_id or settings.POK_DEFAULT_TEMPLATE_ID
+    if not template_id:
+        raise PayloadError(_("No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID)."))
+    course = compat.get_course(course_key)
+    if course is None:
+        raise PayloadError(_("The course {course} does not exist in Open edX.").format(course=course_key))
+    return mapping, template_id, course
+
+
+def _template(template_id):
+    """The template definition (cached); a template deleted on POK becomes a PayloadError staff can act on."""
+    try:
+        return get_template(get_client(), template_id)
+    except PokNotFoundError as exc:
+        raise PayloadError(
+            _("The POK template {template} does not exist (was it deleted on POK?).").format(template=template_id)
+        ) from exc
+
+
 def _gather(row, wait):
     """
     Check the Open edX side and build the payload. Returns (payload, mapping, certificate) or a final status.
@@ -164,21 +188,8 @@ def _gather(row, wait):
         raise PayloadError(
             _("The Open edX certificate is {status}: no credential is issued for it.").format(status=certificate.status)
         )
-    mapping = CertificateTemplate.objects.for_course(row.course_key)
-    if mapping is None or not mapping.enabled:
-        raise PayloadError(_("The course is no longer mapped to a POK template."))
-    template_id = mapping.template_id or settings.POK_DEFAULT_TEMPLATE_ID
-    if not template_id:
-        raise PayloadError(_("No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID)."))
-    course = compat.get_course(row.course_key)
-    if course is None:
-        raise PayloadError(_("The course {course} does not exist in Open edX.").format(course=row.course_key))
-    try:
-        template = get_template(get_client(), template_id)
-    except PokNotFoundError as exc:
-        raise PayloadError(
-            _("The POK template {template} does not exist (was it deleted on POK?).").format(template=template_id)
-        ) from exc
+    mapping, template_id, course = _course_setup(row.course_key)
+    template = _template(template_id)
     context = IssuanceContext(
         course=course,
         certificate=certificate,
@@ -462,25 +473,12 @@ def preview_image_url(course_key, language=None):
     Raises PayloadError for a broken mapping or template (the reason says what to fix) and PokApiError when POK
     fails. Called from a staff-only view, never from the certificate page itself.
     """
-    mapping = CertificateTemplate.objects.for_course(course_key)
-    if mapping is None or not mapping.enabled:
-        raise PayloadError(_("This course is not mapped to a POK template."))
-    template_id = mapping.template_id or settings.POK_DEFAULT_TEMPLATE_ID
-    if not template_id:
-        raise PayloadError(_("No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID)."))
-    course = compat.get_course(course_key)
-    if course is None:
-        raise PayloadError(_("The course {course} does not exist in Open edX.").format(course=course_key))
+    mapping, template_id, course = _course_setup(course_key)
     key = f"openedx_pok:preview:{_digest(settings.POK_API_URL, course_key, template_id, language)}"
     url = cache.get(key)
     if url is not None:
         return url
-    try:
-        template = get_template(get_client(), template_id)
-    except PokNotFoundError as exc:
-        raise PayloadError(
-            _("The POK template {template} does not exist (was it deleted on POK?).").format(template=template_id)
-        ) from exc
+    template = _template(template_id)
     now = timezone.now()
     context = IssuanceContext(
         course=course, template=template, email="learner@example.com", profile_name=_("Sample Learner"),
