@@ -1,5 +1,5 @@
 # openedx-pok developer commands. Every target installs what it needs into ./.venv first.
-.PHONY: help requirements demo test test-sqlite test-mysql quality bench translations compile-translations \
+.PHONY: help requirements system-deps demo test test-sqlite test-mysql quality bench translations compile-translations \
         migrations-check upgrade clean
 .DEFAULT_GOAL := help
 
@@ -21,10 +21,18 @@ $(STAMP): requirements/pip.txt requirements/dev.txt requirements/test.txt requir
 
 requirements: $(STAMP) ## create .venv and install the pinned requirements and the plugin (editable)
 
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+system-deps: ## Debian packages the tests use: gettext (catalog checks), chromium + chromium-driver (browser test)
+	@command -v msgfmt >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "Installing Debian packages: gettext chromium chromium-driver"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			gettext chromium chromium-driver >/dev/null; }
+
 demo: $(STAMP) ## sandbox LMS on SQLite + POK simulator: the full learner flow, then the admin (ARGS=--no-serve exits)
 	$(BIN)/python -m demo.run $(ARGS)
 
-test: $(STAMP) test-sqlite test-mysql ## the whole suite on SQLite and on MariaDB (127.0.0.1:3306)
+test: $(STAMP) system-deps test-sqlite test-mysql ## the whole suite on SQLite and on MariaDB (127.0.0.1:3306)
 
 test-sqlite: $(STAMP) ## the suite on SQLite (the embedded default)
 	POK_TEST_DB=sqlite $(BIN)/pytest -m "not mysql" $(ARGS)

@@ -119,10 +119,14 @@ def _update(credential_id, expected_status, **fields):
     return bool(PokCertificate.objects.filter(id=credential_id, status=expected_status).update(**fields))
 
 
-def _hold(row, reason):
+def _hold(row, reason, retryable=False):
     log.info("POK: credential %s (user %s, course %s) held", row.id, row.user_id, row.course_key)
-    _update(row.id, CredentialStatus.PENDING, status=CredentialStatus.HELD, status_reason=reason, retryable=False)
+    _update(row.id, CredentialStatus.PENDING, status=CredentialStatus.HELD, status_reason=reason, retryable=retryable)
     return CredentialStatus.HELD
+
+
+class CertificateNotReady(PayloadError):
+    """The Open edX certificate is not there (yet): held, but retried by reconcile, since it may still come."""
 
 
 def _fail(row, reason, retryable, expected=CredentialStatus.PENDING):
@@ -183,7 +187,9 @@ def _gather(row, wait):
         if wait < settings.POK_CERTIFICATE_WAIT_RETRIES:
             enqueue_issuance(row.id, countdown=settings.POK_CERTIFICATE_WAIT_DELAY, wait=wait + 1)
             return CredentialStatus.PENDING
-        raise PayloadError(_("The Open edX certificate does not exist yet; issuance resumes when it is created."))
+        raise CertificateNotReady(
+            _("The Open edX certificate does not exist yet; issuance resumes when it is created.")
+        )
     if not certificate.is_downloadable:
         raise PayloadError(
             _("The Open edX certificate is {status}: no credential is issued for it.").format(status=certificate.status)
@@ -222,7 +228,9 @@ def issue(credential_id, wait=0, tries=0):
     try:
         gathered = _gather(row, wait)
     except PayloadError as exc:
-        return _hold(row, exc.reason)
+        # A certificate that may still appear is retried by reconcile: an award event racing with the end of the
+        # wait must not leave the credential held for good.
+        return _hold(row, exc.reason, retryable=isinstance(exc, CertificateNotReady))
     except PokConfigurationError as exc:
         return _hold(row, _("POK is not configured: {error}").format(error=exc))
     except PokAuthenticationError as exc:
@@ -356,7 +364,8 @@ def reconcile(limit=None, inline=False, pending_grace=None):
 
     - ``requesting`` rows abandoned mid-POST are counted as ambiguous and sent again (or failed for staff when
       ambiguous retries are disabled);
-    - ``pending`` rows older than a grace period and retryable failures are (re)issued;
+    - ``pending`` rows older than a grace period, retryable failures and credentials held because the Open edX
+      certificate was not there yet are (re)issued;
     - ``in_progress`` rows are polled on POK, the least recently polled first.
     ``inline`` runs the work in this process (management command), otherwise it is enqueued for workers.
     ``pending_grace`` (default two minutes) leaves fresh pending rows to the task already scheduled for them.
@@ -381,8 +390,11 @@ def reconcile(limit=None, inline=False, pending_grace=None):
         counts["abandoned"] += 1
 
     retryable_failures = list(PokCertificate.objects.filter(
-        status=CredentialStatus.FAILED, retryable=True).values_list("id", flat=True)[:limit])
-    PokCertificate.objects.filter(id__in=retryable_failures, status=CredentialStatus.FAILED).update(
+        status__in=(CredentialStatus.FAILED, CredentialStatus.HELD), retryable=True,
+    ).values_list("id", flat=True)[:limit])
+    PokCertificate.objects.filter(
+        id__in=retryable_failures, status__in=(CredentialStatus.FAILED, CredentialStatus.HELD),
+    ).update(
         status=CredentialStatus.PENDING, modified=now,
     )
     to_issue = PokCertificate.objects.filter(

@@ -6,6 +6,7 @@ ends in a clear state with a reason, and POK receives exactly the POSTs it shoul
 from datetime import timedelta
 from io import StringIO
 
+import kombu.pools
 import pytest
 from django.core.management import call_command
 from django.utils import timezone, translation
@@ -102,6 +103,19 @@ def test_certificate_that_is_not_downloadable_holds(pok, course, learner, lms):
     assert row.status == CredentialStatus.HELD
     assert "notpassing" in row.status_reason
     assert pok.count("issue_credential") == 0
+
+
+def test_held_for_a_missing_certificate_is_retried_by_reconcile(pok, course, learner, lms, settings):
+    """The award event raced with the end of the wait: reconcile still finds the certificate and issues."""
+    settings.POK_CERTIFICATE_WAIT_RETRIES = 0
+    lms.run(api.request_issuance, learner.id, course.id)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.HELD and row.retryable
+    GeneratedCertificateFactory(user=learner, course_id=course.id, status="notpassing")  # no award event
+    GeneratedCertificate.objects.filter(user=learner).update(status="downloadable")
+    api.reconcile(inline=True)
+    assert credential_of(learner, course).status == CredentialStatus.EMITTED
+    assert pok.count("issue_credential") == 1
 
 
 def test_certificate_not_created_yet_then_created(pok, course, learner, lms, settings):
@@ -408,11 +422,20 @@ def test_broker_outage_does_not_break_the_lms_and_reconcile_catches_up(pok, cour
         "broker_connection_max_retries": 0, "task_publish_retry": False, "broker_connection_timeout": 0.5,
     }
     saved = {key: app.conf[key] for key in overrides}
+
+    def drop_cached_connections():
+        # Earlier eager tests leave producer pools bound to the real broker; a new broker_url must not reuse them.
+        kombu.pools.reset()
+        app._pool = None  # pylint: disable=protected-access
+        app.amqp._producer_pool = None  # pylint: disable=protected-access
+
     app.conf.update(overrides)
+    drop_cached_connections()
     try:
         certificate = lms.award(learner, course)
     finally:
         app.conf.update(saved)
+        drop_cached_connections()
     assert certificate.status == "downloadable"
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.PENDING
