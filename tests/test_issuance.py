@@ -3,6 +3,7 @@ Issuance end to end through the sandbox LMS: the real creation filter and opened
 Celery task, the POK simulator over real HTTP. Each test states the outcome: the LMS call returns normally, the row
 ends in a clear state with a reason, and POK receives exactly the POSTs it should.
 """
+import logging
 from datetime import timedelta
 from io import StringIO
 
@@ -442,3 +443,21 @@ def test_broker_outage_does_not_break_the_lms_and_reconcile_catches_up(pok, cour
     assert pok.count() == 0
     api.reconcile(inline=True, pending_grace=timedelta(0))
     assert credential_of(learner, course).status == CredentialStatus.EMITTED
+
+
+def test_no_personal_data_or_key_in_logs(pok, course, lms, caplog, settings):
+    """Log ids only: never the learner's email or name, nor the API key, on any path (success, faults, hold)."""
+    caplog.set_level(logging.DEBUG)
+    learner = UserFactory(email="secret.person@example.com", profile__name="Zebediah Quux")
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=400, times=1))
+    lms.award(learner, course)
+    lms.run(api.retry, credential_of(learner, course))
+    held = UserFactory(email="other.person@example.com", profile__name="undefined")
+    lms.award(held, course)
+    # The plugin's own loggers (openedx-events logs event payloads at DEBUG itself; that is the platform's choice).
+    text = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in caplog.records
+                     if record.name.startswith("openedx_pok"))
+    assert "POK: credential" in text
+    assert credential_of(learner, course).status == CredentialStatus.EMITTED
+    for secret in ("secret.person", "Zebediah", "Quux", "other.person", settings.POK_API_KEY):
+        assert secret not in text
