@@ -189,6 +189,14 @@ def status_payload(row):
     }
 
 
+def _at_most_once_per_period(key, schedule):
+    """Run ``schedule`` after commit unless it ran for ``key`` in the last POK_REFRESH_ON_VIEW_SECONDS."""
+    if not cache.add(f"openedx_pok:{key}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS):
+        return False
+    transaction.on_commit(schedule)
+    return True
+
+
 def note_page_view(row):
     """
     The learner opened the page of a credential that is not ready: ask POK for news, at most once a minute.
@@ -197,18 +205,12 @@ def note_page_view(row):
     """
     if row.status != CredentialStatus.IN_PROGRESS or not row.pok_credential_id:
         return False
-    if not cache.add(f"openedx_pok:viewed:{row.id}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS):
-        return False
-    transaction.on_commit(lambda: tasks.enqueue_refresh(row.id))
-    return True
+    return _at_most_once_per_period(f"viewed:{row.id}", lambda: tasks.enqueue_refresh(row.id))
 
 
 def note_missing_image(row):
     """The embedded page of an emitted credential had no cached image: fetch its location, at most once a minute."""
-    if not cache.add(f"openedx_pok:image-wanted:{row.id}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS):
-        return False
-    transaction.on_commit(lambda: tasks.enqueue_image_caching(row.id))
-    return True
+    return _at_most_once_per_period(f"image-wanted:{row.id}", lambda: tasks.enqueue_image_caching(row.id))
 
 
 def get_credential_by_reference(reference):

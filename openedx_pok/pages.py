@@ -8,14 +8,13 @@ with every value autoescaped by the Django template engine.
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from openedx_pok import api, compat, sharing, tasks
-from openedx_pok.models import CertificateTemplate
+from openedx_pok import api, sharing, tasks
+from openedx_pok.payload import PayloadError
 
 
 def _common(context, row=None):
@@ -58,13 +57,13 @@ def embed_page(context, row):
     """Emitted, embedded: the credential image from the cached location, its POK page and share links."""
     values = _common(context, row)
     # Only a location cached by a task is used: the page itself never asks POK.
-    image_url = cache.get(f"openedx_pok:image:{row.pok_credential_id}") or ""
+    image_url = tasks.cached_image_location(row)
     if not image_url:
         api.note_missing_image(row)
     values.update({
         "emitter": row.emitter,
         "view_url": row.view_url,
-        "image_url": image_url if tasks.image_url_allowed(image_url) else "",
+        "image_url": image_url,
         "share_links": sharing.share_links(row),
         "download_url": reverse("openedx_pok:credential-image", kwargs={"reference": row.uuid}),
     })
@@ -74,19 +73,14 @@ def embed_page(context, row):
 def preview_page(context, course_key):
     """Staff preview: the template preview image (fetched by a staff-only endpoint) or what is wrong."""
     values = _common(context)
-    mapping = CertificateTemplate.objects.for_course(course_key)
-    template_id = (mapping.template_id if mapping else "") or settings.POK_DEFAULT_TEMPLATE_ID
-    values.update({
-        "template_id": template_id or "-",
-        "emission_type": mapping.get_emission_type_display() if mapping else "",
-        "problem": "" if template_id else _(
-            "No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID)."
-        ),
-        "preview_image_url": reverse("openedx_pok:preview-image", kwargs={"course_id": str(course_key)})
-        + "?" + urlencode({"language": context.get("user_language") or ""}),
-    })
-    if compat.get_course(course_key) is None:
-        values["problem"] = _("The course {course} does not exist in Open edX.").format(course=course_key)
+    try:
+        mapping, template_id, _course = tasks.course_setup(course_key)
+        values.update({"template_id": template_id, "emission_type": mapping.get_emission_type_display(),
+                       "problem": ""})
+    except PayloadError as exc:
+        values.update({"template_id": "-", "emission_type": "", "problem": exc.reason})
+    values["preview_image_url"] = (reverse("openedx_pok:preview-image", kwargs={"course_id": str(course_key)})
+                                   + "?" + urlencode({"language": context.get("user_language") or ""}))
     return _response("openedx_pok/preview.html", values)
 
 

@@ -91,26 +91,32 @@ def _task_options(countdown=0):
     return options
 
 
-def enqueue_issuance(credential_id, countdown=0, wait=0, tries=0):
+def _enqueue(task, credential_id, countdown=0, **kwargs):
     """
-    Send the issuance task to the broker; never raise.
+    Send ``task`` for a credential to the broker; never raise.
 
-    A broker outage must not break the LMS request that scheduled the task: the row stays ``pending`` and the
-    reconcile run sends it later, so the failure is logged, not lost.
+    A broker outage must not break the LMS request that scheduled the task: the row keeps its state and the
+    reconcile run picks it up later, so the failure is logged, not lost.
     """
     try:
-        issue_credential.apply_async(args=[credential_id], kwargs={"wait": wait, "tries": tries},
-                                     **_task_options(countdown))
+        task.apply_async(args=[credential_id], kwargs=kwargs, **_task_options(countdown))
     except Exception:  # pylint: disable=broad-except
-        log.exception("POK: could not enqueue issuance of credential %s; reconcile will retry it", credential_id)
+        log.exception("POK: could not enqueue %s for credential %s; reconcile will catch up", task.name, credential_id)
+
+
+def enqueue_issuance(credential_id, countdown=0, wait=0, tries=0):
+    """Schedule :func:`issue` for the credential."""
+    _enqueue(issue_credential, credential_id, countdown=countdown, wait=wait, tries=tries)
 
 
 def enqueue_refresh(credential_id):
-    """Send the refresh task to the broker; never raise (reconcile polls the row anyway)."""
-    try:
-        refresh_credential.apply_async(args=[credential_id], **_task_options())
-    except Exception:  # pylint: disable=broad-except
-        log.exception("POK: could not enqueue refresh of credential %s", credential_id)
+    """Schedule :func:`refresh` for the credential."""
+    _enqueue(refresh_credential, credential_id)
+
+
+def enqueue_image_caching(credential_id):
+    """Schedule :func:`cache_image_location` for the credential (the embedded page works without the image)."""
+    _enqueue(cache_credential_image, credential_id)
 
 
 def _update(credential_id, expected_status, **fields):
@@ -149,7 +155,7 @@ def _retry_later(row, exc, tries, expected=CredentialStatus.PENDING):
     return CredentialStatus.PENDING
 
 
-def _course_setup(course_key):
+def course_setup(course_key):
     """(mapping, template id, CourseInfo) of a POK-enabled course; PayloadError saying what is missing otherwise."""
     mapping = CertificateTemplate.objects.for_course(course_key)
     if mapping is None or not mapping.enabled:
@@ -194,7 +200,7 @@ def _gather(row, wait):
         raise PayloadError(
             _("The Open edX certificate is {status}: no credential is issued for it.").format(status=certificate.status)
         )
-    mapping, template_id, course = _course_setup(row.course_key)
+    mapping, template_id, course = course_setup(row.course_key)
     template = _template(template_id)
     context = IssuanceContext(
         course=course,
@@ -438,14 +444,6 @@ def cache_credential_image(credential_id):
     cache_image_location(credential_id)
 
 
-def enqueue_image_caching(credential_id):
-    """Send the image-caching task to the broker; never raise (the page works without the image)."""
-    try:
-        cache_credential_image.apply_async(args=[credential_id], **_task_options())
-    except Exception:  # pylint: disable=broad-except
-        log.exception("POK: could not enqueue image caching of credential %s", credential_id)
-
-
 @shared_task(ignore_result=True)
 def reconcile_credentials(limit=None):
     """Periodic task (see README: beat schedule): enqueue issuance and refreshes of unfinished credentials."""
@@ -463,13 +461,22 @@ def image_url_allowed(url):
     return host_allowed(url, allowed_image_hosts())
 
 
+def _image_cache_key(row):
+    return f"openedx_pok:image:{row.pok_credential_id}"
+
+
+def cached_image_location(row):
+    """The image location if a task already cached it, else ""; never asks POK (used by the certificate page)."""
+    location = cache.get(_image_cache_key(row)) or ""
+    return location if image_url_allowed(location) else ""
+
+
 def credential_image_location(row):
     """The public image URL of an emitted credential (POK ``decrypted-image``), cached; PokApiError on failure."""
-    key = f"openedx_pok:image:{row.pok_credential_id}"
-    location = cache.get(key)
+    location = cache.get(_image_cache_key(row))
     if location is None:
         location = get_client().get_credential_image(row.pok_credential_id)
-        cache.set(key, location, settings.POK_IMAGE_CACHE_TIMEOUT)
+        cache.set(_image_cache_key(row), location, settings.POK_IMAGE_CACHE_TIMEOUT)
     return location
 
 
@@ -485,7 +492,7 @@ def preview_image_url(course_key, language=None):
     Raises PayloadError for a broken mapping or template (the reason says what to fix) and PokApiError when POK
     fails. Called from a staff-only view, never from the certificate page itself.
     """
-    mapping, template_id, course = _course_setup(course_key)
+    mapping, template_id, course = course_setup(course_key)
     key = f"openedx_pok:preview:{_digest(settings.POK_API_URL, course_key, template_id, language)}"
     url = cache.get(key)
     if url is not None:
