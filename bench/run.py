@@ -53,7 +53,7 @@ from lms_sandbox.factories import CourseOverviewFactory, OrganizationFactory, Us
 from lms_sandbox.generation import generate_certificate  # noqa: E402
 from lms_sandbox.grades import CourseGrade  # noqa: E402
 from lms_sandbox.models import GeneratedCertificate  # noqa: E402
-from openedx_pok import tasks  # noqa: E402
+from openedx_pok import api  # noqa: E402
 from openedx_pok.apps import OpenedxPokConfig  # noqa: E402
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate  # noqa: E402
 from openedx_pok.settings.common import PIPELINE_STEPS  # noqa: E402
@@ -215,7 +215,7 @@ class Bench:
         settings.POK_API_URL = self.pok.url
         settings.POK_API_KEY = self.pok.api_key
         cache.clear()
-        tasks._cached_client.cache_clear()  # pylint: disable=protected-access
+        api.reset_clients()
         OrganizationFactory(short_name="BenchX", name="Bench University")
         for course_id, title in ((POK_COURSE, "Verifiable Credentials 101"), (PLAIN_COURSE, "Plain Certificates")):
             CourseOverviewFactory(id=CourseKey.from_string(course_id), display_name=title, org="BenchX")
@@ -344,7 +344,7 @@ class Bench:
         messages = self.take_messages()
         messages_by_row = defaultdict(list)
         for message in messages:
-            if message[0] != tasks.issue_credential.name:
+            if message[0] != api.ISSUE_TASK_NAME:
                 raise RuntimeError(f"unexpected task on the broker: {message[0]}")
             messages_by_row[message[1][0]].append(message)
         rows = dict(PokCertificate.objects.values_list("id", "user_id"))

@@ -101,7 +101,7 @@ def start_pok(async_polls):
     """
     from django.conf import settings
 
-    from openedx_pok import tasks
+    from openedx_pok import api
     from openedx_pok.exceptions import PokApiError, PokConfigurationError
 
     step(2, "POK")
@@ -120,16 +120,16 @@ def start_pok(async_polls):
         if async_polls is not None:
             simulator.emission_mode = "async"
             simulator.polls_until_emitted = async_polls
-        # The plugin reads these at call time (tasks.get_client), so setting them now is enough.
+        # The plugin reads these at call time (its POK client is built on first use), so setting them now is enough.
         settings.POK_API_URL = simulator.url
         settings.POK_API_KEY = simulator.api_key
         template_id = SIMULATOR_TEMPLATE_ID
         detail("POK simulator started", simulator.url)
         detail("emission", "synchronous" if async_polls is None
                else f"asynchronous: a credential is emitted on its poll number {async_polls}")
-    tasks._cached_client.cache_clear()  # pylint: disable=protected-access
+    api.reset_clients()
     try:
-        organization = tasks.get_client().get_organization()
+        organization = api.check_connection()
     except (PokApiError, PokConfigurationError) as exc:
         if simulator is not None:
             simulator.stop()

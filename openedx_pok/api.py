@@ -1,24 +1,48 @@
 """
-The plugin's public Python API: pipeline steps, event receivers, views, admin and commands all come through here.
+The plugin's public Python API: pipeline steps, event receivers, views, admin, commands, the demo and the benchmarks
+all come through here, and nothing else of the plugin is theirs to import.
 
 Functions here only read and write the database and schedule tasks after the surrounding transaction commits;
-they never call POK, so they are safe on the LMS's request and certificate paths.
+they never call POK on the LMS's request and certificate paths. The few that do call POK (:func:`credential_image`,
+:func:`preview_image_url`, :func:`check_connection`) serve staff or owner clicks, never a learner's page view.
 """
 import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import sharing, tasks
-from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
+from openedx_pok import configuration, media, render, sharing, tasks
+from openedx_pok.exceptions import IssuanceError
+from openedx_pok.models import CertificateTemplate, PokCertificate
+from openedx_pok.states import (
+    RETRIABLE_BY_STAFF,
+    CredentialStatus,
+    PublicStatus,
+    public_status,
+    transition,
+)
 
 log = logging.getLogger(__name__)
+
+# Re-exported so the entry points need nothing below this module.
+__all__ = [
+    "CertificatePage", "CredentialStatus", "PageKind", "PublicStatus", "as_course_key", "certificate_page",
+    "check_connection", "credential_image", "get_course_mapping", "get_credential", "get_credential_by_reference",
+    "image_url_allowed", "is_pok_enabled", "note_missing_image", "note_page_view", "preview_image_url",
+    "public_status", "reconcile", "refresh", "render_certificate_page", "request_issuance", "reset_clients", "retry",
+    "revoke", "status_payload", "ISSUE_TASK_NAME",
+]
+
+#: The registered Celery name of the issuance task (the benchmarks count its messages).
+ISSUE_TASK_NAME = tasks.issue_credential_task.name
 
 
 def as_course_key(course_key):
@@ -90,9 +114,7 @@ def request_issuance(user_id, course_key, grade=None):
     if row.status == CredentialStatus.REVOKED:
         row = _reissue(row)
     elif row.status == CredentialStatus.HELD or (row.status == CredentialStatus.FAILED and row.retryable):
-        if PokCertificate.objects.filter(id=row.id, status=row.status).update(
-            status=CredentialStatus.PENDING, modified=timezone.now(),
-        ):
+        if transition(row.id, row.status, status=CredentialStatus.PENDING):
             row.status = CredentialStatus.PENDING
     if row.status == CredentialStatus.PENDING:
         _schedule_issuance(row.id)
@@ -104,11 +126,11 @@ def _reissue(row):
     previous = list(row.previous_credential_ids or [])
     if row.pok_credential_id:
         previous.append(row.pok_credential_id)
-    updated = PokCertificate.objects.filter(id=row.id, status=CredentialStatus.REVOKED).update(
+    if transition(
+        row.id, CredentialStatus.REVOKED,
         status=CredentialStatus.PENDING, status_reason="", issuance=row.issuance + 1, pok_credential_id=None,
-        pok_state="", view_url="", previous_credential_ids=previous, retryable=False, modified=timezone.now(),
-    )
-    if updated:
+        pok_state="", view_url="", previous_credential_ids=previous, retryable=False,
+    ):
         log.info("POK: credential %s re-issued after revocation (issuance %s)", row.id, row.issuance + 1)
     return PokCertificate.objects.get(id=row.id)
 
@@ -127,9 +149,7 @@ def revoke(user_id, course_key, reason):
         return row
     if row.pok_credential_id:
         reason = _("{reason} Revoke credential {id} on POK as well.").format(reason=reason, id=row.pok_credential_id)
-    PokCertificate.objects.filter(id=row.id).update(
-        status=CredentialStatus.REVOKED, status_reason=reason, retryable=False, modified=timezone.now(),
-    )
+    transition(row.id, row.status, status=CredentialStatus.REVOKED, status_reason=reason, retryable=False)
     log.info("POK: credential %s (user %s, course %s) revoked", row.id, user_id, course_key)
     row.refresh_from_db()
     return row
@@ -137,11 +157,9 @@ def revoke(user_id, course_key, reason):
 
 def retry(row):
     """Staff action: send a held or failed credential again. Returns True when it was scheduled."""
-    if row.status not in (CredentialStatus.HELD, CredentialStatus.FAILED):
+    if row.status not in RETRIABLE_BY_STAFF:
         return False
-    if not PokCertificate.objects.filter(id=row.id, status=row.status).update(
-        status=CredentialStatus.PENDING, status_reason="", retryable=False, modified=timezone.now(),
-    ):
+    if not transition(row.id, row.status, status=CredentialStatus.PENDING, status_reason="", retryable=False):
         return False
     _schedule_issuance(row.id)
     return True
@@ -156,33 +174,18 @@ def refresh(row):
 
 
 def reconcile(limit=None, inline=False, pending_grace=None):
-    """Bring unfinished credentials forward (see :func:`openedx_pok.tasks.reconcile`)."""
+    """Bring unfinished credentials forward (see :func:`openedx_pok.tasks.reconcile`); returns counts per action."""
     return tasks.reconcile(limit=limit, inline=inline, pending_grace=pending_grace)
-
-
-# What a learner (or anyone with the certificate link) is told; internal states stay internal.
-PUBLIC_EMITTED, PUBLIC_IN_PROGRESS, PUBLIC_DELAYED, PUBLIC_REVOKED = "emitted", "in_progress", "delayed", "revoked"
-
-
-def public_status(row):
-    """The learner-facing state of a credential: emitted, in_progress, delayed (held/failed) or revoked."""
-    if row.status == CredentialStatus.EMITTED and tasks.is_web_url(row.view_url):
-        return PUBLIC_EMITTED
-    if row.status == CredentialStatus.REVOKED:
-        return PUBLIC_REVOKED
-    if row.status in (CredentialStatus.HELD, CredentialStatus.FAILED):
-        return PUBLIC_DELAYED
-    return PUBLIC_IN_PROGRESS
 
 
 def status_payload(row):
     """What the status endpoint returns: no internal reasons, the POK page and share links once emitted."""
     state = public_status(row)
-    emitted = state == PUBLIC_EMITTED
+    emitted = state == PublicStatus.EMITTED
     return {
         "reference": str(row.uuid),
         "course_id": str(row.course_key),
-        "status": state,
+        "status": str(state),
         "emitted": emitted,
         "view_url": row.view_url if emitted else None,
         "share": sharing.share_links(row) if emitted else [],
@@ -224,3 +227,152 @@ def get_credential_by_reference(reference):
         return PokCertificate.objects.filter(uuid=reference).first()
     except (ValueError, ValidationError):
         return None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The certificate page: one decision, one frozen value, rendered by ``render``.
+# ------------------------------------------------------------------------------------------------------------------
+class PageKind:
+    """What the certificate page shows."""
+
+    UNTOUCHED = "untouched"    # the Open edX certificate, as if the plugin were not installed
+    REDIRECT = "redirect"      # the credential's page on POK
+    EMBED = "embed"            # the credential image inside the LMS
+    STATUS = "status"          # on its way: a page that polls
+    NOTICE = "notice"          # held or failed: a friendly notice with a reference
+    INVALID = "invalid"        # revoked: the LMS's invalid-certificate page
+    PREVIEW = "preview"        # staff preview of the course's template
+
+
+@dataclass(frozen=True)
+class CertificatePage:
+    """Everything the certificate page needs, decided once from the database (never from POK)."""
+
+    kind: str
+    reference: str = ""
+    title: str = ""
+    view_url: str = ""
+    emitter: str = ""
+    image_url: str = ""
+    share_links: tuple = ()
+    status_url: str = ""
+    download_url: str = ""
+    template_id: str = ""
+    emission_type: str = ""
+    problem: str = ""
+    preview_image_url: str = ""
+
+
+UNTOUCHED = CertificatePage(kind=PageKind.UNTOUCHED)
+
+
+def _render_inputs(context):
+    """The decision's inputs: (course_key, user_id, is_preview) or None for a context it cannot use."""
+    if not isinstance(context, dict):
+        return None
+    course_key = as_course_key(context.get("course_id")) if context.get("course_id") else None
+    user_id = context.get("accomplishment_user_id")
+    if isinstance(user_id, str) and user_id.isdigit():
+        user_id = int(user_id)
+    if course_key is None or not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
+        return None
+    certificate = context.get("user_certificate")
+    is_preview = certificate is not None and getattr(certificate, "pk", None) is None
+    return course_key, user_id, is_preview
+
+
+def page_for_credential(row):
+    """The page of an existing credential (emitted, on its way, delayed or revoked)."""
+    state = public_status(row)
+    common = {"reference": str(row.uuid), "title": row.title}
+    if state == PublicStatus.REVOKED:
+        return CertificatePage(kind=PageKind.INVALID, **common)
+    if state == PublicStatus.DELAYED:
+        if settings.POK_FALLBACK_TO_OPEN_EDX_CERTIFICATE:
+            return UNTOUCHED
+        return CertificatePage(kind=PageKind.NOTICE, **common)
+    if state == PublicStatus.EMITTED:
+        if settings.POK_CERTIFICATE_PAGE != "embed":
+            return CertificatePage(kind=PageKind.REDIRECT, view_url=row.view_url, **common)
+        # Only a location cached by a task is used: the page itself never asks POK.
+        image_url = media.cached_image_location(row)
+        if not image_url:
+            note_missing_image(row)
+        return CertificatePage(
+            kind=PageKind.EMBED, view_url=row.view_url, emitter=row.emitter, image_url=image_url,
+            share_links=tuple(sharing.share_links(row)),
+            download_url=reverse("openedx_pok:credential-image", kwargs={"reference": row.uuid}), **common,
+        )
+    note_page_view(row)
+    return CertificatePage(
+        kind=PageKind.STATUS, status_url=reverse("openedx_pok:credential-status", kwargs={"reference": row.uuid}),
+        **common,
+    )
+
+
+def _preview_page(course_key, language):
+    try:
+        setup = configuration.course_setup(course_key)
+        details = {"template_id": setup.template_id, "emission_type": setup.mapping.get_emission_type_display()}
+    except IssuanceError as exc:
+        details = {"template_id": "-", "problem": exc.reason}
+    url = reverse("openedx_pok:preview-image", kwargs={"course_id": str(course_key)})
+    return CertificatePage(kind=PageKind.PREVIEW, preview_image_url=f"{url}?{urlencode({'language': language})}",
+                           **details)
+
+
+def certificate_page(context):
+    """
+    What the certificate page of this render context shows: a :class:`CertificatePage`.
+
+    Reads the database only (one indexed query for an emitted credential) and never calls POK. A POK-enabled
+    course whose learner has no record yet (a certificate from before the plugin) gets its issuance scheduled and
+    the status page; a course that is not POK-enabled, or a context that cannot be read, is left untouched.
+    """
+    inputs = _render_inputs(context)
+    if inputs is None:
+        return UNTOUCHED
+    course_key, user_id, is_preview = inputs
+    if is_preview:
+        if not is_pok_enabled(course_key):
+            return UNTOUCHED
+        return _preview_page(course_key, context.get("user_language") or "")
+    row = get_credential(user_id, course_key)
+    if row is None:
+        row = request_issuance(user_id, course_key)
+        if row is None:
+            return UNTOUCHED
+    return page_for_credential(row)
+
+
+def render_certificate_page(page, context):
+    """The HttpResponse of a page the plugin renders itself (status, notice, embed, preview)."""
+    return render.page_response(page, context)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Staff and owner clicks that do reach POK (never a learner's page view).
+# ------------------------------------------------------------------------------------------------------------------
+def credential_image(row):
+    """(content_type, bytes) of an emitted credential's image; OpenedxPokError when it cannot be had now."""
+    return media.credential_image(row)
+
+
+def preview_image_url(course_key, language=None):
+    """URL of POK's preview of the course's template; IssuanceError (what to fix) or PokApiError."""
+    return media.preview_image_url(course_key, language=language)
+
+
+def image_url_allowed(url):
+    """Whether the browser may be sent to ``url`` for an image."""
+    return media.image_url_allowed(url)
+
+
+def check_connection():
+    """The POK organization the configured key belongs to (a live call); PokApiError / PokConfigurationError."""
+    return configuration.get_client().get_organization()
+
+
+def reset_clients():
+    """Forget pooled POK clients after the POK settings changed (tests, the demo, the benchmarks)."""
+    configuration.reset_clients()

@@ -16,7 +16,11 @@ Hierarchy::
     |   +-- PokServerError          5xx: transient; a POST may have been processed
     |   +-- PokNetworkError         connect/read timeout, refused or dropped connection: transient
     |   +-- PokResponseError        2xx with a body we cannot use: transient; a POST was processed
-    +-- (domain errors: issuance, course mappings, learner data; added below by the modules that need them)
+    +-- IssuanceError               a credential cannot be issued until someone acts; ``reason`` says what to do
+        +-- LearnerDataError        the learner's data cannot make a valid credential (no usable name, no email,
+        |                           a template parameter without a value)
+        +-- CourseSetupError        the course is not (or wrongly) mapped: no template, template gone on POK, ...
+        +-- CertificateNotReady     the Open edX certificate is not there (yet); retried, since it may still come
 
 ``PokApiError.ambiguous`` is the important bit for "exactly once": it is True only for a POST that may have created
 a credential at POK although we got no usable answer, so the caller must record the attempt as possibly successful
@@ -141,3 +145,49 @@ class PokResponseError(PokApiError):
     """
 
     retryable = True
+
+
+class IssuanceError(OpenedxPokError):
+    """
+    A credential cannot be issued as things stand; ``reason`` is a translated sentence staff can act on.
+
+    The issuance state machine turns these into a *held* credential with that reason; views and the preview page
+    show the reason to staff.
+    """
+
+    #: Whether the reconcile run should try again by itself (the cause may go away without anyone acting).
+    retryable = False
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LearnerDataError(IssuanceError):
+    """The learner's data cannot make a valid credential: no usable name, no valid email, an unfilled parameter."""
+
+
+class CourseSetupError(IssuanceError):
+    """The course is not mapped, or its mapping points at something that does not exist (course, template)."""
+
+
+class CertificateNotReady(IssuanceError):
+    """The Open edX certificate does not exist (yet): held, but retried by reconcile, since it may still come."""
+
+    retryable = True
+
+
+
+class RetryLater(OpenedxPokError):
+    """
+    Not an error: the issuance state machine asks its caller to run the same step again after ``countdown`` seconds.
+
+    The state machine never enqueues anything itself (so it can run inline, in a worker or in a test alike); the
+    Celery layer turns this into a delayed task with the same row and the carried ``wait`` / ``tries`` counters.
+    """
+
+    def __init__(self, countdown, *, wait=0, tries=0):
+        super().__init__(f"retry in {countdown:.1f}s")
+        self.countdown = countdown
+        self.wait = wait
+        self.tries = tries

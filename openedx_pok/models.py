@@ -1,9 +1,13 @@
 """
 Data of the plugin: which courses issue POK credentials, and one credential record per learner and course.
 
-Business rules (when to issue, retries, payloads) live in ``api.py``; this module keeps the data and the small
-invariants that the database itself can enforce: one credential per (learner, course), one POK id per credential,
-one mapping per course and one default mapping per organization.
+Business rules live in ``issuance.py`` (the state machine) and ``states.py`` (statuses); this module keeps the data
+and the small invariants that the database itself can enforce: one credential per (learner, course), one POK id per
+credential, one mapping per course and one default mapping per organization.
+
+The classes keep the names of the earlier openedx-pok (``CertificateTemplate`` is a *course mapping*,
+``PokCertificate`` a *credential*) so that an upgrade in place finds familiar names; see
+docs/decisions/0005-layers-and-names.rst.
 
 Table and migration names deliberately differ from those of the earlier openedx-pok 21.x, which used the same app
 label (see docs/decisions/0002-tables-and-migrations.rst).
@@ -17,6 +21,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from model_utils.models import TimeStampedModel
 from opaque_keys.edx.django.models import CourseKeyField
+
+from openedx_pok.states import ISSUABLE_STATUSES, CredentialStatus  # noqa: F401 - re-exported for callers
 
 
 class EmissionType(models.TextChoices):
@@ -107,22 +113,6 @@ class CertificateTemplate(TimeStampedModel):
         if self.course_key:
             self.organization = self.course_key.org
         super().save(*args, **kwargs)
-
-
-class CredentialStatus(models.TextChoices):
-    """Local life cycle of a credential; the raw POK state is kept beside it in ``pok_state``."""
-
-    PENDING = "pending", _("Pending")                # recorded, waiting for the issuance task
-    REQUESTING = "requesting", _("Requesting")       # POST to POK about to be / being sent
-    IN_PROGRESS = "in_progress", _("In progress")    # accepted by POK, not emitted yet
-    EMITTED = "emitted", _("Emitted")                # final; view URL known
-    FAILED = "failed", _("Failed")                   # POK refused it or retries ran out; staff can retry
-    HELD = "held", _("Held")                         # not sent: bad learner data or configuration
-    REVOKED = "revoked", _("Revoked")                # the Open edX certificate was revoked
-
-
-# States from which the issuance task may (re)send a POST.
-ISSUABLE_STATUSES = (CredentialStatus.PENDING, CredentialStatus.FAILED, CredentialStatus.HELD)
 
 
 class PokCertificate(TimeStampedModel):

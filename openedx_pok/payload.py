@@ -2,9 +2,10 @@
 Builds the body of ``POST /credential`` from Open edX data, or explains why it cannot.
 
 Nothing here talks to POK or writes to the database: the issuance task gathers the inputs (through ``compat``),
-calls :func:`build_credential_payload` and either sends the result or holds the credential with the
-:class:`PayloadError` reason. The rules follow the POK contract: every declared template parameter present and
-non-empty, an emission date with an explicit UTC offset, and never an empty or "undefined" receiver name.
+calls :func:`build_credential_payload` and either sends the result or holds the credential with the reason of the
+:class:`~openedx_pok.exceptions.LearnerDataError` (``PayloadError`` here). The rules follow the POK contract: every
+declared template parameter present and non-empty, an emission date with an explicit UTC offset, and never an empty
+or "undefined" receiver name.
 """
 import re
 import unicodedata
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.utils.translation import gettext as _
+
+from openedx_pok.exceptions import LearnerDataError
 
 # Literal values that broken front-ends store instead of a name; never send them as a person's name.
 PLACEHOLDER_NAMES = {"undefined", "null", "none", "nan", "n/a", "-", "."}
@@ -22,12 +25,8 @@ _BCP47 = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class PayloadError(Exception):
-    """The credential cannot be built; ``reason`` is a translated sentence staff can act on."""
-
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
+# The payload's own error: the learner's data (or the template's parameters) cannot make a valid credential.
+PayloadError = LearnerDataError
 
 
 @dataclass(frozen=True)

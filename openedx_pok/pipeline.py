@@ -7,11 +7,10 @@ LMS carries on exactly as if the plugin were not installed.
 """
 import logging
 
-from django.conf import settings
 from openedx_filters import PipelineStep
 from openedx_filters.learning.filters import CertificateRenderStarted
 
-from openedx_pok import api, pages
+from openedx_pok import api
 
 log = logging.getLogger(__name__)
 
@@ -65,47 +64,19 @@ class RenderPokCredential(PipelineStep):
 
     def run_filter(self, context, custom_template, **kwargs):  # pylint: disable=arguments-differ
         try:
-            outcome = self._decide(context)
+            page = api.certificate_page(context)
+            response = None
+            if page.kind not in (api.PageKind.UNTOUCHED, api.PageKind.REDIRECT, api.PageKind.INVALID):
+                response = api.render_certificate_page(page, context)
         except Exception:  # pylint: disable=broad-except
             log.exception("POK: could not decide how to render a certificate page; showing the Open edX one")
-            outcome = None
-        if outcome is not None:
-            kind, value = outcome
-            if kind == "redirect":
-                raise CertificateRenderStarted.RedirectToPage(
-                    "The certificate is a POK credential.", redirect_to=value,
-                )
-            if kind == "response":
-                raise CertificateRenderStarted.RenderCustomResponse("POK credential page.", response=value)
+            page, response = api.UNTOUCHED, None
+        if page.kind == api.PageKind.REDIRECT:
+            raise CertificateRenderStarted.RedirectToPage("The certificate is a POK credential.",
+                                                          redirect_to=page.view_url)
+        if page.kind == api.PageKind.INVALID:
             # No template name: the LMS shows its own invalid-certificate page.
             raise CertificateRenderStarted.RenderAlternativeInvalidCertificate("The POK credential was revoked.")
+        if response is not None:
+            raise CertificateRenderStarted.RenderCustomResponse("POK credential page.", response=response)
         return {"context": context, "custom_template": custom_template}
-
-    @staticmethod
-    def _decide(context):
-        """("redirect", url), ("response", HttpResponse), ("invalid", None), or None to leave the page alone."""
-        inputs = pages.credential_for_render(context)
-        if inputs is None:
-            return None
-        course_key, user_id, is_preview = inputs
-        if is_preview:
-            return ("response", pages.preview_page(context, course_key)) if api.is_pok_enabled(course_key) else None
-        row = api.get_credential(user_id, course_key)
-        if row is None:
-            # A certificate earned before the plugin was installed (or whose issuance was never recorded).
-            row = api.request_issuance(user_id, course_key)
-            if row is None:
-                return None
-        state = api.public_status(row)
-        if state == api.PUBLIC_EMITTED:
-            if settings.POK_CERTIFICATE_PAGE == "embed":
-                return "response", pages.embed_page(context, row)
-            return "redirect", row.view_url
-        if state == api.PUBLIC_REVOKED:
-            return "invalid", None
-        if state == api.PUBLIC_DELAYED:
-            if settings.POK_FALLBACK_TO_OPEN_EDX_CERTIFICATE:
-                return None
-            return "response", pages.delayed_page(context, row)
-        api.note_page_view(row)
-        return "response", pages.status_page(context, row)

@@ -14,9 +14,8 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from openedx_pok import api, tasks
-from openedx_pok.exceptions import OpenedxPokError
-from openedx_pok.payload import PayloadError
+from openedx_pok import api
+from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +52,10 @@ class CredentialImageView(APIView):
 
     def get(self, request, reference):
         row = _owned_credential(request, reference)
-        if api.public_status(row) != api.PUBLIC_EMITTED:
+        if api.public_status(row) != api.PublicStatus.EMITTED:
             raise Http404
         try:
-            content_type, content = tasks.credential_image(row)
+            content_type, content = api.credential_image(row)
         except OpenedxPokError as exc:
             log.warning("POK: image of credential %s unavailable (%s)", row.id, type(exc).__name__)
             return HttpResponse(_("The credential image is not available right now. Please try again later."),
@@ -78,14 +77,14 @@ class PreviewImageView(APIView):
         if course_key is None:
             raise Http404
         try:
-            url = tasks.preview_image_url(course_key, language=request.GET.get("language") or None)
-        except PayloadError as exc:
+            url = api.preview_image_url(course_key, language=request.GET.get("language") or None)
+        except IssuanceError as exc:
             return HttpResponse(exc.reason, status=409, content_type="text/plain; charset=utf-8")
         except OpenedxPokError as exc:
             log.warning("POK: preview of %s unavailable (%s)", course_key, type(exc).__name__)
             return HttpResponse(_("POK could not render the preview right now: {error}").format(
                 error=getattr(exc, "message", str(exc))), status=502, content_type="text/plain; charset=utf-8")
-        if not tasks.image_url_allowed(url):
+        if not api.image_url_allowed(url):
             return HttpResponse(_("POK answered with an image address outside the allowed POK hosts."),
                                 status=502, content_type="text/plain; charset=utf-8")
         return HttpResponseRedirect(url)

@@ -99,7 +99,7 @@ def request_and_issue(user_id, course_key):
     """What duplicate events plus duplicate tasks do: record the intent, then run the issuance task once more."""
     row = api.request_issuance(user_id, course_key)
     assert row is not None, "the course is mapped, request_issuance must return the row"
-    return tasks.issue(row.id)
+    return tasks.run_issuance(row.id)
 
 
 def plugin_errors(caplog):

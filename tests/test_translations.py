@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
-from openedx_pok import pages
+from openedx_pok import api
 from openedx_pok.models import CredentialStatus, PokCertificate
 from openedx_pok.settings import common, production
 
@@ -220,7 +220,7 @@ def render_status_page(row, language):
     context = {"platform_name": "Test Academy", "accomplishment_copy_name": "Ada <b>Lovelace</b>",
                "user_language": language, "course_id": str(row.course_key)}
     with translation.override(language):
-        response = pages.status_page(context, row)
+        response = api.render_certificate_page(api.page_for_credential(row), context)
     assert response.status_code == 200
     content = response.content.decode()
     config = json.loads(re.search(r'<script id="pok-poll-config" type="application/json">(.*?)</script>', content,

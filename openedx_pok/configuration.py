@@ -1,0 +1,99 @@
+"""
+How the plugin is configured to reach POK, and how a course is set up for POK credentials.
+
+This module turns settings and course mappings into ready-to-use things: a pooled API client per POK account, cached
+template definitions (so issuing a credential costs one POST and no template GET), and the :class:`CourseSetup` of a
+course (its mapping, template and course data) or a :class:`~openedx_pok.exceptions.CourseSetupError` that says what
+an admin has to fix. It reads settings; the client below it never does.
+"""
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.translation import gettext as _
+
+from openedx_pok import compat
+from openedx_pok.client import PokApiClient
+from openedx_pok.exceptions import CourseSetupError, PokNotFoundError
+from openedx_pok.models import CertificateTemplate
+
+
+@lru_cache(maxsize=8)
+def _cached_client(api_url, api_key, timeout, connect_timeout):
+    return PokApiClient(api_url, api_key, timeout=timeout, connect_timeout=connect_timeout)
+
+
+def get_client():
+    """A pooled client for the configured POK account (one per process and configuration)."""
+    return _cached_client(
+        settings.POK_API_URL, settings.POK_API_KEY, settings.POK_TIMEOUT, settings.POK_CONNECT_TIMEOUT,
+    )
+
+
+def reset_clients():
+    """Forget the pooled clients, e.g. after the POK settings changed (tests, the demo, the benchmarks)."""
+    _cached_client.cache_clear()
+
+
+def digest(*parts):
+    """A stable cache-key fragment (the same in every worker process, unlike ``hash``)."""
+    return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
+
+
+def get_template(client, template_id):
+    """
+    The template definition, cached so that issuing a credential costs one POST and no template GET.
+
+    The cache key includes the API URL so a sandbox and a production account never share entries.
+    """
+    key = f"openedx_pok:template:{digest(client.api_url, template_id)}"
+    template = cache.get(key)
+    if template is None:
+        template = client.get_template(template_id)
+        cache.set(key, template, settings.POK_TEMPLATE_CACHE_TIMEOUT)
+    return template
+
+
+def template(template_id):
+    """The template definition (cached); a template deleted on POK becomes a CourseSetupError staff can act on."""
+    try:
+        return get_template(get_client(), template_id)
+    except PokNotFoundError as exc:
+        raise CourseSetupError(
+            _("The POK template {template} does not exist (was it deleted on POK?).").format(template=template_id)
+        ) from exc
+
+
+@dataclass(frozen=True)
+class CourseSetup:
+    """What issuing a credential in a course needs from its mapping and the course itself."""
+
+    mapping: CertificateTemplate
+    template_id: str
+    course: compat.CourseInfo
+
+    @property
+    def emission_type(self):
+        return self.mapping.emission_type
+
+    @property
+    def page_id(self):
+        return self.mapping.page_id or settings.POK_DEFAULT_PAGE_ID
+
+
+def course_setup(course_key):
+    """The :class:`CourseSetup` of a POK-enabled course; CourseSetupError saying what is missing otherwise."""
+    mapping = CertificateTemplate.objects.for_course(course_key)
+    if mapping is None or not mapping.enabled:
+        raise CourseSetupError(_("The course is not mapped to a POK template (or its mapping is disabled)."))
+    template_id = mapping.template_id or settings.POK_DEFAULT_TEMPLATE_ID
+    if not template_id:
+        raise CourseSetupError(
+            _("No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID).")
+        )
+    course = compat.get_course(course_key)
+    if course is None:
+        raise CourseSetupError(_("The course {course} does not exist in Open edX.").format(course=course_key))
+    return CourseSetup(mapping=mapping, template_id=template_id, course=course)

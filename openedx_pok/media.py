@@ -1,0 +1,101 @@
+"""
+Pictures of credentials: the emitted credential's image (location, cache, download) and the staff template preview.
+
+The certificate page never asks POK for anything: it reads the image location a task cached here
+(:func:`cached_image_location`). Downloads and previews happen on a staff or owner request, from allow-listed hosts
+only, and their results are cached so repeated clicks do not turn into repeated POK calls.
+"""
+import logging
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from openedx_pok import compat, configuration
+from openedx_pok.client import fetch_image, host_allowed
+from openedx_pok.compat import CertificateInfo
+from openedx_pok.exceptions import PokApiError, PokConfigurationError
+from openedx_pok.models import PokCertificate
+from openedx_pok.payload import IssuanceContext, build_preview_payload
+from openedx_pok.states import CredentialStatus
+
+log = logging.getLogger(__name__)
+
+
+def allowed_image_hosts():
+    """Hosts images may be fetched from: the configured ones plus the API's own host."""
+    api_host = urlsplit(settings.POK_API_URL).hostname or ""
+    return [host for host in [*settings.POK_IMAGE_HOSTS, api_host] if host]
+
+
+def image_url_allowed(url):
+    """Whether the browser may be sent to ``url`` for an image (same allowlist as server-side fetches)."""
+    return host_allowed(url, allowed_image_hosts())
+
+
+def _image_cache_key(row):
+    return f"openedx_pok:image:{row.pok_credential_id}"
+
+
+def cached_image_location(row):
+    """The image location if a task already cached it, else ""; never asks POK (used by the certificate page)."""
+    location = cache.get(_image_cache_key(row)) or ""
+    return location if image_url_allowed(location) else ""
+
+
+def credential_image_location(row):
+    """The public image URL of an emitted credential (POK ``decrypted-image``), cached; PokApiError on failure."""
+    location = cache.get(_image_cache_key(row))
+    if location is None:
+        location = configuration.get_client().get_credential_image(row.pok_credential_id)
+        cache.set(_image_cache_key(row), location, settings.POK_IMAGE_CACHE_TIMEOUT)
+    return location
+
+
+def cache_image_location(row_id):
+    """
+    Cache the emitted credential's image location for the embedded certificate page, which never asks POK itself.
+
+    Failures are logged only: the page then shows the link to POK without the image and asks again later.
+    """
+    row = PokCertificate.objects.filter(id=row_id, status=CredentialStatus.EMITTED).first()
+    if row is None or not row.pok_credential_id:
+        return None
+    try:
+        return credential_image_location(row)
+    except (PokApiError, PokConfigurationError) as exc:
+        log.warning("POK: image location of credential %s unavailable (%s)", row_id, type(exc).__name__)
+        return None
+
+
+def credential_image(row):
+    """(content_type, bytes) of the credential image, fetched only from allowed hosts."""
+    return fetch_image(credential_image_location(row), allowed_image_hosts(), timeout=settings.POK_TIMEOUT)
+
+
+def preview_image_url(course_key, language=None):
+    """
+    URL of POK's preview of the course's template with the course's real data and a sample learner, cached.
+
+    Raises IssuanceError for a broken mapping or template (the reason says what to fix) and PokApiError when POK
+    fails. Called from a staff-only view, never from the certificate page itself.
+    """
+    setup = configuration.course_setup(course_key)
+    key = f"openedx_pok:preview:{configuration.digest(settings.POK_API_URL, course_key, setup.template_id, language)}"
+    url = cache.get(key)
+    if url is not None:
+        return url
+    template = configuration.template(setup.template_id)
+    now = timezone.now()
+    context = IssuanceContext(
+        course=setup.course, template=template, email="learner@example.com", profile_name=_("Sample Learner"),
+        certificate=CertificateInfo(status="downloadable", verify_uuid="0" * 32, mode="verified", grade="1.0",
+                                    created=now, modified=now),
+        language=language, platform_name=compat.get_platform_name(), emission_type=setup.emission_type,
+        date_format=settings.POK_DATE_FORMAT, skip_acceptance=True, grade=1.0,
+    )
+    url = configuration.get_client().preview_template(build_preview_payload(context))
+    cache.set(key, url, settings.POK_IMAGE_CACHE_TIMEOUT)
+    return url

@@ -1,0 +1,76 @@
+"""
+HTML of the pages the certificate render step shows instead of the Open edX certificate: credential on its way,
+credential delayed, credential embedded, and the staff preview.
+
+Templates only: what to show was decided by ``api.certificate_page`` (a frozen
+:class:`~openedx_pok.api.CertificatePage`); this module combines it with the LMS's render context (platform and
+learner names, for the wording) and renders it in the certificate's language, every value autoescaped by the Django
+template engine. Nothing here reads the database or calls POK.
+"""
+from django.conf import settings
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+TEMPLATES = {
+    "status": "openedx_pok/status.html",
+    "notice": "openedx_pok/delayed.html",
+    "embed": "openedx_pok/embed.html",
+    "preview": "openedx_pok/preview.html",
+}
+
+
+def _common(context, page):
+    certificate_data = context.get("certificate_data") or {}
+    return {
+        "platform_name": context.get("platform_name") or "",
+        "learner_name": context.get("accomplishment_copy_name") or context.get("username") or _("The learner"),
+        "course_title": page.title or certificate_data.get("course_title")
+        or context.get("accomplishment_copy_course_name") or context.get("course_id") or "",
+        "reference": page.reference,
+    }
+
+
+def _status_values(page):
+    return {
+        "reload_seconds": max(settings.POK_STATUS_POLL_SECONDS * 6, 15),
+        "poll_config": {
+            "statusUrl": page.status_url,
+            "pollSeconds": max(int(settings.POK_STATUS_POLL_SECONDS), 1),
+            "embed": settings.POK_CERTIFICATE_PAGE == "embed",
+            "readyText": _("Your credential is ready. Opening it…"),
+        },
+    }
+
+
+def _embed_values(page):
+    return {
+        "emitter": page.emitter,
+        "view_url": page.view_url,
+        "image_url": page.image_url,
+        "share_links": list(page.share_links),
+        "download_url": page.download_url,
+    }
+
+
+def _preview_values(page):
+    return {
+        "template_id": page.template_id,
+        "emission_type": page.emission_type,
+        "problem": page.problem,
+        "preview_image_url": page.preview_image_url,
+    }
+
+
+_VALUES = {"status": _status_values, "embed": _embed_values, "preview": _preview_values}
+
+
+def page_response(page, context):
+    """The HttpResponse for ``page`` (kinds status, notice, embed, preview), never cached by browsers or proxies."""
+    values = _common(context, page)
+    if page.kind in _VALUES:
+        values.update(_VALUES[page.kind](page))
+    response = HttpResponse(render_to_string(TEMPLATES[page.kind], values), content_type="text/html; charset=utf-8")
+    # The state changes as the credential progresses: never let a browser or proxy keep an old answer.
+    response["Cache-Control"] = "no-store"
+    return response
