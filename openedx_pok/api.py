@@ -20,7 +20,7 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import configuration, media, render, sharing, tasks
-from openedx_pok.exceptions import IssuanceError
+from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 from openedx_pok.models import CertificateTemplate, PokCertificate
 from openedx_pok.states import (
     RETRIABLE_BY_STAFF,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Re-exported so the entry points need nothing below this module.
 __all__ = [
-    "CertificatePage", "CredentialStatus", "PageKind", "PublicStatus", "as_course_key", "certificate_page",
+    "CertificatePage", "CredentialStatus", "IssuanceError", "OpenedxPokError", "PageKind", "PublicStatus", "as_course_key", "certificate_page",
     "check_connection", "credential_image", "get_course_mapping", "get_credential", "get_credential_by_reference",
     "image_url_allowed", "is_pok_enabled", "note_missing_image", "note_page_view", "preview_image_url",
     "public_status", "reconcile", "refresh", "render_certificate_page", "request_issuance", "reset_clients", "retry",

@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from openedx_pok import api
-from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ class CredentialImageView(APIView):
             raise Http404
         try:
             content_type, content = api.credential_image(row)
-        except OpenedxPokError as exc:
+        except api.OpenedxPokError as exc:
             log.warning("POK: image of credential %s unavailable (%s)", row.id, type(exc).__name__)
             return HttpResponse(_("The credential image is not available right now. Please try again later."),
                                 status=503, content_type="text/plain; charset=utf-8")
@@ -78,9 +77,9 @@ class PreviewImageView(APIView):
             raise Http404
         try:
             url = api.preview_image_url(course_key, language=request.GET.get("language") or None)
-        except IssuanceError as exc:
+        except api.IssuanceError as exc:
             return HttpResponse(exc.reason, status=409, content_type="text/plain; charset=utf-8")
-        except OpenedxPokError as exc:
+        except api.OpenedxPokError as exc:
             log.warning("POK: preview of %s unavailable (%s)", course_key, type(exc).__name__)
             return HttpResponse(_("POK could not render the preview right now: {error}").format(
                 error=getattr(exc, "message", str(exc))), status=502, content_type="text/plain; charset=utf-8")

@@ -1,0 +1,78 @@
+"""
+The layers of the plugin, checked on its source (docs/decisions/0005-layers-and-names.rst).
+
+Entry points (pipeline steps, receivers, views, admin, commands) go through ``api`` only; ``api`` reaches the rooms
+below it; nothing below imports upward; ``client`` knows HTTP and the POK API only. A new import that breaks a layer
+fails here with the room and the import named, before it turns into a tangle. ``python docs/import_graph.py`` prints
+the same graph.
+"""
+import importlib.util
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("import_graph", ROOT / "docs" / "import_graph.py")
+import_graph = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(import_graph)
+
+# What each room may import of the plugin. Rooms not listed (testing/) are test tooling and may use anything.
+ENTRY_POINT = {"api"}
+ALLOWED = {
+    "__init__": set(),
+    "admin": ENTRY_POINT | {"models"},
+    "pipeline": ENTRY_POINT,
+    "receivers": ENTRY_POINT,
+    "views": ENTRY_POINT,
+    "management": ENTRY_POINT,
+    "filters": {"pipeline"},  # the earlier plugin's step paths, kept as aliases of the pipeline steps
+    "urls": {"views"},
+    "apps": {"log_filters"},
+    "log_filters": set(),
+    "api": {"tasks", "configuration", "media", "render", "sharing", "states", "models", "exceptions"},
+    "tasks": {"issuance", "media", "states", "exceptions"},
+    "issuance": {"configuration", "media", "compat", "payload", "states", "models", "exceptions"},
+    "media": {"configuration", "client", "compat", "payload", "states", "models", "exceptions"},
+    "legacy": {"states", "models", "exceptions", "compat"},
+    "configuration": {"client", "compat", "models", "exceptions"},
+    "render": set(),
+    "sharing": {"compat"},
+    "payload": {"exceptions"},
+    "compat": set(),
+    "models": {"states"},
+    "states": {"client"},
+    "client": {"exceptions"},
+    "exceptions": set(),
+    "settings": set(),
+}
+TOOLING = {"testing"}
+
+
+def test_every_room_is_known():
+    rooms = set(import_graph.import_graph()) - TOOLING
+    assert rooms <= set(ALLOWED), f"new plugin modules need a place in the layers: {sorted(rooms - set(ALLOWED))}"
+
+
+@pytest.mark.parametrize("room", sorted(ALLOWED))
+def test_room_imports_only_what_its_layer_allows(room):
+    imported = import_graph.import_graph().get(room, set())
+    assert imported <= ALLOWED[room], f"{room} imports {sorted(imported - ALLOWED[room])}, outside its layer"
+
+
+def test_the_graph_detects_a_forbidden_import(tmp_path):
+    """The checker itself: a view that imports tasks directly is seen (so the tests above can fail)."""
+    package = tmp_path / "openedx_pok"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tasks.py").write_text("")
+    (package / "views.py").write_text("from openedx_pok import tasks\nfrom . import tasks as again\n")
+    assert import_graph.import_graph(package)["views"] == {"tasks"}
+
+
+def test_no_module_outside_the_test_tooling_is_a_monolith():
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in (ROOT / "openedx_pok").rglob("*.py")
+        if "testing" not in path.parts and "migrations" not in path.parts
+    }
+    assert {path: lines for path, lines in sizes.items() if lines > 420} == {}
