@@ -65,6 +65,8 @@ CELERY_BROKER_URL = os.environ.get("POK_TEST_REDIS_URL", "redis://127.0.0.1:6379
 # The POK API the tests talk to is the simulator; fixtures override the URL with the running server's.
 POK_API_URL = os.environ.get("POK_TEST_API_URL", "http://127.0.0.1:9")
 POK_API_KEY = os.environ.get("POK_TEST_API_KEY", "00000000-0000-4000-8000-000000000000")
+# A worker process started by a test listens on (and re-enqueues retries to) that test's own queue.
+POK_CELERY_QUEUE = os.environ.get("POK_TEST_CELERY_QUEUE") or None
 POK_DEFAULT_TEMPLATE_ID = ""
 POK_RETRY_BACKOFF_BASE = 0
 POK_CERTIFICATE_WAIT_DELAY = 0
@@ -74,3 +76,6 @@ POK_COMPAT_BACKEND = "lms_sandbox.compat.SandboxBackend"
 
 # Applied last, like the LMS does at the end of its settings.
 add_plugins(__name__, "lms.djangoapp", "common")
+
+# The simulator serves credential pages on the loopback host; a real POK serves them on pok.tech (the default).
+POK_VIEW_URL_HOSTS = ["pok.tech", "credentity.xyz", "127.0.0.1", "localhost"]

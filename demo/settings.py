@@ -23,7 +23,7 @@ DEMO_DIR = Path(os.environ.get("POK_DEMO_DIR") or REPO_DIR / "var" / "demo")
 DEMO_DIR.mkdir(parents=True, exist_ok=True)
 DEMO_DB_PATH = DEMO_DIR / "db.sqlite3"
 
-SECRET_KEY = "insecure-demo-key-only-for-a-local-sandbox"  # a throw-away local sandbox, never deployed
+SECRET_KEY = "insecure-demo-key-only-for-a-local-sandbox"  # noqa: S105 - a throw-away local sandbox, never deployed
 # DEBUG lets runserver serve the admin's static files; openedx-events then re-raises receiver errors, which is what a
 # demo wants (the plugin's receivers catch their own errors anyway).
 DEBUG = True

@@ -8,6 +8,6 @@ libraries; only the LMS's own modules are replaced.
 """
 
 # Like an LMS project, load the Celery app with Django so shared tasks bind to it.
-from lms_sandbox.celery import app as celery_app  # noqa: E402
+from lms_sandbox.celery import app as celery_app
 
 __all__ = ["celery_app"]

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
 from lms_sandbox.models import CourseOverview, GeneratedCertificate, Organization
-from openedx_pok.compat import CertificateInfo, CourseInfo, Signatory
+from openedx_pok.compat import CertificateInfo, CourseFlagState, CourseInfo, Signatory
 
 
 class SandboxBackend:
@@ -80,3 +80,15 @@ class SandboxBackend:
         if not org_short_name:
             return None
         return Organization.objects.filter(short_name=org_short_name).values_list("name", flat=True).first()
+
+    def get_course_flag_state(self, flag_name):
+        """
+        A course waffle flag of the sandbox: the SANDBOX_WAFFLE_FLAGS dict setting, ``{flag name: {"everyone":
+        True/False/None, "courses": {course key: on}, "orgs": {org: on}}}``, standing for the waffle tables.
+        """
+        flag = getattr(settings, "SANDBOX_WAFFLE_FLAGS", {}).get(flag_name) or {}
+        return CourseFlagState(
+            everyone=flag.get("everyone", False),
+            course_overrides=tuple((str(key), bool(on)) for key, on in (flag.get("courses") or {}).items()),
+            org_overrides=tuple((str(org), bool(on)) for org, on in (flag.get("orgs") or {}).items()),
+        )

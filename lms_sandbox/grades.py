@@ -14,8 +14,5 @@ class CourseGrade:
     percent: float
     passed: bool = True
     letter_grade: str | None = None
-
-    def __post_init__(self):
-        # The LMS never produces a percent outside 0..1; catching it here keeps test data honest.
-        if not 0 <= self.percent <= 1:
-            raise ValueError(f"percent must be between 0 and 1, got {self.percent!r}")
+    # No range check, like the LMS's own CourseGrade: grade overrides and rounding can produce a percent outside
+    # 0..1 (or NaN), and the plugin must cope with it (tests/test_reliability.py).

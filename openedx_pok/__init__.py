@@ -2,4 +2,4 @@
 Open edX plugin that issues POK (pok.tech) verifiable credentials for course certificates.
 """
 
-__version__ = "22.0.0.dev0"
+__version__ = "23.0.0"

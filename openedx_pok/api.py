@@ -19,9 +19,10 @@ from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import configuration, media, render, sharing, tasks
+from openedx_pok import configuration, legacy, media, render, sharing, tasks
 from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 from openedx_pok.models import CertificateTemplate, PokCertificate
+from openedx_pok.payload import usable_grade
 from openedx_pok.states import (
     RETRIABLE_BY_STAFF,
     CredentialStatus,
@@ -34,11 +35,12 @@ log = logging.getLogger(__name__)
 
 # Re-exported so the entry points need nothing below this module.
 __all__ = [
-    "CertificatePage", "CredentialStatus", "IssuanceError", "OpenedxPokError", "PageKind", "PublicStatus", "as_course_key", "certificate_page",
-    "check_connection", "credential_image", "get_course_mapping", "get_credential", "get_credential_by_reference",
-    "image_url_allowed", "is_pok_enabled", "note_missing_image", "note_page_view", "preview_image_url",
-    "public_status", "reconcile", "refresh", "render_certificate_page", "request_issuance", "reset_clients", "retry",
-    "revoke", "status_payload", "ISSUE_TASK_NAME",
+    "ISSUE_TASK_NAME", "CertificatePage", "CredentialStatus", "IssuanceError", "OpenedxPokError", "PageKind",
+    "PublicStatus", "as_course_key", "certificate_page", "check_connection", "credential_image",
+    "get_course_mapping", "get_credential", "get_credential_by_reference", "image_url_allowed", "import_legacy",
+    "is_pok_enabled",
+    "note_missing_image", "note_page_view", "preview_image_url", "public_status", "reconcile", "refresh",
+    "render_certificate_page", "request_issuance", "reset_clients", "retry", "revoke", "status_payload",
 ]
 
 #: The registered Celery name of the issuance task (the benchmarks count its messages).
@@ -79,15 +81,20 @@ def get_credential(user_id, course_key):
 
 
 def _get_or_create(user_id, course_key):
-    """One row per (learner, course), also when two processes create it at the same moment."""
+    """
+    One row per (learner, course), also when two processes create it at the same moment.
+
+    Returns (row, created): only the call that created the row schedules its issuance, so one award starts one
+    task chain even though both the creation filter and the CERTIFICATE_CREATED event ask for it.
+    """
     row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).first()
     if row is not None:
-        return row
+        return row, False
     try:
         with transaction.atomic():
-            return PokCertificate.objects.create(user_id=user_id, course_key=course_key)
+            return PokCertificate.objects.create(user_id=user_id, course_key=course_key), True
     except IntegrityError:
-        return PokCertificate.objects.get(user_id=user_id, course_key=course_key)
+        return PokCertificate.objects.get(user_id=user_id, course_key=course_key), False
 
 
 def _schedule_issuance(row_id):
@@ -100,23 +107,31 @@ def request_issuance(user_id, course_key, grade=None):
     Record that the learner earned a certificate in the course and schedule the POK credential.
 
     Idempotent: called for every filter run and every CERTIFICATE_CREATED event. Returns the row, or None when
-    the course is not POK-enabled. A held credential (bad learner data) and a retryable failure are tried again,
-    since a new award is a good moment to do so; a revoked one is re-issued as a new credential.
+    the course is not POK-enabled. A new row schedules its issuance once; a row already pending has its task (or
+    reconcile sends it). A held credential (bad learner data) and a retryable failure are tried again, since a new
+    award is a good moment to do so; a revoked one is re-issued as a new credential. A grade that is not a number in
+    [0, 1] is not recorded (the certificate's own grade is used instead).
     """
     course_key = as_course_key(course_key)
     if course_key is None or user_id is None or not is_pok_enabled(course_key):
         return None
-    row = _get_or_create(user_id, course_key)
+    if grade is not None and usable_grade(grade) is None:
+        log.warning("POK: ignoring unusable grade for user %s in %s", user_id, course_key)
+        grade = None
+    row, created = _get_or_create(user_id, course_key)
     if grade is not None and row.grade != grade:
         PokCertificate.objects.filter(id=row.id).update(grade=grade)
         row.grade = grade
 
+    schedule = created
     if row.status == CredentialStatus.REVOKED:
         row = _reissue(row)
+        schedule = row.status == CredentialStatus.PENDING
     elif row.status == CredentialStatus.HELD or (row.status == CredentialStatus.FAILED and row.retryable):
-        if transition(row.id, row.status, status=CredentialStatus.PENDING):
+        if transition(row.id, row.status, status=CredentialStatus.PENDING, not_before=None):
             row.status = CredentialStatus.PENDING
-    if row.status == CredentialStatus.PENDING:
+            schedule = True
+    if schedule and row.status == CredentialStatus.PENDING:
         _schedule_issuance(row.id)
     return row
 
@@ -376,3 +391,12 @@ def check_connection():
 def reset_clients():
     """Forget pooled POK clients after the POK settings changed (tests, the demo, the benchmarks)."""
     configuration.reset_clients()
+
+
+def import_legacy(dry_run=False, batch_size=None):
+    """
+    Import the earlier openedx-pok's course templates and credentials, as the data migration does on upgrade
+    (``pok_import_legacy``); returns the :class:`~openedx_pok.legacy.ImportReport`. ``dry_run`` writes nothing.
+    """
+    return legacy.import_legacy(CertificateTemplate, PokCertificate, dry_run=dry_run,
+                                batch_size=batch_size or legacy.BATCH_SIZE)

@@ -58,7 +58,7 @@ class OpenedxPokConfig(AppConfig):
 
     def ready(self):
         # Redirecting a certificate page is the normal case, not an error: keep it out of the LMS error log.
-        from openedx_pok.log_filters import DropDeliberateRenderExceptions  # pylint: disable=import-outside-toplevel
+        from openedx_pok.log_filters import DropDeliberateRenderExceptions  # noqa: PLC0415
 
         tooling_logger = logging.getLogger("openedx_filters.tooling")
         if not any(isinstance(f, DropDeliberateRenderExceptions) for f in tooling_logger.filters):

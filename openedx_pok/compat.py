@@ -60,12 +60,28 @@ class CertificateInfo:
         return self.status == "downloadable"
 
 
+@dataclass(frozen=True)
+class CourseFlagState:
+    """
+    Where a course waffle flag (``CourseWaffleFlag``) is switched on or off, as the LMS would decide it.
+
+    ``everyone`` is the flag itself: True (on for everyone), False (off or absent), or None when it is rolled out
+    to some users only (percent, groups, staff...), which no course-wide decision can express. Overrides are the
+    current "force on" (True) / "force off" (False) of a course key (string) or an organization; unset ones are
+    left out. A course override wins over its organization's, which wins over the flag.
+    """
+
+    everyone: bool | None = False
+    course_overrides: tuple = ()   # ((course key string, on), ...)
+    org_overrides: tuple = ()      # ((organization short name, on), ...)
+
+
 class PlatformBackend:
     """Reads the real LMS. Each import happens inside the method that needs it."""
 
     def get_course(self, course_key):
         """Course overview plus the active certificate configuration (title, signatories) of the course block."""
-        from openedx.core.djangoapps.content.course_overviews.models import (  # pylint: disable=import-outside-toplevel
+        from openedx.core.djangoapps.content.course_overviews.models import (  # noqa: PLC0415
             CourseOverview,
         )
 
@@ -89,11 +105,11 @@ class PlatformBackend:
     @staticmethod
     def _certificate_configuration(course_key):
         """The active certificate configuration's course_title and signatories; empty when there is none."""
-        from lms.djangoapps.courseware.courses import get_course_by_id  # pylint: disable=import-outside-toplevel
+        from lms.djangoapps.courseware.courses import get_course_by_id  # noqa: PLC0415
 
         try:
             course = get_course_by_id(course_key)
-        except Exception:  # pylint: disable=broad-except
+        except Exception:  # noqa: BLE001
             # A missing or broken course block must not stop issuance: title falls back to the course name.
             log.warning("POK: could not load the course block of %s for its certificate configuration", course_key)
             return "", ()
@@ -107,7 +123,7 @@ class PlatformBackend:
         return active.get("course_title") or "", signatories
 
     def get_certificate(self, user, course_key):
-        from lms.djangoapps.certificates.api import get_certificate_for_user  # pylint: disable=import-outside-toplevel
+        from lms.djangoapps.certificates.api import get_certificate_for_user  # noqa: PLC0415
 
         certificate = get_certificate_for_user(user.username, course_key, format_results=False)
         if certificate is None:
@@ -128,34 +144,78 @@ class PlatformBackend:
             return None
 
     def get_language_preference(self, user):
-        from openedx.core.djangoapps.user_api.preferences.api import (  # pylint: disable=import-outside-toplevel
+        from openedx.core.djangoapps.user_api.preferences.api import (  # noqa: PLC0415
             get_user_preference,
         )
 
         return get_user_preference(user, "pref-lang")
 
     def get_platform_name(self):
-        from openedx.core.djangoapps.site_configuration import (  # pylint: disable=import-outside-toplevel
+        from openedx.core.djangoapps.site_configuration import (  # noqa: PLC0415
             helpers as configuration_helpers,
         )
 
         return configuration_helpers.get_value("PLATFORM_NAME", settings.PLATFORM_NAME)
 
     def get_site_setting(self, name, default):
-        from openedx.core.djangoapps.site_configuration import (  # pylint: disable=import-outside-toplevel
+        from openedx.core.djangoapps.site_configuration import (  # noqa: PLC0415
             helpers as configuration_helpers,
         )
 
         return configuration_helpers.get_value(name, default)
 
     def get_organization_name(self, org_short_name):
-        from organizations.api import get_organization_by_short_name  # pylint: disable=import-outside-toplevel
+        from organizations.api import get_organization_by_short_name  # noqa: PLC0415
 
         try:
             return get_organization_by_short_name(org_short_name).get("name")
-        except Exception:  # pylint: disable=broad-except
+        except Exception:  # noqa: BLE001
             # The organizations app raises its own InvalidOrganizationException; a missing org is not an error.
             return None
+
+    def get_course_flag_state(self, flag_name):
+        """The flag and its current course and organization overrides, from waffle and waffle_utils tables."""
+        from django.db import connection  # noqa: PLC0415
+        from openedx.core.djangoapps.waffle_utils import models as waffle_utils  # noqa: PLC0415
+        from waffle import get_waffle_flag_model  # noqa: PLC0415
+
+        tables = set(connection.introspection.table_names())
+        flag_model = get_waffle_flag_model()
+        flag = flag_model.objects.filter(name=flag_name).first() if flag_model._meta.db_table in tables else None
+        everyone = False
+        if flag is not None:
+            everyone = flag.everyone
+            if everyone is None and not self._flag_rolled_out(flag):
+                everyone = False
+        org_model = getattr(waffle_utils, "WaffleFlagOrgOverrideModel", None)  # newer platforms only
+        return CourseFlagState(
+            everyone=everyone,
+            course_overrides=self._current_overrides(waffle_utils.WaffleFlagCourseOverrideModel, flag_name,
+                                                     "course_id", tables),
+            org_overrides=self._current_overrides(org_model, flag_name, "org", tables) if org_model else (),
+        )
+
+    @staticmethod
+    def _flag_rolled_out(flag):
+        """
+        Whether a flag without "everyone" is rolled out to some users (the LMS then decides per user). Superusers
+        are left out: waffle turns that on by default, so it says nothing about a rollout.
+        """
+        return bool(flag.percent or flag.staff or flag.authenticated or flag.testing or flag.rollout
+                    or flag.languages or flag.users.exists() or flag.groups.exists())
+
+    @staticmethod
+    def _current_overrides(model, flag_name, key_field, tables):
+        """The current override per key, like ``override_value``: the latest row decides, if it is enabled."""
+        if model._meta.db_table not in tables:
+            log.warning("POK: the LMS table %s does not exist; its flag overrides are ignored", model._meta.db_table)
+            return ()
+        current = {}
+        for key, choice, enabled in model.objects.filter(waffle_flag=flag_name).order_by(
+            key_field, "-change_date", "-id",
+        ).values_list(key_field, "override_choice", "enabled"):
+            current.setdefault(str(key), choice if enabled else None)
+        return tuple((key, choice == "on") for key, choice in current.items() if choice in ("on", "off"))
 
 
 @lru_cache(maxsize=4)
@@ -201,3 +261,8 @@ def get_organization_name(org_short_name):
 def get_site_setting(name, default):
     """A value of the current site's configuration (Open edX site configuration), else ``default``."""
     return backend().get_site_setting(name, default)
+
+
+def get_course_flag_state(flag_name):
+    """Where the course waffle flag ``flag_name`` is on or off (:class:`CourseFlagState`)."""
+    return backend().get_course_flag_state(flag_name)

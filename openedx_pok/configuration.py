@@ -7,6 +7,8 @@ course (its mapping, template and course data) or a :class:`~openedx_pok.excepti
 an admin has to fix. It reads settings; the client below it never does.
 """
 import hashlib
+import logging
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,16 +21,21 @@ from openedx_pok.client import PokApiClient
 from openedx_pok.exceptions import CourseSetupError, PokNotFoundError
 from openedx_pok.models import CertificateTemplate
 
+log = logging.getLogger(__name__)
+
 
 @lru_cache(maxsize=8)
-def _cached_client(api_url, api_key, timeout, connect_timeout):
-    return PokApiClient(api_url, api_key, timeout=timeout, connect_timeout=connect_timeout)
+def _cached_client(api_url, api_key, timeout, connect_timeout, max_response_bytes):
+    # The whole call is bounded by timeout + connect timeout, however slowly POK drips its answer.
+    return PokApiClient(api_url, api_key, timeout=timeout, connect_timeout=connect_timeout,
+                        max_response_bytes=max_response_bytes)
 
 
 def get_client():
     """A pooled client for the configured POK account (one per process and configuration)."""
     return _cached_client(
         settings.POK_API_URL, settings.POK_API_KEY, settings.POK_TIMEOUT, settings.POK_CONNECT_TIMEOUT,
+        settings.POK_MAX_RESPONSE_BYTES,
     )
 
 
@@ -97,3 +104,36 @@ def course_setup(course_key):
     if course is None:
         raise CourseSetupError(_("The course {course} does not exist in Open edX.").format(course=course_key))
     return CourseSetup(mapping=mapping, template_id=template_id, course=course)
+
+
+def _account_key():
+    # Per POK account (API URL and key), hashed: the key never appears in a cache key in clear.
+    return f"openedx_pok:account-not-before:{digest(settings.POK_API_URL, settings.POK_API_KEY)}"
+
+
+def account_wait_seconds():
+    """
+    Seconds every worker must still wait before calling this POK account (it answered 429 with Retry-After), else 0.
+
+    Shared through the Django cache the LMS configures, so one rate limit holds for all workers and all task chains.
+    """
+    try:
+        not_before = cache.get(_account_key())
+    except Exception:  # noqa: BLE001
+        return 0.0  # a cache outage must not stop issuance; the per-row backoff still applies
+    if not not_before:
+        return 0.0
+    return max(0.0, not_before - time.time())
+
+
+def note_rate_limited(seconds):
+    """Record that this POK account asked every caller to wait ``seconds`` (POK's Retry-After, capped)."""
+    if seconds <= 0:
+        return
+    until = time.time() + seconds
+    try:
+        current = cache.get(_account_key()) or 0
+        if until > current:
+            cache.set(_account_key(), until, int(seconds) + 1)
+    except Exception:  # noqa: BLE001
+        log.warning("POK: could not share a rate limit through the cache; per-credential backoff still applies")

@@ -15,7 +15,7 @@ Hierarchy::
     |   +-- PokRateLimitedError     429: transient; ``retry_after`` seconds when POK said so
     |   +-- PokServerError          5xx: transient; a POST may have been processed
     |   +-- PokNetworkError         connect/read timeout, refused or dropped connection: transient
-    |   +-- PokResponseError        2xx with a body we cannot use: transient; a POST was processed
+    |   +-- PokResponseError        an answer we cannot use (bad 2xx body, too large, redirect); see its docstring
     +-- IssuanceError               a credential cannot be issued until someone acts; ``reason`` says what to do
         +-- LearnerDataError        the learner's data cannot make a valid credential (no usable name, no email,
         |                           a template parameter without a value)
@@ -24,7 +24,8 @@ Hierarchy::
 
 ``PokApiError.ambiguous`` is the important bit for "exactly once": it is True only for a POST that may have created
 a credential at POK although we got no usable answer, so the caller must record the attempt as possibly successful
-rather than blindly POST again.
+rather than blindly POST again. ``PokApiError.answered`` is True when POK sent an HTTP answer (every error except
+PokNetworkError and PokConfigurationError): POK processed the request, even if the answer was unusable.
 
 Messages are short, human readable (staff see them in admin) and never contain the API key or request bodies; the
 client is responsible for keeping secrets out of what it passes in, these classes only bound the length.
@@ -56,17 +57,22 @@ class PokApiError(OpenedxPokError):
     The class tells *why*; the attributes tell a retry policy what it may do: ``retryable`` (trying again later may
     succeed) and ``ambiguous`` (a POST may have reached POK, so a credential may already exist). ``status_code`` is
     the HTTP status when POK answered at all, ``endpoint`` (e.g. ``"POST /credential"``) says which call failed.
+    ``answered`` says POK sent an HTTP answer (it processed the request); ``raw_excerpt`` is a short, scrubbed start
+    of an unusable body for staff to read (never in ``str()``: it may hold personal data of the receiver).
     """
 
     retryable = False
 
-    def __init__(self, message, *, status_code=None, retryable=None, ambiguous=False, endpoint=None):
+    def __init__(self, message, *, status_code=None, retryable=None, ambiguous=False, endpoint=None,
+                 answered=False, raw_excerpt=""):
         self.message = _shorten(message) or self.__class__.__name__
         self.status_code = status_code
         # Instance attribute shadows the class default only when the caller knows better.
         self.retryable = type(self).retryable if retryable is None else bool(retryable)
         self.ambiguous = bool(ambiguous)
         self.endpoint = endpoint
+        self.answered = bool(answered)
+        self.raw_excerpt = str(raw_excerpt or "")[:MAX_MESSAGE_LENGTH]
         super().__init__(self.message)
 
     def __str__(self):
@@ -139,9 +145,12 @@ class PokNetworkError(PokApiError):
 
 class PokResponseError(PokApiError):
     """
-    POK answered 2xx but the body is unusable (not JSON, or required fields like a credential id missing).
+    POK answered, but the answer is unusable: a 2xx body that is not JSON, lacks a credential's id or state, is
+    larger than allowed, or a redirect (never followed).
 
-    For a POST the request was certainly processed, so the outcome is ambiguous rather than failed.
+    POK processed the request (``answered``), so for a POST the outcome is not ambiguous but unknown to us: the
+    client raises it with ``retryable=False`` and ``raw_excerpt`` set, for staff to check at POK before re-issuing.
+    A GET may be retried.
     """
 
     retryable = True
@@ -184,10 +193,13 @@ class RetryLater(OpenedxPokError):
 
     The state machine never enqueues anything itself (so it can run inline, in a worker or in a test alike); the
     Celery layer turns this into a delayed task with the same row and the carried ``wait`` / ``tries`` counters.
+    ``waiting`` says the step did nothing at all (the credential or its POK account is in a backoff period), so a
+    caller that cannot delay a task (eager mode) may drop it and leave the row to the reconcile run.
     """
 
-    def __init__(self, countdown, *, wait=0, tries=0):
+    def __init__(self, countdown, *, wait=0, tries=0, waiting=False):
         super().__init__(f"retry in {countdown:.1f}s")
         self.countdown = countdown
         self.wait = wait
         self.tries = tries
+        self.waiting = waiting

@@ -1,5 +1,5 @@
 """
-The issuance state machine: claim, POST, store, refresh and reconcile. The only place where a credential is sent.
+The issuance state machine: claim, POST, record the outcome, refresh. The only place where a credential is sent.
 
 Exactly-once issuance rests on one compare-and-set: a credential moves from ``pending`` to ``requesting`` in a
 single UPDATE (row-locked on MySQL, serialized on SQLite) that is committed before the POST is sent. Whoever wins
@@ -9,20 +9,21 @@ failures are retried with backoff and then left ``failed`` + ``retryable`` for t
 
 Functions take row ids and plain values, re-read the row and are safe to run twice. They never enqueue: "try again
 later" is the :class:`~openedx_pok.exceptions.RetryLater` exception, which the Celery layer (``tasks.py``) turns
-into a delayed task, and :func:`reconcile_plan` returns the ids to work on instead of scheduling them.
+into a delayed task. What POK answered is kept and stored by ``answers.py``; ``reconcile.py`` finds what was left
+unfinished.
 """
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError
-from django.db.models import F, Q
+from django.db import DatabaseError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import compat, configuration, media
+from openedx_pok import answers, compat, configuration
 from openedx_pok.exceptions import (
     CertificateNotReady,
     IssuanceError,
@@ -30,25 +31,15 @@ from openedx_pok.exceptions import (
     PokAuthenticationError,
     PokConfigurationError,
     PokNotFoundError,
+    PokResponseError,
     RetryLater,
 )
 from openedx_pok.models import PokCertificate
 from openedx_pok.payload import IssuanceContext, build_credential_payload
-from openedx_pok.states import (
-    CredentialStatus,
-    current_status,
-    is_web_url,
-    local_status_for,
-    transition,
-    transition_many,
-)
+from openedx_pok.states import CredentialStatus, current_status, fail, hold, transition
 
 log = logging.getLogger(__name__)
 
-# A row left "requesting" this long was abandoned by a crashed worker mid-POST.
-STALE_REQUESTING = timedelta(minutes=10)
-# Pending rows younger than this are left to the task already scheduled for them.
-PENDING_GRACE = timedelta(minutes=2)
 
 
 def backoff_seconds(tries, retry_after=None):
@@ -59,41 +50,39 @@ def backoff_seconds(tries, retry_after=None):
     return random.uniform(ceiling / 2, ceiling) if ceiling else 0.0
 
 
-def _hold(row, reason, retryable=False):
-    log.info("POK: credential %s (user %s, course %s) held", row.id, row.user_id, row.course_key)
-    transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.HELD, status_reason=reason,
-               retryable=retryable)
-    return CredentialStatus.HELD
+def _retry_later(row, exc, expected=CredentialStatus.PENDING, **fields):
+    """
+    Ask for another try after a transient POK failure, or give up as ``failed`` + retryable at the limit.
 
-
-def _fail(row, reason, retryable, expected=CredentialStatus.PENDING):
-    log.warning("POK: credential %s (user %s, course %s) failed (retryable=%s)",
-                row.id, row.user_id, row.course_key, retryable)
-    transition(row.id, expected, status=CredentialStatus.FAILED, status_reason=reason, retryable=retryable)
-    return CredentialStatus.FAILED
-
-
-def _retry_later(row, exc, tries, expected=CredentialStatus.PENDING):
-    """Ask for another try after a transient POK failure, or give up as ``failed`` + retryable at the limit."""
+    The try count and the "not before" time live on the row, so every path (the task chain, the reconcile run, a
+    staff retry) honours the same backoff and POK's Retry-After, and a lost task does not reset them.
+    """
+    tries = row.tries + 1
+    now = timezone.now()
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        configuration.note_rate_limited(min(float(retry_after), settings.POK_RETRY_BACKOFF_MAX))
     if tries > settings.POK_MAX_RETRIES:
+        # Reconcile tries again once the (still growing) backoff has passed: one POST per period, until POK is back.
         reason = _("POK was unavailable after {tries} tries: {error}").format(tries=tries, error=exc.message)
-        return _fail(row, reason, retryable=True, expected=expected)
-    delay = backoff_seconds(tries, getattr(exc, "retry_after", None))
+        return fail(row, reason, retryable=True, expected=expected, tries=tries,
+                     not_before=now + timedelta(seconds=backoff_seconds(tries, retry_after)), **fields)
+    delay = backoff_seconds(tries, retry_after)
     reason = _("Retrying after a temporary POK error: {error}").format(error=exc.message)
-    if not transition(row.id, expected, status=CredentialStatus.PENDING, status_reason=reason):
-        return CredentialStatus.PENDING
+    if not transition(row.id, expected, status=CredentialStatus.PENDING, status_reason=reason, tries=tries,
+                      not_before=now + timedelta(seconds=delay), **fields):
+        return current_status(row.id)
     log.info("POK: credential %s retry %s in %.1fs (%s)", row.id, tries, delay, type(exc).__name__)
     raise RetryLater(delay, tries=tries)
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """What the claim and the POST need: the body to send and the facts recorded with the claim."""
+    """What the claim and the POST need: the body to send and the course setup it was built from."""
 
     payload: dict
     setup: configuration.CourseSetup
     certificate: compat.CertificateInfo
-    extra: dict = field(default_factory=dict)
 
 
 def _prepare(row, wait):
@@ -107,6 +96,7 @@ def _prepare(row, wait):
     if certificate is not None and certificate.verify_uuid and certificate.verify_uuid != row.verify_uuid:
         # Recorded as soon as it is known, so the credential can be addressed by it even while held or pending.
         PokCertificate.objects.filter(id=row.id).update(verify_uuid=certificate.verify_uuid)
+        row.verify_uuid = certificate.verify_uuid
     if certificate is None or certificate.status == "generating":
         if wait < settings.POK_CERTIFICATE_WAIT_RETRIES:
             raise RetryLater(settings.POK_CERTIFICATE_WAIT_DELAY, wait=wait + 1)
@@ -137,100 +127,124 @@ def _prepare(row, wait):
     return _Prepared(payload=build_credential_payload(context), setup=setup, certificate=certificate)
 
 
+def _not_yet(row, wait, tries):
+    """
+    RetryLater when this credential, or its whole POK account, must not be sent yet (backoff, Retry-After).
+
+    The task a backoff scheduled carries the row's try count: it is the one allowed to go at the end of that
+    backoff (a countdown may fire a little early), while any other task for the row (reconcile, a duplicate event)
+    waits. The account's Retry-After holds for every task.
+    """
+    remaining = configuration.account_wait_seconds()
+    own_follow_up = bool(tries) and tries == row.tries
+    if row.not_before and not own_follow_up:
+        remaining = max(remaining, (row.not_before - timezone.now()).total_seconds())
+    if remaining > 0:
+        raise RetryLater(remaining, wait=wait, tries=row.tries, waiting=True)
+
+
 def issue(row_id, wait=0, tries=0):
     """
     Issue the credential of row ``row_id`` if it is pending. Returns the resulting local status.
 
-    ``wait`` counts the times the Open edX certificate was not there yet; ``tries`` counts transient POK failures
-    of this issuance (both travel with RetryLater into the next task so a lost worker does not reset them to zero
-    forever: the row's ``attempts`` column counts POSTs independently).
+    ``wait`` counts the times the Open edX certificate was not there yet (it travels with RetryLater into the next
+    task). Transient POK failures are counted on the row (``tries``); the argument is accepted for tasks queued by
+    earlier releases. A row whose POK answer was received but not stored (the database failed right after the POST)
+    is stored from the remembered answer, never sent again.
     """
     row = PokCertificate.objects.select_related("user").filter(id=row_id).first()
-    if row is None or row.status != CredentialStatus.PENDING:
-        return row.status if row else None
+    if row is None:
+        return None
+    if row.status == CredentialStatus.REQUESTING:
+        answer = answers.recall(row)
+        return answers.store(row, answer, CredentialStatus.REQUESTING) if answer else row.status
+    if row.status != CredentialStatus.PENDING:
+        return row.status
+    if row.pok_credential_id:
+        # POK already created this issuance's credential: follow it, never POST a second one.
+        transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.IN_PROGRESS, not_before=None)
+        return CredentialStatus.IN_PROGRESS
+    _not_yet(row, wait, tries)
     try:
         prepared = _prepare(row, wait)
     except IssuanceError as exc:
         # A certificate that may still appear is retried by reconcile: an award event racing with the end of the
         # wait must not leave the credential held for good.
-        return _hold(row, exc.reason, retryable=exc.retryable)
+        return hold(row, exc.reason, retryable=exc.retryable)
     except PokConfigurationError as exc:
-        return _hold(row, _("POK is not configured: {error}").format(error=exc))
+        return hold(row, _("POK is not configured: {error}").format(error=exc))
     except PokAuthenticationError as exc:
-        return _fail(row, _("POK rejected the API key: {error}").format(error=exc.message), retryable=False)
+        return fail(row, _("POK rejected the API key: {error}").format(error=exc.message), retryable=False)
     except PokApiError as exc:
         if exc.retryable:
-            return _retry_later(row, exc, tries + 1)
-        return _fail(row, _("POK refused the template lookup: {error}").format(error=exc.message), retryable=False)
-    payload, certificate = prepared.payload, prepared.certificate
-
-    # The claim: committed before the POST so no other worker can send one for this issuance.
-    claimed = transition(
-        row.id, CredentialStatus.PENDING,
-        status=CredentialStatus.REQUESTING, attempts=F("attempts") + 1, requested_at=timezone.now(),
-        status_reason="", retryable=False, template_id=prepared.setup.template_id,
-        page_id=payload["customization"].get("page", ""), emission_type=prepared.setup.emission_type,
-        title=payload["credential"]["title"], emitter=payload["credential"]["emitter"],
-        tags=payload["credential"]["tags"], receiver=payload["receiver"],
-        custom_parameters=payload["customization"]["template"]["customParameters"],
-        emission_date=certificate.created or certificate.modified,
-        verify_uuid=certificate.verify_uuid or row.verify_uuid,
-    )
-    if not claimed:
+            return _retry_later(row, exc)
+        return fail(row, _("POK refused the template lookup: {error}").format(error=exc.message), retryable=False)
+    if not _claim(row, prepared):
         return current_status(row.id)
     log.info("POK: issuing credential %s (user %s, course %s, attempt %s)",
              row.id, row.user_id, row.course_key, row.attempts + 1)
     try:
-        credential = configuration.get_client().issue_credential(payload, idempotency_key=row.idempotency_key)
+        credential = configuration.get_client().issue_credential(prepared.payload,
+                                                                 idempotency_key=row.idempotency_key)
     except PokApiError as exc:
-        return _after_post_failure(row, exc, tries + 1)
-    return _store(row, credential, CredentialStatus.REQUESTING)
+        return _after_post_failure(row, exc)
+    answers.remember(row, credential)
+    return answers.store(row, credential, CredentialStatus.REQUESTING)
 
 
-def _after_post_failure(row, exc, tries):
+def _claim(row, prepared):
+    """
+    The claim: ``pending`` -> ``requesting`` in one compare-and-set, committed before the POST so no other worker can
+    send one for this issuance. A value the row cannot take (the database refuses it) holds the credential with the
+    reason instead of leaving it pending for ever.
+    """
+    payload, certificate = prepared.payload, prepared.certificate
+    try:
+        with transaction.atomic():
+            return transition(
+                row.id, CredentialStatus.PENDING,
+                status=CredentialStatus.REQUESTING, attempts=F("attempts") + 1, requested_at=timezone.now(),
+                status_reason="", retryable=False, not_before=None, template_id=prepared.setup.template_id,
+                page_id=payload["customization"].get("page", ""), emission_type=prepared.setup.emission_type,
+                title=payload["credential"]["title"], emitter=payload["credential"]["emitter"],
+                tags=payload["credential"]["tags"], receiver=payload["receiver"],
+                custom_parameters=payload["customization"]["template"]["customParameters"],
+                emission_date=certificate.created or certificate.modified,
+                verify_uuid=certificate.verify_uuid or row.verify_uuid,
+            )
+    except DatabaseError as exc:
+        log.warning("POK: credential %s could not be claimed (%s)", row.id, type(exc).__name__)
+        hold(row, _("The credential could not be recorded before sending it to POK ({error}); the course or "
+                     "learner data does not fit. Fix it, then retry.").format(error=type(exc).__name__))
+        return False
+
+
+def _after_post_failure(row, exc):
+    """
+    Record a failed POST. Any answer POK gave is final for that POST; only a failure that may not have reached POK,
+    or a transient one, is sent again, and after an ambiguous one at most once (flagged as a possible duplicate).
+    """
+    raw = {"pok_response": answers.bounded(getattr(exc, "raw_excerpt", "") or "")}
+    if getattr(exc, "answered", False) and not exc.retryable and not exc.ambiguous:
+        if isinstance(exc, PokResponseError):
+            reason = _("POK accepted the request but its answer could not be used ({error}). Check POK for this "
+                       "learner's credential before retrying.").format(error=exc.message)
+        else:
+            reason = _("POK refused the credential: {error}").format(error=exc.message)
+        return fail(row, reason, retryable=False, expected=CredentialStatus.REQUESTING, **raw)
     if exc.ambiguous:
-        PokCertificate.objects.filter(id=row.id).update(ambiguous_attempts=F("ambiguous_attempts") + 1)
-        if not settings.POK_RETRY_AMBIGUOUS:
+        if not settings.POK_RETRY_AMBIGUOUS or row.ambiguous_attempts >= 1:
             reason = _("POK may have received the request but did not answer ({error}). Check POK for this "
                        "learner's credential before retrying.").format(error=exc.message)
-            return _fail(row, reason, retryable=False, expected=CredentialStatus.REQUESTING)
+            return fail(row, reason, retryable=False, expected=CredentialStatus.REQUESTING,
+                         ambiguous_attempts=F("ambiguous_attempts") + 1, **raw)
+        # The one resend this issuance gets after an ambiguous failure: a duplicate is possible, and flagged.
+        return _retry_later(row, exc, expected=CredentialStatus.REQUESTING,
+                            ambiguous_attempts=F("ambiguous_attempts") + 1, possible_duplicate=True)
     if exc.retryable:
-        return _retry_later(row, exc, tries, expected=CredentialStatus.REQUESTING)
-    return _fail(row, _("POK refused the credential: {error}").format(error=exc.message), retryable=False,
-                 expected=CredentialStatus.REQUESTING)
-
-
-def _store(row, credential, expected_status):
-    """
-    Record what POK answered. The POK id is stored whatever the local status became meanwhile (e.g. revoked
-    during the POST), so a credential that exists on POK is never forgotten.
-    """
-    now = timezone.now()
-    view_url = credential.view_url or ""
-    if view_url and not is_web_url(view_url):
-        # Never store a link learners could be sent to that is not a web page (e.g. a javascript: URL).
-        log.warning("POK: credential %s came with a view URL that is not http(s); ignored", row.id)
-        view_url = ""
-    try:
-        PokCertificate.objects.filter(id=row.id).update(
-            pok_credential_id=credential.id, pok_state=credential.state, view_url=view_url,
-            last_synced_at=now, modified=now,
-        )
-    except IntegrityError:
-        reason = _("POK answered with credential id {id}, which another record already holds.").format(
-            id=credential.id)
-        return _fail(row, reason, retryable=False, expected=expected_status)
-    status = local_status_for(credential.state, view_url)
-    reason = ""
-    if status == CredentialStatus.FAILED:
-        reason = _("POK will not emit this credential (state {state}).").format(state=credential.state)
-    elif status == CredentialStatus.REVOKED:
-        reason = _("The credential was revoked on POK.")
-    transition(row.id, expected_status, status=status, status_reason=reason, retryable=False)
-    log.info("POK: credential %s is %s (POK id %s, state %s)", row.id, status, credential.id, credential.state)
-    if status == CredentialStatus.EMITTED and settings.POK_CERTIFICATE_PAGE == "embed":
-        media.cache_image_location(row.id)
-    return status
+        return _retry_later(row, exc, expected=CredentialStatus.REQUESTING)
+    return fail(row, _("POK refused the credential: {error}").format(error=exc.message), retryable=False,
+                 expected=CredentialStatus.REQUESTING, **raw)
 
 
 def refresh(row_id):
@@ -241,75 +255,14 @@ def refresh(row_id):
     try:
         credential = configuration.get_client().get_credential(row.pok_credential_id)
     except PokNotFoundError:
-        return _fail(row, _("The credential {id} no longer exists on POK.").format(id=row.pok_credential_id),
+        return fail(row, _("The credential {id} no longer exists on POK.").format(id=row.pok_credential_id),
                      retryable=False, expected=CredentialStatus.IN_PROGRESS)
     except (PokApiError, PokConfigurationError) as exc:
         # Still in progress on our side; the next reconcile run polls again. Recorded so staff can see it.
         log.warning("POK: refresh of credential %s failed (%s)", row.id, type(exc).__name__)
-        transition(row.id, CredentialStatus.IN_PROGRESS, modified=row.modified,
+        transition(row.id, CredentialStatus.IN_PROGRESS, modified=row.modified, last_synced_at=timezone.now(),
                    status_reason=_("Last refresh failed: {error}").format(error=getattr(exc, "message", str(exc))))
         return row.status
-    return _store(row, credential, CredentialStatus.IN_PROGRESS)
+    return answers.store(row, credential, CredentialStatus.IN_PROGRESS)
 
 
-@dataclass
-class ReconcilePlan:
-    """What a reconcile run found to do: the rows to (re)issue and to refresh, and how many were abandoned."""
-
-    abandoned: int = 0
-    to_issue: list = field(default_factory=list)
-    to_refresh: list = field(default_factory=list)
-
-    @property
-    def counts(self):
-        return {"abandoned": self.abandoned, "issued": len(self.to_issue), "refreshed": len(self.to_refresh)}
-
-
-def _recover_abandoned(now, limit):
-    """Requests left ``requesting`` by a crashed worker: counted as ambiguous, then re-sent or failed for staff."""
-    resend, abandoned = [], 0
-    for row in PokCertificate.objects.filter(status=CredentialStatus.REQUESTING,
-                                             modified__lt=now - STALE_REQUESTING)[:limit]:
-        PokCertificate.objects.filter(id=row.id).update(ambiguous_attempts=F("ambiguous_attempts") + 1)
-        if settings.POK_RETRY_AMBIGUOUS:
-            if transition(row.id, CredentialStatus.REQUESTING, status=CredentialStatus.PENDING,
-                          status_reason=_("The previous request to POK was interrupted; sending it again.")):
-                resend.append(row.id)
-        else:
-            _fail(row, _("The request to POK was interrupted and may have reached POK. Check POK for this "
-                         "learner's credential before retrying."), retryable=False,
-                  expected=CredentialStatus.REQUESTING)
-        abandoned += 1
-    return resend, abandoned
-
-
-def reconcile_plan(limit=None, pending_grace=None):
-    """
-    Bring every unfinished credential forward, in bounded batches: returns the plan of what to issue and refresh.
-
-    - ``requesting`` rows abandoned mid-POST are counted as ambiguous and sent again (or failed for staff when
-      ambiguous retries are disabled);
-    - ``pending`` rows older than a grace period, retryable failures and credentials held because the Open edX
-      certificate was not there yet are (re)issued;
-    - ``in_progress`` rows are polled on POK, the least recently polled first.
-    ``pending_grace`` (default two minutes) leaves fresh pending rows to the task already scheduled for them.
-    """
-    limit = limit or settings.POK_SYNC_BATCH_SIZE
-    grace = PENDING_GRACE if pending_grace is None else pending_grace
-    now = timezone.now()
-    plan = ReconcilePlan()
-    resend, plan.abandoned = _recover_abandoned(now, limit)
-
-    retryable = (CredentialStatus.FAILED, CredentialStatus.HELD)
-    retryable_failures = list(PokCertificate.objects.filter(
-        status__in=retryable, retryable=True,
-    ).values_list("id", flat=True)[:limit])
-    transition_many(retryable_failures, retryable, status=CredentialStatus.PENDING, modified=now)
-    plan.to_issue = list(PokCertificate.objects.filter(
-        Q(modified__lte=now - grace) | Q(id__in=retryable_failures + resend), status=CredentialStatus.PENDING,
-    ).order_by("modified").values_list("id", flat=True)[:limit])
-    plan.to_refresh = list(PokCertificate.objects.filter(status=CredentialStatus.IN_PROGRESS).exclude(
-        Q(pok_credential_id__isnull=True) | Q(pok_credential_id=""),
-    ).order_by(F("last_synced_at").asc(nulls_first=True)).values_list("id", flat=True)[:limit])
-    log.info("POK: reconcile %s", plan.counts)
-    return plan

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from openedx_pok import compat, configuration
 from openedx_pok.client import fetch_image, host_allowed
 from openedx_pok.compat import CertificateInfo
-from openedx_pok.exceptions import PokApiError, PokConfigurationError
+from openedx_pok.exceptions import PokApiError, PokConfigurationError, PokRateLimitedError
 from openedx_pok.models import PokCertificate
 from openedx_pok.payload import IssuanceContext, build_preview_payload
 from openedx_pok.states import CredentialStatus
@@ -70,9 +70,51 @@ def cache_image_location(row_id):
         return None
 
 
+# Image bytes kept in the cache up to this size (larger images are downloaded each time, rate-limited all the same).
+MAX_CACHED_IMAGE_BYTES = 2 * 1024 * 1024
+# At most one image download per credential in this many seconds when the image is not cached.
+IMAGE_DOWNLOAD_INTERVAL = 10
+
+
 def credential_image(row):
-    """(content_type, bytes) of the credential image, fetched only from allowed hosts."""
-    return fetch_image(credential_image_location(row), allowed_image_hosts(), timeout=settings.POK_TIMEOUT)
+    """
+    (content_type, bytes) of the credential image, fetched only from allowed hosts, cached and rate-limited.
+
+    The download endpoint is reachable by the learner and staff: repeated clicks are served from the cache, and a
+    burst of concurrent uncached requests makes one POK download (the others get "try again shortly").
+    """
+    key = f"openedx_pok:image-bytes:{row.pok_credential_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    slot = f"openedx_pok:image-download:{row.pok_credential_id}"
+    if not cache.add(slot, 1, IMAGE_DOWNLOAD_INTERVAL):
+        raise PokRateLimitedError("The credential image is being downloaded; try again shortly.",
+                                  retry_after=IMAGE_DOWNLOAD_INTERVAL)
+    try:
+        image = fetch_image(credential_image_location(row), allowed_image_hosts(), timeout=settings.POK_TIMEOUT,
+                            connect_timeout=settings.POK_CONNECT_TIMEOUT)
+    except Exception:
+        cache.delete(slot)  # a failure is not cached: the next click may try again
+        raise
+    if len(image[1]) <= MAX_CACHED_IMAGE_BYTES:
+        cache.set(key, image, settings.POK_IMAGE_CACHE_TIMEOUT)
+    return image
+
+
+def preview_language(language):
+    """
+    The language a staff preview is rendered in: one of the LMS's languages (``settings.LANGUAGES``), else the LMS's
+    default language (``LANGUAGE_CODE``), else None.
+
+    Bounding it keeps ``?language=`` from turning into one POK call per invented value.
+    """
+    codes = {code.lower(): code for code, _name in getattr(settings, "LANGUAGES", ())}
+    for wanted in (language, settings.LANGUAGE_CODE):
+        wanted = str(wanted or "").strip().lower().replace("_", "-")
+        if wanted in codes or wanted.split("-")[0] in codes:
+            return codes.get(wanted) or codes[wanted.split("-")[0]]
+    return None
 
 
 def preview_image_url(course_key, language=None):
@@ -82,6 +124,7 @@ def preview_image_url(course_key, language=None):
     Raises IssuanceError for a broken mapping or template (the reason says what to fix) and PokApiError when POK
     fails. Called from a staff-only view, never from the certificate page itself.
     """
+    language = preview_language(language)
     setup = configuration.course_setup(course_key)
     key = f"openedx_pok:preview:{configuration.digest(settings.POK_API_URL, course_key, setup.template_id, language)}"
     url = cache.get(key)

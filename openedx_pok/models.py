@@ -32,6 +32,20 @@ class EmissionType(models.TextChoices):
     BLOCKCHAIN = "blockchain", _("Blockchain (uses credits)")
 
 
+def default_emission_type():
+    """
+    The emission type a new course mapping starts with: the ``POK_DEFAULT_EMISSION_TYPE`` setting.
+
+    A callable so that changing the setting needs no migration and takes effect for the next mapping. A value that is
+    not an :class:`EmissionType` falls back to the free ``pok`` emission rather than spending credits by mistake.
+    """
+    value = getattr(settings, "POK_DEFAULT_EMISSION_TYPE", EmissionType.POK)
+    try:
+        return EmissionType(str(value).strip().lower())
+    except ValueError:
+        return EmissionType.POK
+
+
 class CertificateTemplateQuerySet(models.QuerySet):
     """Lookups of the mapping that applies to a course."""
 
@@ -76,7 +90,7 @@ class CertificateTemplate(TimeStampedModel):
         help_text=_("Empty uses the POK_DEFAULT_TEMPLATE_ID setting."),
     )
     emission_type = models.CharField(
-        max_length=16, choices=EmissionType.choices, default=EmissionType.POK, verbose_name=_("emission type"),
+        max_length=16, choices=EmissionType.choices, default=default_emission_type, verbose_name=_("emission type"),
     )
     page_id = models.CharField(
         max_length=255, blank=True, verbose_name=_("POK page id"),
@@ -179,6 +193,23 @@ class PokCertificate(TimeStampedModel):
     retryable = models.BooleanField(
         default=False, verbose_name=_("retryable"),
         help_text=_("A failure that the reconcile run will retry by itself (POK was unavailable)."),
+    )
+    possible_duplicate = models.BooleanField(
+        default=False, db_index=True, verbose_name=_("possible duplicate"),
+        help_text=_("The request was sent again after POK may already have received it: check POK for a second "
+                    "credential of this learner."),
+    )
+    tries = models.PositiveIntegerField(
+        default=0, verbose_name=_("temporary failures"),
+        help_text=_("Temporary POK failures (429, 5xx, network) of this issuance, across tasks and reconcile runs."),
+    )
+    not_before = models.DateTimeField(
+        null=True, blank=True, db_index=True, verbose_name=_("next try not before"),
+        help_text=_("Backoff or POK's Retry-After: nothing sends this credential before then."),
+    )
+    pok_response = models.TextField(
+        blank=True, verbose_name=_("last POK answer"),
+        help_text=_("POK's last answer to this credential's request, as received (shortened), for staff."),
     )
     requested_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last POST at"))
     last_synced_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last refreshed from POK"))

@@ -7,6 +7,7 @@ calls :func:`build_credential_payload` and either sends the result or holds the 
 declared template parameter present and non-empty, an emission date with an explicit UTC offset, and never an empty
 or "undefined" receiver name.
 """
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from openedx_pok.exceptions import LearnerDataError
 PLACEHOLDER_NAMES = {"undefined", "null", "none", "nan", "n/a", "-", "."}
 
 DATE_FORMATS = {"dd/MM/yyyy": "%d/%m/%Y", "MM/dd/yyyy": "%m/%d/%Y"}
+# Course titles and organization names may be longer in Open edX than POK shows or the credential row keeps.
+MAX_TEXT_LENGTH = 255
 
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -107,15 +110,36 @@ def format_date(value, date_format):
     return value.strftime(DATE_FORMATS.get(date_format, "%d/%m/%Y"))
 
 
+def usable_grade(value):
+    """A grade as a float in [0, 1], or None when it is not one (``"nan"``, ``inf``, ``1.7``, ``-0.5``, ``"A+"``)."""
+    try:
+        grade = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return grade if math.isfinite(grade) and 0.0 <= grade <= 1.0 else None
+
+
 def grade_percent(context):
-    """The grade as a whole percentage, from the LMS CourseGrade when known, else the certificate's grade."""
-    grade = context.grade
+    """
+    The grade as a whole percentage, from the LMS CourseGrade when usable, else the certificate's grade.
+
+    "" when neither is a number in [0, 1]: a template parameter that needs the grade then holds the credential
+    with a reason instead of printing "170%" or "nan%" on it.
+    """
+    grade = usable_grade(context.grade)
     if grade is None:
-        try:
-            grade = float(context.certificate.grade)
-        except (TypeError, ValueError):
-            return ""
+        grade = usable_grade(context.certificate.grade)
+    if grade is None:
+        return ""
     return f"{round(grade * 100)}%"
+
+
+def fit(text, limit=MAX_TEXT_LENGTH):
+    """``text`` cut to ``limit`` characters (with an ellipsis): what POK prints and the credential row stores."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+GRADE_PARAMETERS = frozenset({"grade", "score"})
 
 
 def _normalize(key):
@@ -173,7 +197,7 @@ def builtin_parameter_values(context):
 def resolve_custom_parameters(context):
     """Every parameter the template declares, resolved and non-empty; PayloadError names the ones that are not."""
     values = builtin_parameter_values(context)
-    resolved, missing = {}, []
+    resolved, missing, missing_grade = {}, [], []
     for parameter in context.template.custom_parameters:
         value = values.get(_normalize(parameter.id)) or values.get(_normalize(parameter.label))
         value = clean_text(value)
@@ -181,6 +205,13 @@ def resolve_custom_parameters(context):
             resolved[parameter.id] = value
         else:
             missing.append(parameter.id)
+            if {_normalize(parameter.id), _normalize(parameter.label)} & GRADE_PARAMETERS:
+                missing_grade.append(parameter.id)
+    if missing_grade and len(missing_grade) == len(missing):
+        raise PayloadError(
+            _("Template {template} prints the grade ({names}), but the grade the LMS gave is not a number between 0 "
+              "and 1.").format(template=context.template.id, names=", ".join(missing_grade))
+        )
     if missing:
         raise PayloadError(
             _("Template {template} declares parameters that have no value for this course: {names}.").format(
@@ -229,8 +260,8 @@ def build_credential_payload(context):
             "emissionType": context.emission_type,
             "dateFormat": context.date_format if context.date_format in DATE_FORMATS else "dd/MM/yyyy",
             "emissionDate": iso_datetime(emission_date),
-            "title": course_title(context.course),
-            "emitter": emitter_name(context.course),
+            "title": fit(course_title(context.course)),
+            "emitter": fit(emitter_name(context.course)),
             "tags": list(context.tags),
             "skipAcceptance": bool(context.skip_acceptance),
         },

@@ -13,7 +13,7 @@ from openedx_pok import api
 log = logging.getLogger(__name__)
 
 
-def handle_certificate_created(sender, signal, certificate=None, **kwargs):  # pylint: disable=unused-argument
+def handle_certificate_created(sender, signal, certificate=None, **kwargs):  # noqa: ARG001
     """
     CERTIFICATE_CREATED: a downloadable certificate means the learner earned it; make sure issuance is scheduled.
 
@@ -24,11 +24,11 @@ def handle_certificate_created(sender, signal, certificate=None, **kwargs):  # p
         if certificate is None or certificate.current_status != "downloadable":
             return
         api.request_issuance(certificate.user.id, certificate.course.course_key)
-    except Exception:  # pylint: disable=broad-except
+    except Exception:
         log.exception("POK: could not record issuance from CERTIFICATE_CREATED")
 
 
-def handle_certificate_revoked(sender, signal, certificate=None, **kwargs):  # pylint: disable=unused-argument
+def handle_certificate_revoked(sender, signal, certificate=None, **kwargs):  # noqa: ARG001
     """CERTIFICATE_REVOKED: stop showing the credential and tell staff to revoke it on POK."""
     try:
         if certificate is None:
@@ -37,5 +37,5 @@ def handle_certificate_revoked(sender, signal, certificate=None, **kwargs):  # p
             status=certificate.current_status or "unavailable",
         )
         api.revoke(certificate.user.id, certificate.course.course_key, reason)
-    except Exception:  # pylint: disable=broad-except
+    except Exception:
         log.exception("POK: could not record a revocation from CERTIFICATE_REVOKED")

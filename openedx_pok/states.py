@@ -13,11 +13,16 @@ import logging
 from urllib.parse import urlsplit
 
 from django.apps import apps
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from openedx_pok.client import host_allowed, is_web_url
+
 log = logging.getLogger(__name__)
+
+__all__ = ["is_web_url"]  # re-exported: the strict URL rule of the client, for the rest of the plugin
 
 
 class CredentialStatus(models.TextChoices):
@@ -57,24 +62,26 @@ REVOKED_STATE = "revoked"
 _warned_unknown = set()
 
 
-def is_web_url(url):
-    """Whether ``url`` is an absolute http(s) URL: the only kind of link learners are ever sent to."""
-    try:
-        parts = urlsplit(url or "")
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def allowed_view_url_hosts():
+    """Hosts a learner may be sent to: ``POK_VIEW_URL_HOSTS`` (POK's pages, custom domains) plus the API's host."""
+    api_host = urlsplit(settings.POK_API_URL).hostname or ""
+    return [host for host in [*settings.POK_VIEW_URL_HOSTS, api_host] if host]
+
+
+def is_allowed_view_url(url):
+    """Whether a learner's certificate page may redirect to ``url``: an http(s) page on an allowed host."""
+    return is_web_url(url) and host_allowed(url, allowed_view_url_hosts())
 
 
 def local_status_for(pok_state, view_url=None):
     """
     The local status for a POK state (emitted, failed, revoked, otherwise in progress).
 
-    With ``view_url`` given, an emitted credential without a usable web page stays in progress: the learner can only
-    be sent somewhere once POK gives the page, so reconcile keeps polling until then.
+    With ``view_url`` given, an emitted credential without a usable web page (an http(s) page on an allowed host)
+    stays in progress: the learner can only be sent somewhere once POK gives the page, so reconcile keeps polling.
     """
     if pok_state == EMITTED_STATE:
-        if view_url is not None and not is_web_url(view_url):
+        if view_url is not None and not is_allowed_view_url(view_url):
             return CredentialStatus.IN_PROGRESS
         return CredentialStatus.EMITTED
     if pok_state == REVOKED_STATE:
@@ -89,7 +96,7 @@ def local_status_for(pok_state, view_url=None):
 
 def public_status(row):
     """The learner-facing state of a credential: emitted, in_progress, delayed (held/failed) or revoked."""
-    if row.status == CredentialStatus.EMITTED and is_web_url(row.view_url):
+    if row.status == CredentialStatus.EMITTED and is_allowed_view_url(row.view_url):
         return PublicStatus.EMITTED
     if row.status == CredentialStatus.REVOKED:
         return PublicStatus.REVOKED
@@ -127,3 +134,19 @@ def transition_many(row_ids, expected, **fields):
 def current_status(row_id):
     """The row's status now (None when it is gone); what a writer reports after losing a compare-and-set."""
     return _credentials().filter(id=row_id).values_list("status", flat=True).first()
+
+
+def hold(row, reason, retryable=False):
+    """A pending credential is not sent: bad learner data or setup; ``reason`` says what to fix."""
+    log.info("POK: credential %s (user %s, course %s) held", row.id, row.user_id, row.course_key)
+    transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.HELD, status_reason=reason,
+               retryable=retryable)
+    return CredentialStatus.HELD
+
+
+def fail(row, reason, retryable, expected=CredentialStatus.PENDING, **fields):
+    """The credential failed; ``retryable`` ones are tried again by reconcile, the others wait for staff."""
+    log.warning("POK: credential %s (user %s, course %s) failed (retryable=%s)",
+                row.id, row.user_id, row.course_key, retryable)
+    transition(row.id, expected, status=CredentialStatus.FAILED, status_reason=reason, retryable=retryable, **fields)
+    return CredentialStatus.FAILED

@@ -8,13 +8,17 @@ upgrade. Enqueueing never raises: a broker outage must not break the LMS request
 keeps its state for the reconcile run to pick up.
 """
 import logging
+import threading
 
 from celery import shared_task
 from django.conf import settings
+from django.utils.translation import gettext as _
 from edx_django_utils.monitoring import set_code_owner_attribute
 
 from openedx_pok import issuance, media
+from openedx_pok import reconcile as reconciliation
 from openedx_pok.exceptions import RetryLater
+from openedx_pok.states import CredentialStatus, transition
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +30,65 @@ def _task_options(countdown=0):
     return options
 
 
+_publishing = threading.local()
+
+
+def _publish_connection(app):
+    """
+    This thread's broker connection for publishing, with short socket timeouts.
+
+    The LMS's own Celery connection waits for a broker as long as the operator configured (by default for ever): a
+    broker that accepts connections and never answers would hold certificate generation and the certificate page.
+    This connection gives up after ``POK_PUBLISH_TIMEOUT`` seconds instead, without a retry loop.
+    """
+    broker = (app.conf.broker_write_url or app.conf.broker_url, settings.POK_PUBLISH_TIMEOUT)
+    connection = getattr(_publishing, "connection", None)
+    if connection is not None and getattr(_publishing, "broker", None) != broker:
+        _drop_publish_connection()  # the broker configuration changed (tests, a reloaded LMS): reconnect
+        connection = None
+    if connection is None:
+        timeout = settings.POK_PUBLISH_TIMEOUT
+        connection = app.connection_for_write(
+            connect_timeout=timeout,
+            transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                               "read_timeout": timeout, "write_timeout": timeout},
+        )
+        _publishing.connection, _publishing.broker = connection, broker
+    return connection
+
+
+def _drop_publish_connection():
+    connection = getattr(_publishing, "connection", None)
+    _publishing.connection = None
+    if connection is not None:
+        try:
+            connection.release()
+        except Exception:
+            log.debug("POK: closing a broken broker connection failed", exc_info=True)
+
+
 def _enqueue(task, row_id, countdown=0, **kwargs):
-    """Send ``task`` for a credential to the broker; never raise (the failure is logged, reconcile catches up)."""
+    """
+    Send ``task`` for a credential to the broker; never raise, never wait long.
+
+    A broker outage must not break or hold the LMS request that scheduled the task: the publish is bounded
+    (``POK_PUBLISH_TIMEOUT``, no retry), a failure is logged and recorded on a pending row, and the row keeps its
+    state for the reconcile run to pick up.
+    """
+    options = _task_options(countdown)
     try:
-        task.apply_async(args=[row_id], kwargs=kwargs, **_task_options(countdown))
-    except Exception:  # pylint: disable=broad-except
+        if task.app.conf.task_always_eager:
+            task.apply_async(args=[row_id], kwargs=kwargs, **options)
+        else:
+            task.apply_async(args=[row_id], kwargs=kwargs, retry=False,
+                             connection=_publish_connection(task.app), **options)
+        return True
+    except Exception:
+        _drop_publish_connection()
         log.exception("POK: could not enqueue %s for credential %s; reconcile will catch up", task.name, row_id)
+        transition(row_id, CredentialStatus.PENDING, status_reason=_(
+            "The task queue could not be reached when this credential was scheduled; the reconcile run sends it."))
+        return False
 
 
 def enqueue_issuance(row_id, countdown=0, wait=0, tries=0):
@@ -50,21 +107,29 @@ def enqueue_image_caching(row_id):
 
 
 def run_issuance(row_id, wait=0, tries=0):
-    """Run one issuance step here and now; a "retry later" becomes a delayed task. Returns the local status."""
+    """
+    Run one issuance step here and now; a "retry later" becomes a delayed task. Returns the local status.
+
+    Eager Celery (the demo, most tests) runs a delayed task at once: a pure wait (backoff, an account's
+    Retry-After) would then spin, so there the row is left to the reconcile run, which honours the wait.
+    """
     try:
         return issuance.issue(row_id, wait=wait, tries=tries)
     except RetryLater as later:
-        enqueue_issuance(row_id, countdown=later.countdown, wait=later.wait, tries=later.tries)
-        return issuance.CredentialStatus.PENDING
+        if later.waiting and issue_credential_task.app.conf.task_always_eager:
+            log.info("POK: credential %s waits %.1fs; left to reconcile (eager Celery)", row_id, later.countdown)
+        else:
+            enqueue_issuance(row_id, countdown=later.countdown, wait=later.wait, tries=later.tries)
+        return CredentialStatus.PENDING
 
 
 def reconcile(limit=None, inline=False, pending_grace=None):
     """
-    Bring unfinished credentials forward (see :func:`openedx_pok.issuance.reconcile_plan`); returns counts.
+    Bring unfinished credentials forward (see :func:`openedx_pok.reconcile.reconcile_plan`); returns counts.
 
     ``inline`` runs the work in this process (management command); otherwise it is enqueued for the workers.
     """
-    plan = issuance.reconcile_plan(limit=limit, pending_grace=pending_grace)
+    plan = reconciliation.reconcile_plan(limit=limit, pending_grace=pending_grace)
     wait = settings.POK_CERTIFICATE_WAIT_RETRIES  # reconcile never waits for a certificate that is not there
     for row_id in plan.to_issue:
         if inline:

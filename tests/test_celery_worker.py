@@ -74,8 +74,8 @@ def drop_broker_connections():
     """
     # kombu's process-wide registry would hand back the same (closed) pools for the same URL, so it is reset too.
     kombu.pools.reset()
-    app._pool = None  # pylint: disable=protected-access
-    app.amqp._producer_pool = None  # pylint: disable=protected-access
+    app._pool = None  # noqa: SLF001
+    app.amqp._producer_pool = None  # noqa: SLF001
 
 
 @contextmanager
@@ -126,9 +126,11 @@ def remove_queue(queue):
 
 
 @contextmanager
-def celery_worker(queue, broker_url, pok, log_path):
+def celery_worker(queue, broker_url, pok, log_path, concurrency=1, extra_env=None):
     """
     A real ``celery -A lms_sandbox.celery worker`` process on ``queue``, configured like the test process.
+
+    ``concurrency`` above 1 runs a thread pool (as many LMS deployments do); ``extra_env`` adds settings switches.
 
     The worker reads the same ``test_settings`` through environment switches: the test's database (not the
     non-test name in the settings), the broker, no eager mode, and the simulator as the POK API. It is always
@@ -149,9 +151,12 @@ def celery_worker(queue, broker_url, pok, log_path):
         "POK_TEST_CELERY_EAGER": "0",
         "POK_TEST_API_URL": pok.url,
         "POK_TEST_API_KEY": pok.api_key,
+        "POK_TEST_CELERY_QUEUE": queue,
+        **(extra_env or {}),
     }
+    pool = "--pool=solo" if concurrency == 1 else "--pool=threads"
     command = [
-        sys.executable, "-m", "celery", "-A", "lms_sandbox.celery", "worker", "--pool=solo", "--concurrency=1",
+        sys.executable, "-m", "celery", "-A", "lms_sandbox.celery", "worker", pool, f"--concurrency={concurrency}",
         "-Q", queue, "-n", f"{queue}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle",
         "--without-heartbeat",
     ]

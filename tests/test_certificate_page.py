@@ -28,6 +28,7 @@ from lms_sandbox.models import GeneratedCertificate
 from openedx_pok import api, issuance
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.testing.pok_simulator import Fault
+from test_utils import credential_of
 
 pytestmark = pytest.mark.django_db
 
@@ -58,10 +59,6 @@ def page_of(certificate):
 
 def preview_of(course, mode="verified"):
     return f"/certificates/course/{course.id}?preview={mode}"
-
-
-def credential_of(user, course):
-    return PokCertificate.objects.get(user=user, course_key=course.id)
 
 
 def certificate_with_row(user, course, **fields):

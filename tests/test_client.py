@@ -783,11 +783,11 @@ def test_malformed_json_on_get(client, pok_simulator):
     assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (200, True, False)
 
 
-def test_malformed_json_on_post_is_ambiguous(client, pok_simulator):
+def test_malformed_json_on_post_is_answered_and_not_retried(client, pok_simulator):
     pok_simulator.add_fault(Fault("malformed_json", endpoint="issue_credential"))
     with pytest.raises(PokResponseError) as info:
         client.issue_credential(credential_payload())
-    assert (info.value.retryable, info.value.ambiguous) == (True, True)
+    assert (info.value.retryable, info.value.ambiguous, info.value.answered) == (False, False, True)
     assert len(pok_simulator.credentials) == 1
 
 
@@ -805,7 +805,7 @@ def test_credential_without_required_fields(scripted, scripted_client, body, mis
     with pytest.raises(PokResponseError) as info:
         scripted_client.issue_credential(credential_payload())
     assert missing in info.value.message
-    assert (info.value.status_code, info.value.ambiguous) == (201, True)
+    assert (info.value.status_code, info.value.ambiguous, info.value.answered) == (201, False, True)
 
 
 def test_empty_2xx_body(scripted, scripted_client):

@@ -19,12 +19,9 @@ from openedx_pok import api, tasks
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.tasks import issue_credential_task
 from openedx_pok.testing.pok_simulator import Fault
+from test_utils import credential_of
 
 pytestmark = pytest.mark.django_db
-
-
-def credential_of(user, course):
-    return PokCertificate.objects.get(user=user, course_key=course.id)
 
 
 def test_earning_a_certificate_issues_one_credential(pok, course, learner, lms):
@@ -224,11 +221,25 @@ def test_rate_limit_honours_retry_after_then_succeeds(pok, course, learner, lms,
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_are_retried(pok, course, learner, lms, status):
-    pok.add_fault(Fault("status", endpoint="issue_credential", status=status, times=2))
+    # A 5xx to a POST may come after POK created the credential: one resend, flagged as a possible duplicate.
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=status, times=1))
     lms.award(learner, course)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.EMITTED
     assert len(pok.credentials_for(learner.email)) == 1
+    assert row.possible_duplicate and row.ambiguous_attempts == 1 and row.attempts == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_second_ambiguous_failure_is_left_to_staff(pok, course, learner, lms, status):
+    """At most one resend per issuance after an ambiguous failure: the second one goes to staff, never a third POST."""
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=status, times=2))
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.FAILED and not row.retryable and "Check POK" in row.status_reason
+    assert row.possible_duplicate and row.ambiguous_attempts == 2
+    api.reconcile(inline=True, pending_grace=timedelta(0))
+    assert pok.count("issue_credential") == 2
 
 
 @pytest.mark.parametrize("kind", ["drop", "hang"])
@@ -241,7 +252,7 @@ def test_network_failure_without_a_credential_is_retried(pok, course, learner, l
     assert len(pok.credentials_for(learner.email)) == 1
 
 
-@pytest.mark.parametrize("kind", ["hang_after_create", "drop_after_create", "malformed_json"])
+@pytest.mark.parametrize("kind", ["hang_after_create", "drop_after_create"])
 def test_ambiguous_failure_retried_with_the_same_key(pok, course, learner, lms, settings, kind):
     settings.POK_TIMEOUT = 0.3
     pok.honour_idempotency_key = True
@@ -266,7 +277,8 @@ def test_ambiguous_failure_left_to_staff_when_configured(pok, course, learner, l
     assert pok.count("issue_credential") == 1
 
 
-def test_pok_down_then_recovered_issues_every_credential_exactly_once(pok, course, lms):
+def test_pok_down_then_recovered_issues_every_credential_exactly_once(pok, course, lms, settings):
+    settings.POK_RETRY_BACKOFF_BASE = 0  # no backoff to wait out once POK is back: reconcile sends at once
     pok.add_fault(Fault("status", status=503, times=None))
     learners = [UserFactory(profile__name=f"Learner Number{i}") for i in range(4)]
     for learner in learners:
@@ -288,17 +300,31 @@ def test_pok_down_then_recovered_issues_every_credential_exactly_once(pok, cours
     assert pok.count("issue_credential") == 4
 
 
-def test_pok_failing_posts_then_recovered(pok, course, learner, lms):
+def test_pok_failing_posts_then_recovered(pok, course, learner, lms, settings):
+    """POSTs refused with 429 (nothing created): retried up to the limit, then left retryable for reconcile."""
+    settings.POK_RETRY_BACKOFF_BASE = 0
     lms.award(UserFactory(), course)  # warm the template cache
-    pok.add_fault(Fault("status", endpoint="issue_credential", status=500, times=None))
+    pok.add_fault(Fault("rate_limit", endpoint="issue_credential", times=None))
     lms.award(learner, course)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.FAILED and row.retryable
-    assert row.attempts == 4  # first try + POK_MAX_RETRIES (3)
+    assert row.attempts == 4 and row.tries == 4  # first try + POK_MAX_RETRIES (3)
     pok.clear_faults()
     call_command("pok_sync", stdout=StringIO())
     assert credential_of(learner, course).status == CredentialStatus.EMITTED
     assert len(pok.credentials_for(learner.email)) == 1
+
+
+def test_unusable_answer_to_a_post_is_final_for_staff(pok, course, learner, lms, settings):
+    """POK processed the POST but its answer cannot be read: failed for staff with the answer kept, never resent."""
+    settings.POK_RETRY_BACKOFF_BASE = 0
+    pok.add_fault(Fault("malformed_json", endpoint="issue_credential", times=1))
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.FAILED and not row.retryable and "Check POK" in row.status_reason
+    assert row.pok_response
+    api.reconcile(inline=True, pending_grace=timedelta(0))
+    assert pok.count("issue_credential") == 1
 
 
 def test_asynchronous_emission_is_polled_by_reconcile(pok, course, learner, lms):
@@ -427,8 +453,8 @@ def test_broker_outage_does_not_break_the_lms_and_reconcile_catches_up(pok, cour
     def drop_cached_connections():
         # Earlier eager tests leave producer pools bound to the real broker; a new broker_url must not reuse them.
         kombu.pools.reset()
-        app._pool = None  # pylint: disable=protected-access
-        app.amqp._producer_pool = None  # pylint: disable=protected-access
+        app._pool = None  # noqa: SLF001
+        app.amqp._producer_pool = None  # noqa: SLF001
 
     app.conf.update(overrides)
     drop_cached_connections()

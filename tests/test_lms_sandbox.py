@@ -53,7 +53,7 @@ class Recorder:
 class CaptureCreation(PipelineStep):
     """Records the creation filter's kwargs and whether the certificate already exists (it must not)."""
 
-    def run_filter(self, user, course_key, mode, status, grade, generation_mode):  # pylint: disable=arguments-differ
+    def run_filter(self, user, course_key, mode, status, grade, generation_mode):
         Recorder.calls.append({
             "user": user, "course_key": course_key, "mode": mode, "status": status, "grade": grade,
             "generation_mode": generation_mode,
@@ -65,7 +65,7 @@ class CaptureCreation(PipelineStep):
 class CaptureRender(PipelineStep):
     """Records the render filter's arguments and the active language, then does what the test asks."""
 
-    def run_filter(self, context, custom_template):  # pylint: disable=arguments-differ
+    def run_filter(self, context, custom_template):
         Recorder.calls.append({"context": dict(context), "custom_template": custom_template,
                                "language": translation.get_language()})
         return Recorder.behaviour(context) if Recorder.behaviour else {}

@@ -10,21 +10,24 @@ import copy
 import json
 import os
 import queue
+import random
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import uuid
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from openedx_pok.testing.pok_simulator import DEFAULT_API_KEY, ENDPOINTS, Fault, PokSimulator
+from openedx_pok.testing.pok_simulator import DEFAULT_API_KEY, ENDPOINTS, FAULT_KINDS, Fault, PokSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 5
@@ -1029,3 +1032,648 @@ def test_concurrent_issuance_is_consistent(pok_simulator):
     assert len(pok_simulator.credentials) == 10
     assert pok_simulator.available_credits == 0
     assert pok_simulator.count("issue_credential") == 20
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# fault kinds for unusable answers: respond, patch_answer, slow_drip, huge_body
+# --------------------------------------------------------------------------------------------------------------------
+def test_every_fault_kind_is_documented_in_the_package_docstring():
+    import openedx_pok.testing.pok_simulator as package
+
+    for kind in FAULT_KINDS:
+        assert f"``{kind}``" in package.__doc__, kind
+
+
+@pytest.mark.parametrize("body,content_type", [
+    ("<!DOCTYPE html><html><body>Maintenance</body></html>", "text/html"),
+    ("[]", "application/json"),
+    ("{}", "application/json"),
+    (json.dumps(json.loads("[" * 200 + "]" * 200)), "application/json"),
+    (b"\xff\xfe not utf-8 \x00", "application/octet-stream"),
+])
+def test_respond_fault_answers_exactly_that_and_creates_nothing(pok_simulator, body, content_type):
+    pok_simulator.add_fault(Fault("respond", endpoint="issue_credential", status=200, body=body,
+                                  content_type=content_type))
+    response = issue(pok_simulator)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type
+    assert response.content == (body.encode() if isinstance(body, str) else body)
+    assert pok_simulator.credentials == {}
+    assert pok_simulator.count("issue_credential") == 1
+    assert issue(pok_simulator).status_code == 201  # times=1
+
+
+def test_respond_fault_redirect_keeps_the_connection_usable(pok_simulator):
+    pok_simulator.add_fault(Fault("respond", endpoint="get_credential", status=302,
+                                  headers=(("Location", "http://x.invalid/login"),)))
+    credential_id = issue(pok_simulator).json()["id"]
+    with requests.Session() as session:
+        redirected = session.get(f"{pok_simulator.url}/credential/{credential_id}", headers=auth_headers(pok_simulator),
+                                 allow_redirects=False, timeout=TIMEOUT)
+        assert redirected.status_code == 302
+        assert redirected.headers["Location"] == "http://x.invalid/login"
+        assert redirected.headers["Content-Length"] == "0"
+        assert redirected.content == b""
+        # Correct framing: the same keep-alive connection serves the next answer.
+        again = session.get(f"{pok_simulator.url}/credential/{credential_id}", headers=auth_headers(pok_simulator),
+                            timeout=TIMEOUT)
+    assert again.json()["id"] == credential_id
+
+
+def test_respond_fault_defaults_to_an_empty_200_json_answer(pok_simulator):
+    pok_simulator.add_fault(Fault("respond", endpoint="get_organization"))
+    response = api_get(pok_simulator, "/organization/me")
+    assert (response.status_code, response.headers["Content-Type"], response.content) == (200, "application/json",
+                                                                                           b"")
+
+
+def test_respond_after_create_handles_the_request_then_replaces_the_answer(pok_simulator):
+    pok_simulator.add_fault(Fault("respond", endpoint="issue_credential", status=202, body="{}", after_create=True))
+    response = issue(pok_simulator, credential_payload(emissionType="blockchain"))
+    assert response.status_code == 202
+    assert response.json() == {}
+    assert len(pok_simulator.credentials_for("ada@example.com")) == 1
+    assert pok_simulator.available_credits == 9
+    assert pok_simulator.count("issue_credential") == 1
+
+
+def test_respond_without_after_create_skips_authentication_like_status_faults(pok_simulator):
+    pok_simulator.add_fault(Fault("respond", endpoint="get_organization", body='{"name": "x"}'))
+    assert requests.get(pok_simulator.url + "/organization/me", timeout=TIMEOUT).json() == {"name": "x"}
+
+
+def test_patch_answer_changes_the_answer_only(pok_simulator):
+    fields = {"viewUrl": "http://evil.example/phish", "id": "other-id", "state": "revoked", "extra": {"a": [1]}}
+    pok_simulator.add_fault(Fault("patch_answer", endpoint="issue_credential", fields=fields))
+    answer = issue(pok_simulator).json()
+    assert {key: answer[key] for key in fields} == fields
+    assert answer["receiver"]["email"] == "ada@example.com"  # untouched keys stay
+    (credential_id, stored), = pok_simulator.credentials.items()
+    assert credential_id != "other-id"
+    assert stored["state"] == "emitted"
+    assert stored["viewUrl"] == f"{pok_simulator.url}/view/{credential_id}"
+    assert "extra" not in stored
+    assert api_get(pok_simulator, f"/credential/{credential_id}").json() == stored
+
+
+def test_patch_answer_on_get_and_errors_pass_unchanged(pok_simulator):
+    credential_id = issue(pok_simulator).json()["id"]
+    pok_simulator.add_fault(Fault("patch_answer", endpoint="get_credential", fields={"state": "emitted"}, times=2))
+    unknown = api_get(pok_simulator, "/credential/nope")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"message": "credential not found"}
+    pok_simulator.set_state(credential_id, "processing")
+    assert api_get(pok_simulator, f"/credential/{credential_id}").json()["state"] == "emitted"
+    assert api_get(pok_simulator, f"/credential/{credential_id}").json()["state"] == "processing"
+
+
+def test_slow_drip_sends_headers_at_once_then_one_byte_per_delay(pok_simulator):
+    pok_simulator.remove_page("page-1")  # answer {"data": []}: 12 bytes
+    pok_simulator.add_fault(Fault("slow_drip", endpoint="list_pages", delay=0.05))
+    started = time.monotonic()
+    # A per-read timeout of 0.5 s never fires: every byte comes within it, which is what a total deadline must catch.
+    response = requests.get(pok_simulator.url + "/page?limit=5", headers=auth_headers(pok_simulator), stream=True,
+                            timeout=0.5)
+    headers_after = time.monotonic() - started
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == "12"
+    arrivals = []
+    body = b""
+    for byte in response.iter_content(chunk_size=1):
+        body += byte
+        arrivals.append(time.monotonic())
+    assert headers_after < 0.3
+    assert body == b'{"data": []}'
+    assert len(arrivals) == 12
+    assert arrivals[-1] - started >= 12 * 0.05 * 0.9
+    assert arrivals[-1] - arrivals[0] >= 11 * 0.05 * 0.9
+
+
+def test_slow_drip_is_abandoned_on_reset(pok_simulator):
+    pok_simulator.add_fault(Fault("slow_drip", endpoint="get_organization", delay=0.2))
+    response = api_get(pok_simulator, "/organization/me", stream=True)
+    assert response.status_code == 200
+    started = time.monotonic()
+    pok_simulator.reset()
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
+        response.content  # noqa: B018 - reading the body is the point
+    assert time.monotonic() - started < 1.5
+
+
+def test_slow_drip_handles_the_request_and_is_abandoned_on_stop():
+    sim = PokSimulator().start()
+    try:
+        sim.add_fault(Fault("slow_drip", endpoint="issue_credential", delay=0.5))
+        response = requests.post(sim.url + "/credential", json=credential_payload(), headers=auth_headers(sim),
+                                 stream=True, timeout=5)
+        assert response.status_code == 201
+        assert len(sim.credentials) == 1
+        started = time.monotonic()
+    finally:
+        sim.stop()
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
+        response.content  # noqa: B018
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("size", [2, 30, 45, 46, 100_000, 5 * 1024 * 1024 + 3])
+def test_huge_body_has_exactly_size_bytes_of_json(pok_simulator, size):
+    pok_simulator.add_fault(Fault("huge_body", endpoint="get_credential", size=size))
+    response = api_get(pok_simulator, "/credential/any")
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(size)
+    assert "Content-Encoding" not in response.headers
+    assert len(response.content) == size
+    data = response.json()
+    assert isinstance(data, dict)
+    if size >= 100:
+        assert data == {"id": "simulated-huge-body", "state": "processing"}
+
+
+def test_huge_gzip_body_is_compressed_and_decodes_to_size(pok_simulator):
+    size = 200_000
+    pok_simulator.add_fault(Fault("huge_body", endpoint="get_organization", size=size, gzip=True))
+    response = api_get(pok_simulator, "/organization/me")
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert int(response.headers["Content-Length"]) < size / 50
+    assert len(response.content) == size  # requests decoded it
+    assert response.json()["id"] == "simulated-huge-body"
+
+
+def test_huge_gzip_body_of_300_mib_is_streamed_without_holding_it(pok_simulator):
+    """The compressed answer is small and neither side ever holds the 300 MiB: decode it piece by piece here."""
+    size = 300 * 1024 * 1024
+    pok_simulator.add_fault(Fault("huge_body", endpoint="issue_credential", size=size, gzip=True, after_create=True))
+    tracemalloc.start()
+    try:
+        response = requests.post(pok_simulator.url + "/credential", json=credential_payload(), stream=True,
+                                 headers=auth_headers(pok_simulator), timeout=60)
+        compressed = response.raw.read(decode_content=False)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert int(response.headers["Content-Length"]) == len(compressed) < 1024 * 1024
+    decoder = zlib.decompressobj(31)
+    decoded, head, pending = 0, b"", compressed
+    while pending or not decoder.eof:
+        piece = decoder.decompress(pending, 4 * 1024 * 1024)
+        pending = decoder.unconsumed_tail
+        head = head or piece[:64]
+        decoded += len(piece)
+        if not piece and not pending:
+            break
+    assert decoded == size
+    assert head.startswith(b'{"id": "simulated-huge-body"')
+    assert len(pok_simulator.credentials) == 1  # after_create: the request was handled first
+
+
+def test_huge_body_without_after_create_creates_nothing(pok_simulator):
+    pok_simulator.add_fault(Fault("huge_body", endpoint="issue_credential", size=1000))
+    assert len(issue(pok_simulator).content) == 1000
+    assert pok_simulator.credentials == {}
+
+
+def test_new_fault_options_are_normalized_and_frozen():
+    headers = [("Location", "http://x/")]
+    fields = {"state": "emitted", "nested": {"a": 1}}
+    respond = Fault("respond", headers=headers)
+    patch = Fault("patch_answer", fields=fields)
+    headers.append(("X-Late", "1"))
+    fields["nested"]["a"] = 2
+    fields["late"] = True
+    assert respond.headers == (("Location", "http://x/"),)
+    assert dict(patch.fields) == {"state": "emitted", "nested": {"a": 1}}
+    with pytest.raises(TypeError):
+        patch.fields["state"] = "x"
+    assert Fault("respond").status == 200
+    assert Fault("huge_body", size=10).status == 200
+    assert Fault("status").status == 500
+    assert Fault("status") == Fault("status", status=500)
+    assert len({respond, patch, Fault("slow_drip", delay=0.1)}) == 3  # still hashable
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"kind": "respond", "status": 101},
+    {"kind": "respond", "status": 204, "body": "x"},
+    {"kind": "respond", "status": 304, "body": b"x"},
+    {"kind": "respond", "body": 12},
+    {"kind": "respond", "content_type": ""},
+    {"kind": "respond", "content_type": "text/html\r\nX-Injected: 1"},
+    {"kind": "respond", "headers": (("Content-Length", "5"),)},
+    {"kind": "respond", "headers": (("Content-Type", "text/html"),)},
+    {"kind": "respond", "headers": (("Transfer-Encoding", "chunked"),)},
+    {"kind": "respond", "headers": (("Bad Name", "x"),)},
+    {"kind": "respond", "headers": (("X-Ok", "a\r\nInjected: 1"),)},
+    {"kind": "respond", "headers": ("Location",)},
+    {"kind": "respond", "after_create": "yes"},
+    {"kind": "status", "body": "x"},
+    {"kind": "status", "headers": (("Location", "x"),)},
+    {"kind": "patch_answer"},
+    {"kind": "patch_answer", "fields": {}},
+    {"kind": "patch_answer", "fields": {"when": object()}},
+    {"kind": "patch_answer", "fields": {1: "x"}},
+    {"kind": "patch_answer", "fields": {"a": 1}, "after_create": True},
+    {"kind": "respond", "fields": {"a": 1}},
+    {"kind": "slow_drip"},
+    {"kind": "slow_drip", "delay": 0},
+    {"kind": "huge_body"},
+    {"kind": "huge_body", "size": 1},
+    {"kind": "huge_body", "size": True},
+    {"kind": "huge_body", "size": 10, "status": 204},
+    {"kind": "huge_body", "size": 10, "gzip": "yes"},
+    {"kind": "respond", "gzip": True},
+    {"kind": "drop", "size": 10},
+    {"kind": "latency", "after_create": True},
+])
+def test_invalid_new_faults_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        Fault(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# update_credential
+# --------------------------------------------------------------------------------------------------------------------
+def test_update_credential_changes_what_later_gets_return(pok_simulator):
+    credential_id = issue(pok_simulator).json()["id"]
+    pok_simulator.update_credential(credential_id, viewUrl="http://evil.example/phish", createdAt=None)
+    body = api_get(pok_simulator, f"/credential/{credential_id}").json()
+    assert body["viewUrl"] == "http://evil.example/phish"
+    assert body["createdAt"] is None
+    assert list(body)[:3] == ["id", "state", "viewUrl"]
+    assert pok_simulator.credentials[credential_id] == body
+    pok_simulator.update_credential(credential_id, credential={"title": "Forged"})
+    assert requests.get(f"{pok_simulator.url}/view/{credential_id}", timeout=TIMEOUT).text.count("Forged") == 2
+    pok_simulator.set_state(credential_id, "emitted")  # a state change recomputes the page address
+    assert api_get(pok_simulator, f"/credential/{credential_id}").json()["viewUrl"].startswith(pok_simulator.url)
+
+
+def test_update_credential_state_is_sticky(pok_simulator):
+    pok_simulator.emission_mode = "async"
+    pok_simulator.polls_until_emitted = 1
+    credential_id = issue(pok_simulator).json()["id"]
+    pok_simulator.update_credential(credential_id, state="processing", viewUrl="http://early.example/")
+    assert api_get(pok_simulator, f"/credential/{credential_id}").json() == {
+        **pok_simulator.credentials[credential_id], "state": "processing", "viewUrl": "http://early.example/"}
+
+
+def test_update_credential_refuses_bad_input(pok_simulator):
+    credential_id = issue(pok_simulator).json()["id"]
+    with pytest.raises(KeyError):
+        pok_simulator.update_credential("nope", viewUrl="x")
+    for kwargs in ({}, {"id": "other"}, {"viewUrl": object()}, {"state": ""}):
+        with pytest.raises(ValueError):
+            pok_simulator.update_credential(credential_id, **kwargs)
+    assert api_get(pok_simulator, f"/credential/{credential_id}").json()["id"] == credential_id
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# several organizations
+# --------------------------------------------------------------------------------------------------------------------
+ORG_B_KEY = "b2c3d4e5-0000-4000-8000-00000000000b"
+
+
+def key_headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"ApiKey {key}"}
+
+
+def add_org_b(sim: PokSimulator, **kwargs: Any) -> str:
+    options = {"name": "Org B", "wallet": "0xb", "available_credits": 1,
+               "templates": [("tpl-b", "B certificate", [("score", "Score")]), {"id": "tpl-b2", "name": "B2"}],
+               "pages": [("page-b", "B page")]}
+    return sim.add_organization(ORG_B_KEY, **{**options, **kwargs})
+
+
+def org_b_payload() -> dict[str, Any]:
+    payload = credential_payload()
+    payload["customization"] = {"page": "page-b", "template": {"id": "tpl-b", "customParameters": {"score": "9"}}}
+    return payload
+
+
+def test_each_key_sees_its_own_organization_templates_and_pages(pok_simulator):
+    assert add_org_b(pok_simulator) == "Org B"
+    b = key_headers(ORG_B_KEY)
+    url = pok_simulator.url
+    organization = requests.get(url + "/organization/me", headers=b, timeout=TIMEOUT).json()
+    assert (organization["name"], organization["wallet"], organization["availableCredits"]) == ("Org B", "0xb", 1)
+    templates = requests.get(url + "/template?limit=10", headers=b, timeout=TIMEOUT).json()["data"]
+    assert templates == [{"id": "tpl-b", "name": "B certificate", "customParameters": [{"id": "score",
+                                                                                         "label": "Score"}]},
+                         {"id": "tpl-b2", "name": "B2", "customParameters": []}]
+    assert requests.get(url + "/template/tpl-basic", headers=b, timeout=TIMEOUT).status_code == 404
+    assert requests.get(url + "/page?limit=10", headers=b, timeout=TIMEOUT).json() == {
+        "data": [{"id": "page-b", "name": "B page"}]}
+    # The default organization is unchanged.
+    assert api_get(pok_simulator, "/organization/me").json()["name"] == "Simulated Org"
+    assert api_get(pok_simulator, "/template/tpl-b").status_code == 404
+    assert [t["id"] for t in api_get(pok_simulator, "/template?limit=10").json()["data"]] == ["tpl-basic",
+                                                                                           "tpl-grade"]
+    assert pok_simulator.organizations == ["Simulated Org", "Org B"]
+    assert pok_simulator.organization("Org B")["pages"] == [{"id": "page-b", "name": "B page"}]
+
+
+def test_issuance_uses_the_organization_of_the_key(pok_simulator):
+    add_org_b(pok_simulator)
+    b = key_headers(ORG_B_KEY)
+    url = pok_simulator.url
+    wrong_template = requests.post(url + "/credential", json=credential_payload(), headers=b, timeout=TIMEOUT)
+    assert wrong_template.status_code == 400  # tpl-basic / page-1 belong to the default organization
+    assert issue(pok_simulator, org_b_payload()).status_code == 400  # and tpl-b to Org B
+    blockchain = org_b_payload()
+    blockchain["credential"]["emissionType"] = "blockchain"
+    created = requests.post(url + "/credential", json=blockchain, headers=b, timeout=TIMEOUT)
+    assert created.status_code == 201
+    refused = requests.post(url + "/credential", json=blockchain, headers=b, timeout=TIMEOUT)
+    assert "insufficient credits" in refused.json()["message"]
+    assert pok_simulator.organization("Org B")["availableCredits"] == 0
+    assert pok_simulator.available_credits == 10  # the default organization's credits are its own
+    assert requests.get(url + "/organization/me", headers=b, timeout=TIMEOUT).json()["emittedCredentials"] == 1
+    assert api_get(pok_simulator, "/organization/me").json()["emittedCredentials"] == 0
+
+
+def test_another_organizations_credential_is_404(pok_simulator):
+    add_org_b(pok_simulator)
+    b = key_headers(ORG_B_KEY)
+    url = pok_simulator.url
+    default_id = issue(pok_simulator).json()["id"]
+    b_id = requests.post(url + "/credential", json=org_b_payload(), headers=b, timeout=TIMEOUT).json()["id"]
+    for path in (f"/credential/{default_id}", f"/credential/{default_id}/decrypted-image"):
+        assert requests.get(url + path, headers=b, timeout=TIMEOUT).status_code == 404
+        assert api_get(pok_simulator, path).status_code == 200
+    for path in (f"/credential/{b_id}", f"/credential/{b_id}/decrypted-image"):
+        assert api_get(pok_simulator, path).status_code == 404
+        assert requests.get(url + path, headers=b, timeout=TIMEOUT).status_code == 200
+    assert requests.get(f"{url}/view/{b_id}", timeout=TIMEOUT).status_code == 200  # public pages are public
+
+
+def test_requests_and_credentials_say_which_key_was_used(pok_simulator):
+    add_org_b(pok_simulator)
+    b = key_headers(ORG_B_KEY)
+    issue(pok_simulator)
+    requests.post(pok_simulator.url + "/credential", json=org_b_payload(), headers=b, timeout=TIMEOUT)
+    requests.post(pok_simulator.url + "/credential", json=org_b_payload(), headers=b, timeout=TIMEOUT)
+    requests.get(pok_simulator.url + "/organization/me", timeout=TIMEOUT)  # no key
+    assert [r.organization for r in pok_simulator.requests] == ["Simulated Org", "Org B", "Org B", None]
+    assert pok_simulator.count("issue_credential", organization="Org B") == 2
+    assert pok_simulator.count("issue_credential", organization="Simulated Org") == 1
+    assert pok_simulator.count(organization="Org B") == 2
+    assert pok_simulator.count() == 4
+    assert len(pok_simulator.credentials_for("ada@example.com")) == 3
+    assert len(pok_simulator.credentials_for("ada@example.com", organization="Org B")) == 2
+    assert len(pok_simulator.credentials_for("ADA@example.com", organization="Simulated Org")) == 1
+    with pytest.raises(ValueError):
+        pok_simulator.count("issue_credential", organization="Org C")
+    with pytest.raises(ValueError):
+        pok_simulator.credentials_for("ada@example.com", organization="Org C")
+
+
+def test_idempotency_keys_are_per_organization(pok_simulator):
+    add_org_b(pok_simulator)
+    pok_simulator.honour_idempotency_key = True
+    headers = {"Idempotency-Key": "row-1"}
+    first = issue(pok_simulator, headers=headers).json()["id"]
+    b_answer = requests.post(pok_simulator.url + "/credential", json=org_b_payload(),
+                             headers={**key_headers(ORG_B_KEY), **headers}, timeout=TIMEOUT)
+    assert b_answer.status_code == 201
+    assert b_answer.json()["id"] != first
+    assert issue(pok_simulator, headers=headers).json()["id"] == first
+
+
+def test_organizations_need_unique_keys_and_names_and_reset_removes_them(pok_simulator):
+    add_org_b(pok_simulator)
+    with pytest.raises(ValueError):
+        pok_simulator.add_organization(ORG_B_KEY, name="Org C")
+    with pytest.raises(ValueError):
+        pok_simulator.add_organization(DEFAULT_API_KEY, name="Org C")
+    with pytest.raises(ValueError):
+        pok_simulator.add_organization("key-c", name="Org B")
+    with pytest.raises(ValueError):
+        pok_simulator.api_key = ORG_B_KEY
+    with pytest.raises(ValueError):
+        pok_simulator.add_organization("key-c", templates=[("only-an-id",)])
+    assert pok_simulator.add_organization("key-c") == "Simulated Org 3"
+    assert [t["id"] for t in pok_simulator.organization("Simulated Org 3")["templates"]] == ["tpl-basic", "tpl-grade"]
+    pok_simulator.add_template("tpl-b3", "Added later", organization="Org B")
+    pok_simulator.remove_page("page-b", organization="Org B")
+    assert [t["id"] for t in pok_simulator.organization("Org B")["templates"]] == ["tpl-b", "tpl-b2", "tpl-b3"]
+    assert pok_simulator.organization("Org B")["pages"] == []
+    assert "tpl-b3" not in [t["id"] for t in pok_simulator.organization()["templates"]]
+
+    pok_simulator.reset()
+
+    assert pok_simulator.organizations == ["Simulated Org"]
+    response = requests.get(pok_simulator.url + "/organization/me", headers=key_headers(ORG_B_KEY), timeout=TIMEOUT)
+    assert response.status_code == 401
+    assert api_get(pok_simulator, "/organization/me").status_code == 200
+
+
+def test_command_line_help():
+    result = subprocess.run([sys.executable, "-m", "openedx_pok.testing.pok_simulator", "--help"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0
+    assert "--async-polls" in result.stdout
+    assert result.stderr == ""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# fault campaigns: status_after_create, probability and seed, new_keys_only
+# --------------------------------------------------------------------------------------------------------------------
+def predicted_hits(seed: int, probability: float, draws: int) -> list[bool]:
+    """The documented rule: one ``random.Random(seed).random()`` per request considered; a hit when below p."""
+    rng = random.Random(seed)
+    return [rng.random() < probability for _ in range(draws)]
+
+
+def faulted_organization_gets(sim: PokSimulator, count: int) -> list[bool]:
+    """Which of ``count`` GET /organization/me (one keep-alive session) were answered by a 503 status fault."""
+    with requests.Session() as session:
+        session.headers.update(auth_headers(sim))
+        statuses = [session.get(sim.url + "/organization/me", timeout=TIMEOUT).status_code for _ in range(count)]
+    assert set(statuses) <= {200, 503}
+    return [status == 503 for status in statuses]
+
+
+@pytest.mark.parametrize("status", [None, 503])
+def test_status_after_create_creates_the_credential_then_answers_an_error(pok_simulator, status):
+    pok_simulator.add_fault(Fault("status_after_create", endpoint="issue_credential", status=status))
+    response = issue(pok_simulator, credential_payload(emissionType="blockchain"))
+    assert response.status_code == (status or 500)
+    assert set(response.json()) == {"message"}
+    created = pok_simulator.credentials_for("ada@example.com")
+    assert len(created) == 1 and created[0]["state"] == "emitted"
+    assert pok_simulator.available_credits == 9  # the side effects of a real emission happened
+    assert pok_simulator.count("issue_credential") == 1
+    assert issue(pok_simulator).status_code == 201  # times=1: the next request is normal
+    assert len(pok_simulator.credentials) == 2
+
+
+def test_a_retry_after_status_after_create_finds_the_credential(pok_simulator):
+    pok_simulator.honour_idempotency_key = True
+    pok_simulator.add_fault(Fault("status_after_create", endpoint="issue_credential", status=502))
+    headers = {"Idempotency-Key": "row-7"}
+    assert issue(pok_simulator, headers=headers).status_code == 502
+    retried = issue(pok_simulator, headers=headers)
+    assert retried.status_code == 200
+    assert list(pok_simulator.credentials) == [retried.json()["id"]]
+
+
+def test_probability_with_a_seed_is_reproducible_and_roughly_right(pok_simulator):
+    fault = Fault("status", endpoint="get_organization", status=503, probability=0.25, seed=42, times=None)
+    pok_simulator.add_fault(fault)
+    first = faulted_organization_gets(pok_simulator, 400)
+    assert 60 <= sum(first) <= 140  # binomial(400, 0.25): mean 100, standard deviation 8.7
+    assert first == predicted_hits(42, 0.25, 400)
+    assert pok_simulator.faults == [(fault, None)]  # times=None: the fault stays for the whole test
+
+    pok_simulator.reset()
+    pok_simulator.add_fault(fault)  # a new entry, a new generator from the same seed
+    assert faulted_organization_gets(pok_simulator, 400) == first
+
+    pok_simulator.reset()
+    pok_simulator.add_fault(replace(fault, seed=43))
+    other = faulted_organization_gets(pok_simulator, 400)
+    assert other != first
+    assert 60 <= sum(other) <= 140
+
+
+def test_probability_one_always_applies(pok_simulator):
+    pok_simulator.add_fault(Fault("status", endpoint="get_organization", status=503, probability=1, times=2))
+    assert faulted_organization_gets(pok_simulator, 3) == [True, True, False]
+    pok_simulator.add_fault(Fault("status", endpoint="get_organization", status=503, probability=1, times=None))
+    assert faulted_organization_gets(pok_simulator, 5) == [True] * 5
+
+
+def test_a_request_the_probability_skips_does_not_consume_times(pok_simulator):
+    seed, probability = 5, 0.3
+    predicted = predicted_hits(seed, probability, 200)
+    third_hit = [index for index, hit in enumerate(predicted) if hit][2]
+    assert third_hit > 2  # the test data must skip some requests before the third hit
+    fault = Fault("status", endpoint="issue_credential", probability=probability, seed=seed, times=3)
+    pok_simulator.add_fault(fault)
+    hits = 0
+    for index in range(third_hit + 1):
+        assert api_get(pok_simulator, "/page?limit=1").status_code == 200  # another endpoint: no draw, no use
+        faulted = issue(pok_simulator).status_code == 500
+        assert faulted == predicted[index], index
+        hits += faulted
+        assert pok_simulator.faults == ([(fault, 3 - hits)] if hits < 3 else [])
+    assert len(pok_simulator.credentials) == third_hit + 1 - 3
+    assert [issue(pok_simulator).status_code for _ in range(5)] == [201] * 5
+
+
+def test_new_keys_only_faults_first_attempts_only(pok_simulator):
+    add_org_b(pok_simulator)
+    fault = Fault("status", endpoint="issue_credential", status=503, new_keys_only=True, times=None)
+    pok_simulator.add_fault(fault)
+    row_1, row_2 = {"Idempotency-Key": "row-1"}, {"Idempotency-Key": "row-2"}
+    assert [issue(pok_simulator, headers=row_1).status_code for _ in range(3)] == [503, 201, 201]
+    assert [issue(pok_simulator, headers=row_2).status_code for _ in range(2)] == [503, 201]
+    assert [issue(pok_simulator).status_code for _ in range(2)] == [503, 503]  # no header: always a first attempt
+    org_b_row_1 = {**key_headers(ORG_B_KEY), **row_1}  # keys are per organization
+    assert [issue(pok_simulator, org_b_payload(), headers=org_b_row_1).status_code for _ in range(2)] == [503, 201]
+    assert len(pok_simulator.credentials) == 4  # row-1 twice (keys not honoured), row-2, org B's row-1
+
+    pok_simulator.reset()  # forgets the keys it saw
+    pok_simulator.add_fault(fault)
+    assert [issue(pok_simulator, headers=row_1).status_code for _ in range(2)] == [503, 201]
+
+
+def test_a_retry_does_not_consume_a_new_keys_only_fault(pok_simulator):
+    row_1 = {"Idempotency-Key": "row-1"}
+    assert issue(pok_simulator, headers=row_1).status_code == 201  # row-1 is seen before the fault exists
+    fault = Fault("drop", endpoint="issue_credential", new_keys_only=True)
+    pok_simulator.add_fault(fault)
+    assert issue(pok_simulator, headers=row_1).status_code == 201
+    assert pok_simulator.faults == [(fault, 1)]
+    with pytest.raises(requests.exceptions.ConnectionError):
+        issue(pok_simulator, headers={"Idempotency-Key": "row-2"})
+    assert pok_simulator.faults == []
+
+
+def test_two_probabilistic_faults_run_a_reproducible_campaign(pok_simulator):
+    """
+    Failures before and after creation sprinkled over first attempts; a client that retries with the same key ends
+    with exactly one credential per row, and the older fault's skips are offered to the newer one.
+    """
+    pok_simulator.honour_idempotency_key = True
+    before = Fault("status", endpoint="issue_credential", status=500, probability=0.15, seed=1, new_keys_only=True,
+                   times=None)
+    after = Fault("status_after_create", endpoint="issue_credential", status=503, probability=0.15, seed=2,
+                  new_keys_only=True, times=None)
+    pok_simulator.add_fault(before)
+    pok_simulator.add_fault(after)
+    rows = 300
+    first_attempts = []
+    with requests.Session() as session:
+        session.headers.update(auth_headers(pok_simulator))
+        for row in range(rows):
+            headers = {"Idempotency-Key": f"row-{row}"}
+            status = session.post(pok_simulator.url + "/credential", json=credential_payload(), headers=headers,
+                                  timeout=TIMEOUT).status_code
+            first_attempts.append(status)
+            if status >= 500:
+                retry = session.post(pok_simulator.url + "/credential", json=credential_payload(), headers=headers,
+                                     timeout=TIMEOUT)
+                assert retry.status_code == (200 if status == 503 else 201), row  # 503: it already existed
+
+    rng_before, rng_after = random.Random(1), random.Random(2)
+    expected = []
+    for _ in range(rows):
+        if rng_before.random() < 0.15:
+            expected.append(500)
+        elif rng_after.random() < 0.15:  # considered only when the older fault skipped
+            expected.append(503)
+        else:
+            expected.append(201)
+    assert first_attempts == expected
+    assert 15 <= first_attempts.count(500) <= 75  # mean 45
+    assert 10 <= first_attempts.count(503) <= 70  # mean 300 * 0.85 * 0.15 = 38
+    assert len(pok_simulator.credentials) == rows
+    assert pok_simulator.count("issue_credential") == rows + first_attempts.count(500) + first_attempts.count(503)
+    assert pok_simulator.faults == [(before, None), (after, None)]
+
+
+_REQUIRED_OPTIONS: dict[str, dict[str, Any]] = {
+    "slow_drip": {"delay": 0.1},
+    "huge_body": {"size": 10},
+    "patch_answer": {"fields": {"state": "emitted"}},
+}
+
+
+def test_campaign_options_are_accepted_on_every_kind():
+    for kind in FAULT_KINDS:
+        fault = Fault(kind, probability=0.5, seed=3, new_keys_only=True, **_REQUIRED_OPTIONS.get(kind, {}))
+        assert (fault.probability, fault.seed, fault.new_keys_only) == (0.5, 3, True)
+    one = Fault("status", probability=1)
+    assert one.probability == 1.0 and isinstance(one.probability, float)
+    assert Fault("status", probability=0.5) == Fault("status", probability=0.5)
+    assert Fault("status_after_create").status == 500
+    assert len({Fault("status", probability=0.5, seed=1), Fault("status", probability=0.5, seed=2)}) == 2
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"kind": "status", "probability": 0},
+    {"kind": "status", "probability": 0.0},
+    {"kind": "status", "probability": -0.1},
+    {"kind": "status", "probability": 1.5},
+    {"kind": "status", "probability": float("nan")},
+    {"kind": "status", "probability": float("inf")},
+    {"kind": "status", "probability": True},
+    {"kind": "status", "probability": "0.5"},
+    {"kind": "status", "probability": 0.5, "seed": "1"},
+    {"kind": "status", "probability": 0.5, "seed": 1.0},
+    {"kind": "status", "probability": 0.5, "seed": True},
+    {"kind": "status", "seed": 1},
+    {"kind": "status", "new_keys_only": "yes"},
+    {"kind": "status", "new_keys_only": 1},
+    {"kind": "status_after_create", "status": 101},
+    {"kind": "status_after_create", "status": 204},
+    {"kind": "status_after_create", "status": 304},
+    {"kind": "status_after_create", "body": "x"},
+    {"kind": "status_after_create", "after_create": True},
+])
+def test_invalid_campaign_options_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        Fault(**kwargs)

@@ -176,7 +176,7 @@ def test_compiled_catalog_is_up_to_date(language, tmp_path):
                    check=True, capture_output=True)
     committed = load_mo(po_path(language).with_suffix(".mo"))
     expected = load_mo(fresh)
-    assert committed._catalog == expected._catalog  # pylint: disable=protected-access
+    assert committed._catalog == expected._catalog  # noqa: SLF001
     assert committed.info() == expected.info()
 
 

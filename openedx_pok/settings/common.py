@@ -2,9 +2,13 @@
 Default settings of the plugin, applied by the platform before the operator's YAML configuration.
 
 Every ``POK_*`` setting gets a default here so the rest of the plugin can read ``settings.POK_*`` without guards.
-Values already present (set by a settings module loaded earlier) are kept. The pipeline steps are merged into
-``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`. The plugin's translation catalogs
-(``conf/locale``) are added to ``LOCALE_PATHS``; see :func:`register_locale_path`.
+Values already present (set by a settings module loaded earlier) are kept. Each default is documented where it is
+defined, in the Open edX annotation format (setting annotations; OEP-17 toggle annotations for the booleans) that
+the platform's settings documentation and ``make quality`` read. The values are not validated here: a wrong type or
+choice shows up where it is used. Validation at startup belongs to Django system checks, left to a later change.
+
+The pipeline steps are merged into ``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`. The plugin's
+translation catalogs (``conf/locale``) are added to ``LOCALE_PATHS``; see :func:`register_locale_path`.
 """
 import os
 
@@ -20,53 +24,179 @@ PIPELINE_STEPS = {
 }
 
 DEFAULTS = {
-    # Where POK lives and how to authenticate. Sandbox: https://api.credentity.xyz
+    # Every entry carries its Open edX annotation (OEP-17 toggles for the booleans, setting annotations for the
+    # rest); ``make quality`` lints them with code_annotations (setting_annotations.yaml, toggle_annotations.yaml).
+    #
+    # .. setting_name: POK_API_URL
+    # .. setting_default: "https://api.pok.tech"
+    # .. setting_description: Base URL of the POK API that the plugin's Celery tasks call (never a page view). The
+    #   POK sandbox is "https://api.credentity.xyz". Its host is always allowed for credential images (see
+    #   POK_IMAGE_HOSTS).
     "POK_API_URL": "https://api.pok.tech",
+    # .. setting_name: POK_API_KEY
+    # .. setting_default: ""
+    # .. setting_description: API key of the POK organization that issues the credentials, sent as
+    #   "Authorization: ApiKey <key>". Empty means POK is not configured: issuance is held with a reason for staff.
+    # .. setting_warning: A secret. Keep it in the operator's secret configuration (e.g. Tutor's config.yml or a
+    #   vault), never in a committed settings file; the plugin never logs it.
     "POK_API_KEY": "",
-    # Connect and read timeouts (seconds) of every POK call. Only Celery tasks call POK, never a page view.
+    # .. setting_name: POK_CONNECT_TIMEOUT
+    # .. setting_default: 3.05
+    # .. setting_description: Seconds to wait for a TCP connection to POK, for every POK call. Slightly above a TCP
+    #   retransmit window; only Celery tasks call POK, so this never slows a page.
     "POK_CONNECT_TIMEOUT": 3.05,
+    # .. setting_name: POK_TIMEOUT
+    # .. setting_default: 10
+    # .. setting_description: Seconds to wait for POK's answer (read timeout) of every POK call, and for a credential
+    #   image download. Long enough for POK's slowest normal answer (credential creation), short enough that a
+    #   hung connection does not hold a Celery worker.
     "POK_TIMEOUT": 10,
-    # Used by course mappings that leave these fields empty.
+    # .. setting_name: POK_DEFAULT_TEMPLATE_ID
+    # .. setting_default: ""
+    # .. setting_description: POK template used by course mappings that leave their template id empty. Empty here
+    #   and on the mapping holds issuance with a reason for staff.
     "POK_DEFAULT_TEMPLATE_ID": "",
+    # .. setting_name: POK_DEFAULT_PAGE_ID
+    # .. setting_default: ""
+    # .. setting_description: POK page that shows the credential, used by course mappings that leave their page id
+    #   empty. Empty sends no page, so POK shows the credential on its default page.
     "POK_DEFAULT_PAGE_ID": "",
+    # .. setting_name: POK_DEFAULT_EMISSION_TYPE
+    # .. setting_default: "pok"
+    # .. setting_description: Emission type a new course mapping starts with: "pok" (free) or "blockchain" (uses
+    #   the POK organization's credits). It is the initial value in Django admin and the value of a mapping created
+    #   without one; existing mappings keep theirs. Any other value falls back to "pok" (see
+    #   openedx_pok.models.default_emission_type).
     "POK_DEFAULT_EMISSION_TYPE": "pok",
-    # dd/MM/yyyy or MM/dd/yyyy: how POK prints the emission date on the credential.
+    # .. setting_name: POK_DATE_FORMAT
+    # .. setting_default: "dd/MM/yyyy"
+    # .. setting_description: How POK prints the emission date on the credential: "dd/MM/yyyy" or "MM/dd/yyyy".
     "POK_DATE_FORMAT": "dd/MM/yyyy",
-    # False asks the learner to accept the credential by email before it is emitted (state waitingForApproval).
+    # .. toggle_name: POK_SKIP_ACCEPTANCE
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: True
+    # .. toggle_description: True emits a credential as soon as POK accepts it. False asks the learner to accept the
+    #   credential by email first (POK state waitingForApproval); until then the certificate page shows the status
+    #   page.
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-11-23
     "POK_SKIP_ACCEPTANCE": True,
-    # Extra tags added to every credential, e.g. ["openedx"].
+    # .. setting_name: POK_CREDENTIAL_TAGS
+    # .. setting_default: []
+    # .. setting_description: Extra tags added to every credential, e.g. ["openedx"]. The course key is always
+    #   added as a tag.
     "POK_CREDENTIAL_TAGS": [],
-    # Retry policy for transient POK failures (429, 5xx, network): exponential backoff with full jitter.
+    # .. setting_name: POK_MAX_RETRIES
+    # .. setting_default: 8
+    # .. setting_description: How many times a transient POK failure (429, 5xx, network) is retried before the
+    #   credential is marked failed; the reconcile run still retries failures marked retryable.
     "POK_MAX_RETRIES": 8,
+    # .. setting_name: POK_RETRY_BACKOFF_BASE
+    # .. setting_default: 30
+    # .. setting_description: Seconds of the first retry's backoff ceiling; it doubles with every try (exponential
+    #   backoff with full jitter) up to POK_RETRY_BACKOFF_MAX.
     "POK_RETRY_BACKOFF_BASE": 30,
+    # .. setting_name: POK_RETRY_BACKOFF_MAX
+    # .. setting_default: 3600
+    # .. setting_description: Longest wait in seconds between two retries, also the cap of a Retry-After header
+    #   sent by POK.
     "POK_RETRY_BACKOFF_MAX": 3600,
-    # Whether a POST that may have reached POK (timeout after sending) is retried automatically.
+    # .. toggle_name: POK_RETRY_AMBIGUOUS
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: True
+    # .. toggle_description: What happens to a POST that may have reached POK without an answer (timeout after
+    #   sending, or a worker that died mid-request). True sends it again with the same idempotency key; False
+    #   fails the credential so staff check POK before retrying. Ambiguous attempts are counted either way.
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-11-23
     "POK_RETRY_AMBIGUOUS": True,
-    # How long to wait for the Open edX certificate to become downloadable before giving up (tries x delay).
+    # .. setting_name: POK_CERTIFICATE_WAIT_RETRIES
+    # .. setting_default: 20
+    # .. setting_description: How many times the issuance task waits for the Open edX certificate to become
+    #   downloadable before giving up (tries, POK_CERTIFICATE_WAIT_DELAY seconds apart).
     "POK_CERTIFICATE_WAIT_RETRIES": 20,
+    # .. setting_name: POK_CERTIFICATE_WAIT_DELAY
+    # .. setting_default: 15
+    # .. setting_description: Seconds between two checks of whether the Open edX certificate is downloadable.
     "POK_CERTIFICATE_WAIT_DELAY": 15,
-    # Reconcile (pok_sync and the periodic task): how many credentials one run refreshes.
+    # .. setting_name: POK_SYNC_BATCH_SIZE
+    # .. setting_default: 200
+    # .. setting_description: How many credentials one reconcile run (the pok_sync command and the periodic task)
+    #   refreshes from POK.
     "POK_SYNC_BATCH_SIZE": 200,
-    # How long template definitions fetched from POK are cached (seconds).
+    # .. setting_name: POK_TEMPLATE_CACHE_TIMEOUT
+    # .. setting_default: 3600
+    # .. setting_description: Seconds that template definitions fetched from POK are kept in the Django cache.
     "POK_TEMPLATE_CACHE_TIMEOUT": 3600,
-    # Celery queue for the plugin's tasks; None uses the default queue.
+    # .. setting_name: POK_CELERY_QUEUE
+    # .. setting_default: None
+    # .. setting_description: Celery queue the plugin's tasks are sent to; None uses the default queue. A worker
+    #   must consume the queue named here.
     "POK_CELERY_QUEUE": None,
-    # Certificate page of an emitted credential: "redirect" to POK's page, or "embed" the credential image.
+    # .. setting_name: POK_CERTIFICATE_PAGE
+    # .. setting_default: "redirect"
+    # .. setting_description: What the certificate page of an emitted credential does: "redirect" to the
+    #   credential's POK page, or "embed" the credential image in an LMS page.
     "POK_CERTIFICATE_PAGE": "redirect",
-    # True shows the standard Open edX certificate while a credential is held or failed (instead of a notice).
+    # .. toggle_name: POK_FALLBACK_TO_OPEN_EDX_CERTIFICATE
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: False
+    # .. toggle_description: True shows the standard Open edX certificate while a learner's credential is held or
+    #   failed; False shows a notice that the credential is delayed.
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-11-23
     "POK_FALLBACK_TO_OPEN_EDX_CERTIFICATE": False,
-    # How often the status page asks whether the credential is ready (seconds).
+    # .. setting_name: POK_STATUS_POLL_SECONDS
+    # .. setting_default: 5
+    # .. setting_description: How often, in seconds, the status page asks whether the credential is ready.
     "POK_STATUS_POLL_SECONDS": 5,
-    # Opening the status page asks POK for news at most this often per credential (seconds).
+    # .. setting_name: POK_REFRESH_ON_VIEW_SECONDS
+    # .. setting_default: 60
+    # .. setting_description: Opening the status page schedules a refresh from POK at most once per this many
+    #   seconds and credential; the page itself never calls POK.
     "POK_REFRESH_ON_VIEW_SECONDS": 60,
-    # Share links offered for an emitted credential ("linkedin", "x", "facebook"); per site via site configuration.
+    # .. setting_name: POK_SHARE_LINKS
+    # .. setting_default: ["linkedin"]
+    # .. setting_description: Share links offered for an emitted credential, any of "linkedin", "x" and
+    #   "facebook". A site configuration value of the same name wins for its site.
     "POK_SHARE_LINKS": ["linkedin"],
-    # LinkedIn organization id for add-to-profile (better than the organization name when known).
+    # .. setting_name: POK_LINKEDIN_ORGANIZATION_ID
+    # .. setting_default: ""
+    # .. setting_description: LinkedIn organization id used by the add-to-profile link (better than the
+    #   organization name when known). A site configuration value of the same name wins for its site.
     "POK_LINKEDIN_ORGANIZATION_ID": "",
-    # Hosts the plugin may download credential images from (the API host is always allowed).
+    # .. setting_name: POK_IMAGE_HOSTS
+    # .. setting_default: ["pok.tech", "credentity.xyz"]
+    # .. setting_description: Hosts the plugin may download credential images from; the host of POK_API_URL is
+    #   always allowed.
     "POK_IMAGE_HOSTS": ["pok.tech", "credentity.xyz"],
-    # How long credential image locations and staff previews are cached (seconds).
+    # .. setting_name: POK_IMAGE_CACHE_TIMEOUT
+    # .. setting_default: 3600
+    # .. setting_description: Seconds that credential image locations and staff template previews are kept in the
+    #   Django cache.
     "POK_IMAGE_CACHE_TIMEOUT": 3600,
+    # .. setting_name: POK_COMPAT_BACKEND
+    # .. setting_default: "openedx_pok.compat.PlatformBackend"
+    # .. setting_description: Dotted path of the class through which the plugin reads the platform (courses,
+    #   certificates, preferences, site configuration, organizations); see openedx_pok/compat.py. The default reads
+    #   the Open edX LMS; the test suite, the demo and the benchmarks use "lms_sandbox.compat.SandboxBackend".
+    # .. setting_warning: Leave the default in an Open edX deployment.
+    "POK_COMPAT_BACKEND": "openedx_pok.compat.PlatformBackend",
+    # .. setting_name: POK_VIEW_URL_HOSTS
+    # .. setting_default: ["pok.tech", "credentity.xyz"]
+    # .. setting_description: Hosts (and their subdomains) a learner's certificate page may redirect to: POK's own
+    #   credential pages plus any custom page domain configured on POK. A credential whose view URL is on another
+    #   host is not shown; staff see why in its reason.
+    "POK_VIEW_URL_HOSTS": ["pok.tech", "credentity.xyz"],
+    # .. setting_name: POK_MAX_RESPONSE_BYTES
+    # .. setting_default: 1048576
+    # .. setting_description: Largest POK API answer read, in bytes after decompression; a larger one is refused.
+    "POK_MAX_RESPONSE_BYTES": 1024 * 1024,
+    # .. setting_name: POK_PUBLISH_TIMEOUT
+    # .. setting_default: 2
+    # .. setting_description: Seconds an LMS request may wait for the Celery broker when it schedules a task; a
+    #   broker that does not answer in time is skipped (the reconcile run sends the credential later).
+    "POK_PUBLISH_TIMEOUT": 2,
 }
 
 
@@ -109,10 +239,40 @@ def register_locale_path(settings):
     settings.LOCALE_PATHS = tuple(paths) if isinstance(current, tuple) else paths
 
 
+# openedx-pok 21.x/22.x names whose value becomes the default of the new name when that one is empty.
+#
+# .. setting_name: POK_TEMPLATE_ID
+# .. setting_default: None (not set)
+# .. setting_description: The openedx-pok 21.x/22.x name of POK_DEFAULT_TEMPLATE_ID. When it is set and
+#   POK_DEFAULT_TEMPLATE_ID is empty, its value becomes POK_DEFAULT_TEMPLATE_ID, so an upgrade keeps issuing.
+# .. setting_warning: Deprecated: rename it to POK_DEFAULT_TEMPLATE_ID.
+
+# .. setting_name: POK_PAGE_ID
+# .. setting_default: None (not set)
+# .. setting_description: The openedx-pok 21.x/22.x name of POK_DEFAULT_PAGE_ID. When it is set and
+#   POK_DEFAULT_PAGE_ID is empty, its value becomes POK_DEFAULT_PAGE_ID.
+# .. setting_warning: Deprecated: rename it to POK_DEFAULT_PAGE_ID.
+LEGACY_DEFAULTS = {"POK_DEFAULT_TEMPLATE_ID": "POK_TEMPLATE_ID", "POK_DEFAULT_PAGE_ID": "POK_PAGE_ID"}
+
+
+def apply_legacy_defaults(settings):
+    """
+    Let an upgraded operator's ``POK_TEMPLATE_ID`` / ``POK_PAGE_ID`` stand in for the new, empty default names.
+
+    Runs in every phase (the YAML, loaded before ``production``, is where those names live) so every reader of the
+    new names sees them; a non-empty new name always wins.
+    """
+    for name, legacy_name in LEGACY_DEFAULTS.items():
+        legacy_value = getattr(settings, legacy_name, None)
+        if legacy_value and not getattr(settings, name, None):
+            setattr(settings, name, legacy_value)
+
+
 def plugin_settings(settings):
     """Apply the plugin defaults, register its pipeline steps and its translations."""
     for name, value in DEFAULTS.items():
         if not hasattr(settings, name):
             setattr(settings, name, value)
+    apply_legacy_defaults(settings)
     register_pipeline_steps(settings)
     register_locale_path(settings)

@@ -7,7 +7,7 @@ credentials in progress, in bounded batches. Runs in this process by default so 
 """
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from openedx_pok import api
 
@@ -22,6 +22,8 @@ class Command(BaseCommand):
                             help="Also send credentials that became pending in the last two minutes.")
 
     def handle(self, *args, **options):
+        if options["limit"] is not None and options["limit"] < 1:
+            raise CommandError("--limit must be a positive number of rows.")
         counts = api.reconcile(
             limit=options["limit"], inline=not options["enqueue"],
             pending_grace=timedelta(0) if options["include_recent"] else None,

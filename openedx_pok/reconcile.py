@@ -1,0 +1,106 @@
+"""
+The reconcile run: brings every unfinished credential forward, in bounded batches, whatever was lost on the way.
+
+It finds requests a crashed worker (or a failed database) left ``requesting``, pending rows whose task was lost,
+retryable failures whose backoff has passed, and credentials POK is still working on. It never enqueues: it returns
+a :class:`ReconcilePlan`, and ``tasks.reconcile`` sends the work to the workers or runs it inline (``pok_sync``).
+Set-based where it can be: a few UPDATEs per batch, not a few per row.
+"""
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from openedx_pok import answers
+from openedx_pok.models import PokCertificate
+from openedx_pok.states import CredentialStatus, transition_many
+
+log = logging.getLogger(__name__)
+
+# A row left "requesting" this long was abandoned by a crashed worker mid-POST.
+STALE_REQUESTING = timedelta(minutes=10)
+# Pending rows younger than this are left to the task already scheduled for them.
+PENDING_GRACE = timedelta(minutes=2)
+
+
+@dataclass
+class ReconcilePlan:
+    """What a reconcile run found to do: the rows to (re)issue and to refresh, and how many were abandoned."""
+
+    abandoned: int = 0
+    to_issue: list = field(default_factory=list)
+    to_refresh: list = field(default_factory=list)
+
+    @property
+    def counts(self):
+        return {"abandoned": self.abandoned, "issued": len(self.to_issue), "refreshed": len(self.to_refresh)}
+
+
+def _recover_abandoned(now, limit):
+    """
+    Requests left ``requesting`` by a crashed worker (or a database that failed after the POST).
+
+    A row whose answer was remembered is stored from it, never sent again. The others count as ambiguous: each
+    gets the one resend an issuance may have after an ambiguous failure (flagged as a possible duplicate), unless
+    it had it already or ambiguous retries are off; then it is failed for staff. Set-based: a few UPDATEs per batch.
+    """
+    rows = list(PokCertificate.objects.filter(status=CredentialStatus.REQUESTING,
+                                              modified__lt=now - STALE_REQUESTING)[:limit])
+    resend, give_up = [], []
+    for row in rows:
+        answer = answers.recall(row)
+        if answer is not None:
+            answers.store(row, answer, CredentialStatus.REQUESTING)
+        elif settings.POK_RETRY_AMBIGUOUS and row.ambiguous_attempts == 0:
+            resend.append(row.id)
+        else:
+            give_up.append(row.id)
+    transition_many(
+        resend, CredentialStatus.REQUESTING, status=CredentialStatus.PENDING, possible_duplicate=True,
+        ambiguous_attempts=F("ambiguous_attempts") + 1, not_before=None,
+        status_reason=_("The previous request to POK was interrupted; sending it again."),
+    )
+    transition_many(
+        give_up, CredentialStatus.REQUESTING, status=CredentialStatus.FAILED, retryable=False,
+        ambiguous_attempts=F("ambiguous_attempts") + 1,
+        status_reason=_("The request to POK was interrupted and may have reached POK. Check POK for this "
+                        "learner's credential before retrying."),
+    )
+    if give_up:
+        log.warning("POK: %s interrupted requests left to staff: %s", len(give_up), give_up)
+    return resend, len(rows)
+
+
+def reconcile_plan(limit=None, pending_grace=None):
+    """
+    Bring every unfinished credential forward, in bounded batches: returns the plan of what to issue and refresh.
+
+    - ``requesting`` rows abandoned mid-POST are recovered (see :func:`_recover_abandoned`);
+    - ``pending`` rows older than a grace period, retryable failures and credentials held because the Open edX
+      certificate was not there yet are (re)issued, each once its "not before" (backoff, Retry-After) has passed;
+    - ``in_progress`` rows are polled on POK, the least recently polled first.
+    ``pending_grace`` (default two minutes) leaves fresh pending rows to the task already scheduled for them.
+    """
+    limit = limit or settings.POK_SYNC_BATCH_SIZE
+    grace = PENDING_GRACE if pending_grace is None else pending_grace
+    now = timezone.now()
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    plan = ReconcilePlan()
+    resend, plan.abandoned = _recover_abandoned(now, limit)
+
+    retryable = (CredentialStatus.FAILED, CredentialStatus.HELD)
+    retryable_failures = list(PokCertificate.objects.filter(due, status__in=retryable, retryable=True)
+                              .values_list("id", flat=True)[:limit])
+    transition_many(retryable_failures, retryable, status=CredentialStatus.PENDING, modified=now)
+    plan.to_issue = list(PokCertificate.objects.filter(
+        Q(modified__lte=now - grace) | Q(id__in=retryable_failures + resend), due, status=CredentialStatus.PENDING,
+    ).order_by("modified").values_list("id", flat=True)[:limit])
+    plan.to_refresh = list(PokCertificate.objects.filter(status=CredentialStatus.IN_PROGRESS).exclude(
+        Q(pok_credential_id__isnull=True) | Q(pok_credential_id=""),
+    ).order_by(F("last_synced_at").asc(nulls_first=True)).values_list("id", flat=True)[:limit])
+    log.info("POK: reconcile %s", plan.counts)
+    return plan

@@ -1,0 +1,1 @@
+"""Migrations of the course_overviews stub, named like the LMS ones the earlier openedx-pok depends on."""

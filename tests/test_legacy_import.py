@@ -1,0 +1,297 @@
+"""
+The upgrade from the earlier openedx-pok (PyPI 21.0.1 and 22.0.0): ``migrate`` and ``pok_import_legacy`` import its
+course templates and credentials, on databases whose schema and rows the published packages themselves produced.
+
+The legacy tables come from ``tests/legacy/fixtures`` (made by ``make legacy-fixtures``: the packages' own migrations
+and their own row-writing code, on SQLite and on MariaDB); each test loads the dump of its database engine next to
+this plugin's tables, exactly what an LMS has after ``pip install`` over the earlier plugin. The earlier course flag
+``module_pok.enable`` comes through the sandbox's platform door (``SANDBOX_WAFFLE_FLAGS``).
+"""
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from opaque_keys.edx.keys import CourseKey
+
+from lms_sandbox.factories import UserFactory
+from openedx_pok import api
+from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
+from tests import legacy
+
+MAPPED = CourseKey.from_string("course-v1:LegacyX+MAPPED+2025")
+CHAIN = CourseKey.from_string("course-v1:LegacyX+CHAIN+2025")
+NO_CREDENTIALS = CourseKey.from_string("course-v1:OtherU+NOCREDS+2025")
+FLAG_ONLY = CourseKey.from_string("course-v1:OtherU+FLAGONLY+2025")
+# The earlier flag as an operator had it: on for two courses and for organization OtherU, off for one OtherU course.
+FLAGS = {"module_pok.enable": {"everyone": False, "courses": {str(MAPPED): True, str(CHAIN): True,
+                                                              str(NO_CREDENTIALS): False}, "orgs": {"OtherU": True}}}
+BEFORE = "1003_credential_reliability"  # the migration before the import
+# (learner, course) -> expected local status, for every legacy row that is importable.
+EXPECTED = {
+    ("emitted", MAPPED): CredentialStatus.EMITTED,
+    ("emitted", CHAIN): CredentialStatus.EMITTED,
+    ("emitted-no-url", MAPPED): CredentialStatus.IN_PROGRESS,
+    ("processing", MAPPED): CredentialStatus.IN_PROGRESS,
+    ("waiting", CHAIN): CredentialStatus.IN_PROGRESS,
+    ("aborted", CHAIN): CredentialStatus.FAILED,
+    ("rejected", CHAIN): CredentialStatus.FAILED,
+    ("revoked", MAPPED): CredentialStatus.REVOKED,
+    ("unknown-state", FLAG_ONLY): CredentialStatus.IN_PROGRESS,
+    ("unsafe-url", CHAIN): CredentialStatus.IN_PROGRESS,
+    ("foreign-host", CHAIN): CredentialStatus.IN_PROGRESS,
+    ("flag-only", FLAG_ONLY): CredentialStatus.EMITTED,
+    ("no-pok-id", MAPPED): CredentialStatus.PENDING,
+    ("no-pok-id-chain", CHAIN): CredentialStatus.PENDING,
+    ("user-gone", MAPPED): CredentialStatus.EMITTED,
+}
+LEGACY_ROWS = len(EXPECTED) + 2  # plus a duplicate POK id and an invalid course key
+
+
+@pytest.fixture(params=legacy.VERSIONS)
+def version(request):
+    return request.param
+
+
+@pytest.fixture
+def legacy_db(transactional_db, settings, version):
+    """This plugin migrated up to just before the import, with the earlier plugin's tables and rows beside it."""
+    settings.SANDBOX_WAFFLE_FLAGS = FLAGS
+    call_command("migrate", "openedx_pok", BEFORE, verbosity=0)
+    dump = legacy.load(connection, version)
+    yield dump
+    legacy.unload(connection, dump)
+    call_command("migrate", "openedx_pok", verbosity=0)
+
+
+@pytest.fixture
+def one_version(transactional_db, settings):
+    """Like ``legacy_db`` for the latest version only: for behaviour that does not depend on the version."""
+    settings.SANDBOX_WAFFLE_FLAGS = FLAGS
+    call_command("migrate", "openedx_pok", BEFORE, verbosity=0)
+    dump = legacy.load(connection, legacy.VERSIONS[-1])
+    yield dump
+    legacy.unload(connection, dump)
+    call_command("migrate", "openedx_pok", verbosity=0)
+
+
+def credential(label, course):
+    return PokCertificate.objects.filter(user__username=f"legacy-{label}", course_key=course).first()
+
+
+def statuses():
+    return {(row.user.username.removeprefix("legacy-"), row.course_key): row.status
+            for row in PokCertificate.objects.select_related("user")}
+
+
+def run_command(*args):
+    out = StringIO()
+    call_command("pok_import_legacy", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_migrate_imports_the_earlier_plugins_data(legacy_db, version):
+    untouched = {table: legacy.legacy_rows(connection, table) for table in legacy.LEGACY_TABLES}
+    call_command("migrate", "openedx_pok", verbosity=0)
+
+    assert legacy_db["version"] == version
+    assert statuses() == EXPECTED
+    emitted = credential("emitted", MAPPED)
+    assert emitted.pok_credential_id == "pok-emitted"
+    assert emitted.view_url == "https://app.pok.tech/credential/pok-emitted"
+    assert api.public_status(emitted) == api.PublicStatus.EMITTED
+    assert (emitted.template_id, emitted.page_id, emitted.emission_type) == ("tpl-legacy-mapped", "page-legacy", "pok")
+    assert (emitted.title, emitted.emitter, emitted.tags) == ("Legacy course", "Legacy University",
+                                                              ["legacy", "pok-emitted"])
+    assert emitted.receiver == {"name": "legacy-emitted", "email": "legacy-emitted@example.com"}
+    assert emitted.emission_date == datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    assert emitted.attempts == 1 and emitted.status_reason == ""
+    second = credential("emitted", CHAIN)
+    assert (second.pok_credential_id, second.emission_type) == ("pok-second-course", "blockchain")
+    assert second.view_url == "https://app.pok.tech/credential/pok-second"
+    assert credential("flag-only", FLAG_ONLY).template_id == ""  # the course used the default template
+    for label, course in (("emitted-no-url", MAPPED), ("unsafe-url", CHAIN), ("foreign-host", CHAIN)):
+        row = credential(label, course)
+        assert (row.pok_state, row.view_url) == ("emitted", ""), label
+        assert "web page" in row.status_reason
+    assert credential("waiting", CHAIN).pok_state == "waitingForApproval"
+    assert credential("processing", MAPPED).pok_state == "processing"
+    assert credential("unknown-state", FLAG_ONLY).pok_state == "someFutureState"
+    aborted = credential("aborted", CHAIN)
+    assert aborted.pok_credential_id == "pok-aborted" and "aborted" in aborted.status_reason
+    for label, course in (("no-pok-id", MAPPED), ("no-pok-id-chain", CHAIN)):
+        pending = credential(label, course)
+        assert pending.pok_credential_id is None and pending.attempts == 0 and pending.status_reason
+    assert not PokCertificate.objects.filter(user__username__in=["legacy-duplicate-pok-id", "legacy-invalid-course"])
+
+    mappings = {(m.organization, str(m.course_key or "")): (m.template_id, m.emission_type, m.page_id, m.enabled)
+                for m in CertificateTemplate.objects.all()}
+    assert mappings == {
+        ("LegacyX", str(MAPPED)): ("tpl-legacy-mapped", "pok", "page-legacy", True),
+        ("LegacyX", str(CHAIN)): ("tpl-legacy-chain", "blockchain", "", True),
+        ("OtherU", str(NO_CREDENTIALS)): ("tpl-legacy-other", "pok", "", False),  # forced off by the flag
+        ("OtherU", ""): ("", "pok", "", True),  # the flag's organization override
+    }
+    assert [api.is_pok_enabled(key) for key in (MAPPED, CHAIN, FLAG_ONLY, NO_CREDENTIALS)] == [True] * 3 + [False]
+    assert {table: legacy.legacy_rows(connection, table) for table in legacy.LEGACY_TABLES} == untouched
+
+    # Backwards is a no-op, and forwards again imports nothing twice.
+    call_command("migrate", "openedx_pok", BEFORE, verbosity=0)
+    assert statuses() == EXPECTED
+    call_command("migrate", "openedx_pok", verbosity=0)
+    assert statuses() == EXPECTED and CertificateTemplate.objects.count() == 4
+
+
+def test_command_counts_every_row_and_a_second_run_imports_nothing(legacy_db):
+    first = run_command()
+    assert "Course mappings, from 4 legacy templates:" in first
+    assert "imported: 2 enabled, 1 disabled" in first
+    assert "skipped: 1 (the course key is not valid: 1)" in first
+    assert "1 organization defaults, 0 courses on, 0 courses off" in first
+    assert f"Credentials, from {LEGACY_ROWS} legacy rows:" in first
+    assert "  imported: 15\n" in first
+    for label, count in (("Emitted", 4), ("In progress", 6), ("Failed", 2), ("Revoked", 1), ("Pending", 2)):
+        assert f"    {label}: {count}\n" in first
+    assert "the next reconcile sends them): 2" in first
+    assert ("skipped: 2 (another credential already has this POK credential id: 1; "
+            "the course key is not valid: 1)") in first
+    assert "Every legacy row is accounted for" in first
+    assert statuses() == EXPECTED
+
+    second = run_command()
+    assert "  imported: 15\n" not in second and "  imported: 0\n" in second
+    assert "  already present: 15\n" in second and "imported: 0 enabled, 0 disabled" in second
+    assert statuses() == EXPECTED and CertificateTemplate.objects.count() == 4
+
+
+def test_rows_already_there_are_kept_adopted_or_protected(one_version):
+    user_model = get_user_model()
+    processing = user_model.objects.get(username="legacy-processing")
+    waiting = user_model.objects.get(username="legacy-waiting")
+    CertificateTemplate.objects.create(course_key=MAPPED, template_id="tpl-chosen-since")
+    # Already imported earlier (same POK id), a credential of ours never sent, a POK id another learner holds.
+    PokCertificate.objects.create(user=processing, course_key=MAPPED, pok_credential_id="pok-processing",
+                                  status=CredentialStatus.EMITTED, view_url="https://app.pok.tech/c/1")
+    unsent = PokCertificate.objects.create(user=waiting, course_key=CHAIN, status=CredentialStatus.PENDING)
+    PokCertificate.objects.create(user=UserFactory(), course_key=CHAIN, pok_credential_id="pok-aborted")
+
+    report = api.import_legacy()
+    assert report.accounted()
+    assert report.mappings["present"] == 1 and report.mappings["imported"] == 1
+    assert CertificateTemplate.objects.get(course_key=MAPPED).template_id == "tpl-chosen-since"
+    assert (report.present, report.adopted, sum(report.imported.values())) == (1, 1, 12)
+    assert report.credential_skips == {"duplicate_pok_id": 2, "invalid_course_key": 1}
+    assert credential("processing", MAPPED).status == CredentialStatus.EMITTED  # ours, untouched
+    unsent.refresh_from_db()
+    assert (unsent.status, unsent.pok_credential_id, unsent.pok_state) == (
+        CredentialStatus.IN_PROGRESS, "pok-waiting", "waitingForApproval")  # will not be sent a second time
+    assert credential("aborted", CHAIN) is None
+    rows = PokCertificate.objects.count()
+
+    again = api.import_legacy()
+    assert (sum(again.imported.values()), again.adopted, again.present) == (0, 0, 14)
+    assert again.credential_skips == report.credential_skips and again.accounted()
+    assert PokCertificate.objects.count() == rows
+
+
+def test_dry_run_writes_nothing_and_counts_like_a_real_run(one_version):
+    out = run_command("--dry-run")
+    assert out.startswith("Dry run: nothing was written")
+    assert "  imported: 15\n" in out
+    assert PokCertificate.objects.count() == 0 and CertificateTemplate.objects.count() == 0
+
+    dry = api.import_legacy(dry_run=True)
+    real = api.import_legacy(batch_size=4)  # pages of 4: keyset paging gives the same result
+    assert (dry.imported, dry.present, dry.credential_skips, dry.mappings, dry.mapping_skips) == (
+        real.imported, real.present, real.credential_skips, real.mappings, real.mapping_skips)
+    assert real.batches == 5 and real.accounted()
+    assert statuses() == EXPECTED
+
+
+@pytest.mark.parametrize("dry_run, on_ours", [(True, 2), (False, 4)])
+def test_queries_per_batch_do_not_grow_with_the_rows(one_version, dry_run, on_ours):
+    """
+    A page of legacy rows costs its keyset read, one lookup of the learners and, on this plugin's credential table,
+    two set-based lookups (same learner and course, same POK id), plus one INSERT and one read-back when writing.
+    """
+    with CaptureQueriesContext(connection) as captured:
+        report = api.import_legacy(dry_run=dry_run, batch_size=3)
+    assert report.batches == 6  # 17 rows by 3
+
+    def count(table, condition=""):
+        quoted = connection.ops.quote_name(table)
+        return sum(1 for q in captured.captured_queries
+                   if f"FROM {quoted}{condition}" in q["sql"] or f"INTO {quoted}" in q["sql"])
+
+    # One keyset read per page of the legacy table, plus the empty page that ends the paging.
+    assert count("openedx_pok_pokcertificate", f" WHERE {connection.ops.quote_name('id')} >") == report.batches + 1
+    assert count("auth_user") == report.batches
+    assert count("openedx_pok_credential") == on_ours * report.batches
+
+
+def test_a_learner_gone_from_the_lms_is_skipped_with_the_reason(one_version):
+    gone = get_user_model().objects.get(username="legacy-user-gone")
+    with connection.constraint_checks_disabled(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM auth_user WHERE id = %s", [gone.id])
+    out = run_command("-v", "2")
+    assert "the learner does not exist in Open edX: 1" in out
+    legacy_id = next(row[0] for row in one_version["tables"]["openedx_pok_pokcertificate"]["rows"]
+                     if row[one_version["tables"]["openedx_pok_pokcertificate"]["columns"].index("user_id")] == gone.id)
+    assert f"openedx_pok_pokcertificate {legacy_id}: the learner does not exist in Open edX" in out
+    assert "  imported: 14\n" in out and "Every legacy row is accounted for" in out
+
+
+@pytest.mark.parametrize("everyone", [True, None])
+def test_the_flag_for_everyone_or_for_some_users(one_version, settings, everyone):
+    settings.SANDBOX_WAFFLE_FLAGS = {"module_pok.enable": {"everyone": everyone}}
+    report = api.import_legacy()
+    enabled = dict(CertificateTemplate.objects.values_list("template_id", "enabled"))
+    if everyone:
+        # On for everyone: every course that had a template, and a default for each organization seen.
+        assert enabled == {"tpl-legacy-mapped": True, "tpl-legacy-chain": True, "tpl-legacy-other": True, "": True}
+        assert report.mappings["flag_organization"] == 2
+        assert api.is_pok_enabled(FLAG_ONLY) and api.is_pok_enabled(CourseKey.from_string("course-v1:LegacyX+N+1"))
+    else:
+        # A rollout to some users cannot be a course decision: nothing is switched on, and the report says why.
+        assert report.flag_partial and set(enabled.values()) == {False}
+        assert not api.is_pok_enabled(MAPPED)
+    assert statuses() == EXPECTED
+
+
+def test_a_fresh_install_is_a_no_op(transactional_db):
+    assert "openedx_pok_pokcertificate" not in connection.introspection.table_names()
+    assert not api.import_legacy().found
+    assert "nothing to import" in run_command()
+    call_command("migrate", "openedx_pok", BEFORE, verbosity=0)
+    call_command("migrate", "openedx_pok", verbosity=0)
+    assert PokCertificate.objects.count() == 0 and CertificateTemplate.objects.count() == 0
+
+
+def test_values_longer_than_our_columns_are_skipped_not_truncated(one_version):
+    """INSERT IGNORE on MySQL would cut a 300-character template id (the legacy column) to 255 without a word."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE openedx_pok_certificatetemplate SET template_id = %s WHERE course_id = %s",
+                       ["t" * 300, str(CHAIN)])
+        cursor.execute("UPDATE openedx_pok_pokcertificate SET title = %s WHERE pok_certificate_id = %s",
+                       ["x" * 255, "pok-rejected"])
+    report = api.import_legacy()
+    assert report.mapping_skips == {"invalid_course_key": 1, "value_too_long": 1}
+    assert not CertificateTemplate.objects.filter(course_key=CHAIN).exists()
+    assert credential("emitted", CHAIN).template_id == ""  # informational only; issuance uses the mapping
+    assert credential("rejected", CHAIN).title == "x" * 255 and report.accounted()
+
+
+@pytest.mark.mysql
+def test_mariadb_runs_the_import_on_the_legacy_innodb_tables(one_version):
+    """On MariaDB the legacy tables are the package's InnoDB tables, foreign keys to auth_user included."""
+    assert connection.vendor == "mysql", "run with POK_TEST_DB=mysql (needs MariaDB on 127.0.0.1:3306)"
+    assert one_version["engine"] == "mysql"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW CREATE TABLE openedx_pok_pokcertificate")
+        ddl = cursor.fetchone()[1]
+    assert "ENGINE=InnoDB" in ddl and "REFERENCES `auth_user` (`id`)" in ddl
+    call_command("migrate", "openedx_pok", verbosity=0)
+    assert statuses() == EXPECTED

@@ -1,0 +1,258 @@
+"""
+The Tutor plugin (``tutor/``, module ``tutorpok``) with the real ``tutor`` command from PyPI, no Docker.
+
+Tutor runs from its own environment, ``.tox/tutor`` (``tox -e tutor``: the pinned tutor of tutor/requirements/tutor.txt
+plus the plugin, installed by the fixture below when it is missing; ``POK_TEST_TUTOR`` points at another ``tutor``).
+Each test renders a Tutor project in a temporary ``TUTOR_ROOT`` with the plugin enabled and checks what Tutor wrote:
+the image install, the settings fragments, which are **executed** against a settings namespace that already holds
+another plugin's filter steps, and the ``pok-beat`` service in docker-compose and Kubernetes.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+import openedx_pok
+from openedx_pok import tasks
+
+REPO = Path(__file__).resolve().parent.parent
+CREATION = "org.openedx.learning.certificate.creation.requested.v1"
+RENDER = "org.openedx.learning.certificate.render.started.v1"
+ENROLLMENT = "org.openedx.learning.course.enrollment.started.v1"
+NEW_CREATE = "openedx_pok.pipeline.RequestPokCredential"
+NEW_RENDER = "openedx_pok.pipeline.RenderPokCredential"
+API_KEY = "0b7c2a4e-5d1f-4c3b-9a8e-7f6d5c4b3a21"
+
+
+def plugin_version():
+    text = (REPO / "tutor" / "tutorpok" / "__about__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+@pytest.fixture(scope="session")
+def tutor_bin():
+    """The ``tutor`` command of .tox/tutor, created with ``tox -e tutor`` on first use."""
+    configured = os.environ.get("POK_TEST_TUTOR")
+    if configured:
+        return Path(configured)
+    path = REPO / ".tox" / "tutor" / "bin" / "tutor"
+    if not path.exists():
+        result = subprocess.run([sys.executable, "-m", "tox", "run", "-e", "tutor"], cwd=REPO, capture_output=True,
+                                text=True, timeout=900, check=False)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert path.exists(), f"{path} is missing: run `tox -e tutor`"
+    return path
+
+
+class TutorProject:
+    """One ``TUTOR_ROOT`` and the tutor command that renders it."""
+
+    def __init__(self, tutor_bin, root):
+        self.tutor_bin = tutor_bin
+        self.root = root
+        self.env = {**os.environ, "TUTOR_ROOT": str(root), "TUTOR_PLUGINS_ROOT": str(root / "plugins")}
+
+    def run(self, *args):
+        result = subprocess.run([str(self.tutor_bin), *args], env=self.env, capture_output=True, text=True,
+                                timeout=300, check=False)
+        assert result.returncode == 0, f"tutor {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def file(self, relative):
+        return (self.root / "env" / relative).read_text(encoding="utf-8")
+
+    def yaml_documents(self, relative):
+        """The YAML documents of a rendered file, parsed by the PyYAML that Tutor itself uses."""
+        python = self.tutor_bin.parent / "python"
+        code = "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))"
+        result = subprocess.run([str(python), "-c", code, str(self.root / "env" / relative)], capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return [document for document in json.loads(result.stdout) if document]
+
+
+def make_project(tutor_bin, root, *settings):
+    project = TutorProject(tutor_bin, root)
+    project.run("plugins", "enable", "pok")
+    set_options = [option for name_value in settings for option in ("--set", name_value)]
+    project.run("config", "save", *set_options)
+    return project
+
+
+@pytest.fixture(scope="module")
+def project(tutor_bin, tmp_path_factory):
+    """A project with the API key and a default template set, as the plugin's README tells operators to do."""
+    return make_project(tutor_bin, tmp_path_factory.mktemp("tutor-root"), f"POK_API_KEY={API_KEY}",
+                        "POK_DEFAULT_TEMPLATE_ID=tpl-basic")
+
+
+def fragment(text, start, end):
+    """The lines of ``text`` from the line starting with ``start`` to the line starting with ``end``, inclusive."""
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    last = next(i for i, line in enumerate(lines) if i >= first and line.startswith(end))
+    return "\n".join(lines[first:last + 1]) + "\n"
+
+
+def lms_fragment(project):
+    production = project.file("apps/openedx/settings/lms/production.py")
+    code = fragment(production, "# openedx-pok: the plugin's pipeline steps", "del _pok_")
+    # Tutor's patches come after the LMS (and so the plugins') production settings.
+    assert production.index("from lms.envs.production import *") < production.index(code)
+    return code
+
+
+def other_plugin_settings():
+    """An LMS settings namespace after the plugins' production phase, another plugin's steps included."""
+    return {
+        "OPEN_EDX_FILTERS_CONFIG": {
+            CREATION: {"pipeline": ["other_plugin.steps.Creation", NEW_CREATE], "fail_silently": False},
+            RENDER: {"pipeline": "other_plugin.steps.Render"},
+            ENROLLMENT: {"pipeline": ["other_plugin.steps.Enrollment"], "fail_silently": True},
+        },
+        "CELERYBEAT_SCHEDULE": {"other-task": {"task": "other_plugin.tasks.cleanup", "schedule": 60.0}},
+    }
+
+
+# --- the plugin in Tutor ---------------------------------------------------------------------------------------------
+
+def test_plugin_is_installed_and_enabled(project):
+    listing = project.run("plugins", "list")
+    assert re.search(rf"^pok\s+.*enabled\s+{re.escape(plugin_version())}$", listing, re.M), listing
+
+
+def test_plugin_and_package_versions_match(project):
+    assert plugin_version() == openedx_pok.__version__
+    assert project.run("config", "printvalue", "POK_VERSION").strip() == plugin_version()
+
+
+def test_config_defaults_and_saved_values(project):
+    assert project.run("config", "printvalue", "POK_API_URL").strip() == "https://api.pok.tech"
+    assert project.run("config", "printvalue", "POK_API_KEY").strip() == API_KEY
+    assert project.run("config", "printvalue", "POK_RECONCILE_INTERVAL").strip() == "300"
+    config = (project.root / "config.yml").read_text(encoding="utf-8")
+    assert f"POK_API_KEY: {API_KEY}" in config  # the operator's value is saved in config.yml
+
+
+def test_image_installs_the_plugin(project):
+    dockerfile = project.file("build/openedx/Dockerfile")
+    line = f"$PIP_COMMAND install 'openedx-pok=={plugin_version()}'"
+    assert line in dockerfile
+    # In the python stage, after edx-platform's own requirements.
+    assert dockerfile.index("requirements/edx/base.txt") < dockerfile.index(line)
+
+
+# --- settings fragments, executed ------------------------------------------------------------------------------------
+
+def test_lms_fragment_merges_into_the_filters_of_other_plugins(project):
+    namespace = other_plugin_settings()
+    code = lms_fragment(project)
+    exec(compile(code, "lms-production-fragment", "exec"), namespace)
+    config = namespace["OPEN_EDX_FILTERS_CONFIG"]
+    assert config[CREATION] == {"pipeline": ["other_plugin.steps.Creation", NEW_CREATE], "fail_silently": False}
+    assert config[RENDER] == {"pipeline": ["other_plugin.steps.Render", NEW_RENDER], "fail_silently": True}
+    assert config[ENROLLMENT] == {"pipeline": ["other_plugin.steps.Enrollment"], "fail_silently": True}
+
+    exec(compile(code, "lms-production-fragment", "exec"), namespace)  # applied twice: no change
+    assert namespace["OPEN_EDX_FILTERS_CONFIG"] == config
+    assert not [name for name in namespace if name.startswith("_pok")]  # no helper names left in the settings
+
+
+def test_lms_fragment_on_empty_settings(project):
+    namespace = {}
+    exec(compile(lms_fragment(project), "lms-production-fragment", "exec"), namespace)
+    assert namespace["OPEN_EDX_FILTERS_CONFIG"] == {
+        CREATION: {"pipeline": [NEW_CREATE], "fail_silently": True},
+        RENDER: {"pipeline": [NEW_RENDER], "fail_silently": True},
+    }
+
+
+def test_reconcile_schedule_reaches_celery_beat_as_the_lms_configures_it(project):
+    namespace = other_plugin_settings()
+    exec(compile(lms_fragment(project), "lms-production-fragment", "exec"), namespace)
+    assert namespace["CELERYBEAT_SCHEDULE"]["other-task"]["task"] == "other_plugin.tasks.cleanup"
+    # The LMS's Celery app: Celery("proj").config_from_object("django.conf:settings"), no namespace.
+    lms_settings = types.SimpleNamespace(BROKER_URL="redis://redis:6379/0", CELERY_DEFAULT_QUEUE="edx.lms.core.default",
+                                         **{k: v for k, v in namespace.items() if k.isupper()})
+    app = Celery("proj")
+    app.config_from_object(lms_settings)
+    entry = app.conf.beat_schedule["openedx-pok-reconcile"]
+    assert entry == {"task": "openedx_pok.tasks.reconcile_credentials", "schedule": 300.0}
+    assert entry["task"] == tasks.reconcile_credentials_task.name  # the plugin's real task
+    assert "other-task" in app.conf.beat_schedule
+    # A Celery app configured with namespace="CELERY" finds it too.
+    namespaced = Celery("proj")
+    namespaced.config_from_object(lms_settings, namespace="CELERY")
+    assert namespaced.conf.beat_schedule["openedx-pok-reconcile"] == entry
+
+
+@pytest.mark.parametrize("service", ["lms", "cms"])
+def test_common_fragment_sets_the_configured_values_only(project, service):
+    production = project.file(f"apps/openedx/settings/{service}/production.py")
+    code = fragment(production, f"# openedx-pok {plugin_version()} (tutor-contrib-pok)", "POK_DEFAULT_TEMPLATE_ID")
+    namespace = {"POK_DEFAULT_PAGE_ID": "page-from-yaml"}
+    exec(compile(code, "common-fragment", "exec"), namespace)
+    assert namespace["POK_API_URL"] == "https://api.pok.tech"
+    assert namespace["POK_API_KEY"] == API_KEY
+    assert namespace["POK_DEFAULT_TEMPLATE_ID"] == "tpl-basic"
+    assert namespace["POK_DEFAULT_PAGE_ID"] == "page-from-yaml"  # empty in Tutor: not set, the LMS value stays
+    assert "POK_DEFAULT_PAGE_ID" not in production
+
+
+# --- the reconcile job -----------------------------------------------------------------------------------------------
+
+def compose_services(project, relative):
+    (document,) = project.yaml_documents(relative)
+    return document["services"]
+
+
+def test_local_beat_service_runs_celery_beat_next_to_the_lms_worker(project):
+    services = compose_services(project, "local/docker-compose.prod.yml")
+    beat, worker = services["pok-beat"], services["lms-worker"]
+    assert beat["command"][:3] == ["celery", "--app=lms.celery", "beat"]
+    assert "--pidfile=" in beat["command"]  # a restarted container must not find a stale pid file
+    schedule = next(arg for arg in beat["command"] if arg.startswith("--schedule="))
+    assert schedule.startswith("--schedule=/openedx/data/")  # the LMS data volume, writable by the app user
+    assert beat["image"] == worker["image"]
+    assert beat["environment"] == worker["environment"]
+    assert set(beat["volumes"]) <= set(worker["volumes"])  # same settings, config and data as the worker
+    assert any(volume.endswith(":/openedx/edx-platform/lms/envs/tutor:roz") for volume in beat["volumes"])
+    assert beat["depends_on"] == ["lms"]
+    assert "pok-beat" not in compose_services(project, "local/docker-compose.yml")
+    assert "pok-beat" not in compose_services(project, "dev/docker-compose.yml")  # tutor dev runs no worker
+
+
+def test_kubernetes_beat_deployment(project):
+    deployments = {doc["metadata"]["name"]: doc for doc in project.yaml_documents("k8s/deployments.yml")}
+    beat = deployments["pok-beat"]
+    assert beat["kind"] == "Deployment" and beat["spec"]["replicas"] == 1
+    (container,) = beat["spec"]["template"]["spec"]["containers"]
+    (worker,) = deployments["lms-worker"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][:3] == ["celery", "--app=lms.celery", "beat"]
+    assert container["image"] == worker["image"]
+    assert container["env"] == worker["env"]
+    assert container["volumeMounts"] == worker["volumeMounts"]
+
+
+def test_run_beat_false_drops_the_service_but_keeps_the_schedule(tutor_bin, tmp_path):
+    project = make_project(tutor_bin, tmp_path / "root", "POK_RUN_BEAT=false", "POK_RECONCILE_INTERVAL=120")
+    assert "pok-beat" not in compose_services(project, "local/docker-compose.prod.yml")
+    assert "pok-beat" not in {doc["metadata"]["name"] for doc in project.yaml_documents("k8s/deployments.yml")}
+    namespace = {}
+    exec(compile(lms_fragment(project), "lms-production-fragment", "exec"), namespace)
+    assert namespace["CELERYBEAT_SCHEDULE"]["openedx-pok-reconcile"]["schedule"] == 120.0
+
+
+def test_disabling_the_plugin_removes_everything(tutor_bin, tmp_path):
+    project = make_project(tutor_bin, tmp_path / "root", f"POK_API_KEY={API_KEY}")
+    project.run("plugins", "disable", "pok")
+    project.run("config", "save")
+    assert "openedx_pok" not in project.file("apps/openedx/settings/lms/production.py")
+    assert "openedx-pok" not in project.file("build/openedx/Dockerfile")
+    assert "pok-beat" not in compose_services(project, "local/docker-compose.prod.yml")
