@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +25,7 @@ from openedx_pok.states import (
     CredentialStatus,
     current_status,
     fail,
+    guarded,
     is_allowed_view_url,
     is_web_url,
     local_status_for,
@@ -142,7 +143,7 @@ def _store(row, credential, expected_status):
     """
     status, reason, fields = _outcome(row, credential)
     try:
-        with transaction.atomic():
+        with guarded():
             stored = transition(row.id, expected_status, status=status, status_reason=reason, retryable=False,
                                 **fields)
             if not stored:

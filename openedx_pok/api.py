@@ -27,6 +27,7 @@ from openedx_pok.states import (
     RETRIABLE_BY_STAFF,
     CredentialStatus,
     PublicStatus,
+    guarded,
     public_status,
     transition,
 )
@@ -63,7 +64,7 @@ def get_course_mapping(course_key):
     course_key = as_course_key(course_key)
     if course_key is None:
         return None
-    mapping = CertificateTemplate.objects.for_course(course_key)
+    mapping = configuration.mapping_for(course_key)
     return mapping if mapping is not None and mapping.enabled else None
 
 
@@ -80,19 +81,20 @@ def get_credential(user_id, course_key):
     return PokCertificate.objects.filter(user_id=user_id, course_key=course_key).first()
 
 
-def _get_or_create(user_id, course_key):
+def _get_or_create(user_id, course_key, grade):
     """
-    One row per (learner, course), also when two processes create it at the same moment.
+    One row per (learner, course), also when two processes create it at the same moment. Returns (row, created).
 
-    Returns (row, created): only the call that created the row schedules its issuance, so one award starts one
-    task chain even though both the creation filter and the CERTIFICATE_CREATED event ask for it.
+    Only the call that created the row schedules its issuance, so one award starts one task chain although both the
+    creation filter and the CERTIFICATE_CREATED event ask for it. An award costs one indexed read and one insert; a
+    savepoint guards the insert only inside a transaction, where a duplicate-key error must not break the LMS's.
     """
     row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).first()
     if row is not None:
         return row, False
     try:
-        with transaction.atomic():
-            return PokCertificate.objects.create(user_id=user_id, course_key=course_key), True
+        with guarded():
+            return PokCertificate.objects.create(user_id=user_id, course_key=course_key, grade=grade), True
     except IntegrityError:
         return PokCertificate.objects.get(user_id=user_id, course_key=course_key), False
 
@@ -118,7 +120,7 @@ def request_issuance(user_id, course_key, grade=None):
     if grade is not None and usable_grade(grade) is None:
         log.warning("POK: ignoring unusable grade for user %s in %s", user_id, course_key)
         grade = None
-    row, created = _get_or_create(user_id, course_key)
+    row, created = _get_or_create(user_id, course_key, grade)
     if grade is not None and row.grade != grade:
         PokCertificate.objects.filter(id=row.id).update(grade=grade)
         row.grade = grade
@@ -340,14 +342,18 @@ def certificate_page(context):
     """
     What the certificate page of this render context shows: a :class:`CertificatePage`.
 
-    Reads the database only (one indexed query for an emitted credential) and never calls POK. A POK-enabled
-    course whose learner has no record yet (a certificate from before the plugin) gets its issuance scheduled and
-    the status page; a course that is not POK-enabled, or a context that cannot be read, is left untouched.
+    Reads the database only (no query for a course without a mapping, one indexed query for an emitted credential)
+    and never calls POK. A POK-enabled course whose learner has no record yet (a certificate from before the
+    plugin) gets its issuance scheduled and the status page; a course that is not POK-enabled, or a context that
+    cannot be read, is left untouched.
     """
     inputs = _render_inputs(context)
     if inputs is None:
         return UNTOUCHED
     course_key, user_id, is_preview = inputs
+    if configuration.mapping_for(course_key) is None:
+        # Most courses of an LMS are not mapped: their pages cost no query at all (the mappings are cached).
+        return UNTOUCHED
     if is_preview:
         if not is_pok_enabled(course_key):
             return UNTOUCHED
@@ -398,5 +404,8 @@ def import_legacy(dry_run=False, batch_size=None):
     Import the earlier openedx-pok's course templates and credentials, as the data migration does on upgrade
     (``pok_import_legacy``); returns the :class:`~openedx_pok.legacy.ImportReport`. ``dry_run`` writes nothing.
     """
-    return legacy.import_legacy(CertificateTemplate, PokCertificate, dry_run=dry_run,
-                                batch_size=batch_size or legacy.BATCH_SIZE)
+    report = legacy.import_legacy(CertificateTemplate, PokCertificate, dry_run=dry_run,
+                                  batch_size=batch_size or legacy.BATCH_SIZE)
+    if not dry_run:
+        configuration.forget_mappings()  # bulk inserts send no post_save: the cached mappings would be stale
+    return report

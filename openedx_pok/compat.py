@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import DatabaseError, transaction
 from django.utils.module_loading import import_string
 
 log = logging.getLogger(__name__)
@@ -174,26 +175,33 @@ class PlatformBackend:
             return None
 
     def get_course_flag_state(self, flag_name):
-        """The flag and its current course and organization overrides, from waffle and waffle_utils tables."""
-        from django.db import connection  # noqa: PLC0415
+        """The flag and its current course and organization overrides, from the waffle and waffle_utils tables."""
         from openedx.core.djangoapps.waffle_utils import models as waffle_utils  # noqa: PLC0415
         from waffle import get_waffle_flag_model  # noqa: PLC0415
 
-        tables = set(connection.introspection.table_names())
-        flag_model = get_waffle_flag_model()
-        flag = flag_model.objects.filter(name=flag_name).first() if flag_model._meta.db_table in tables else None
+        flags = self._read(get_waffle_flag_model(), lambda objects: list(objects.filter(name=flag_name)[:1]))
         everyone = False
-        if flag is not None:
-            everyone = flag.everyone
-            if everyone is None and not self._flag_rolled_out(flag):
+        if flags:
+            everyone = flags[0].everyone
+            if everyone is None and not self._flag_rolled_out(flags[0]):
                 everyone = False
         org_model = getattr(waffle_utils, "WaffleFlagOrgOverrideModel", None)  # newer platforms only
         return CourseFlagState(
             everyone=everyone,
             course_overrides=self._current_overrides(waffle_utils.WaffleFlagCourseOverrideModel, flag_name,
-                                                     "course_id", tables),
-            org_overrides=self._current_overrides(org_model, flag_name, "org", tables) if org_model else (),
+                                                     "course_id"),
+            org_overrides=self._current_overrides(org_model, flag_name, "org") if org_model else (),
         )
+
+    @staticmethod
+    def _read(model, query):
+        """``query(model.objects)``, or () when the table is not there yet (an LMS migrating several apps at once)."""
+        try:
+            with transaction.atomic():
+                return query(model.objects)
+        except DatabaseError:
+            log.warning("POK: could not read %s; treated as empty", model._meta.db_table)
+            return ()
 
     @staticmethod
     def _flag_rolled_out(flag):
@@ -204,16 +212,13 @@ class PlatformBackend:
         return bool(flag.percent or flag.staff or flag.authenticated or flag.testing or flag.rollout
                     or flag.languages or flag.users.exists() or flag.groups.exists())
 
-    @staticmethod
-    def _current_overrides(model, flag_name, key_field, tables):
+    @classmethod
+    def _current_overrides(cls, model, flag_name, key_field):
         """The current override per key, like ``override_value``: the latest row decides, if it is enabled."""
-        if model._meta.db_table not in tables:
-            log.warning("POK: the LMS table %s does not exist; its flag overrides are ignored", model._meta.db_table)
-            return ()
+        rows = cls._read(model, lambda objects: list(objects.filter(waffle_flag=flag_name).order_by(
+            key_field, "-change_date", "-id").values_list(key_field, "override_choice", "enabled")))
         current = {}
-        for key, choice, enabled in model.objects.filter(waffle_flag=flag_name).order_by(
-            key_field, "-change_date", "-id",
-        ).values_list(key_field, "override_choice", "enabled"):
+        for key, choice, enabled in rows:
             current.setdefault(str(key), choice if enabled else None)
         return tuple((key, choice == "on") for key, choice in current.items() if choice in ("on", "off"))
 

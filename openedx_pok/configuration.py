@@ -8,18 +8,20 @@ an admin has to fix. It reads settings; the client below it never does.
 """
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
 from openedx_pok import compat
 from openedx_pok.client import PokApiClient
 from openedx_pok.exceptions import CourseSetupError, PokNotFoundError
-from openedx_pok.models import CertificateTemplate
+from openedx_pok.models import CertificateTemplate, mappings_changed
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +51,48 @@ def digest(*parts):
     return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
 
 
+# Waiting for another worker's template fetch: polls of the cache before fetching anyway.
+TEMPLATE_FETCH_WAIT_SECONDS = 5
+TEMPLATE_FETCH_POLL_SECONDS = 0.05
+_template_locks = {}
+_template_locks_guard = threading.Lock()
+
+
+def _local_lock(key):
+    with _template_locks_guard:
+        return _template_locks.setdefault(key, threading.Lock())
+
+
 def get_template(client, template_id):
     """
     The template definition, cached so that issuing a credential costs one POST and no template GET.
 
-    The cache key includes the API URL so a sandbox and a production account never share entries.
+    Single-flight on a miss: the threads of one process wait for each other (a lock), and the processes of all
+    workers share the fetch through the Django cache (``cache.add`` as a short lease), so one template is fetched
+    once per cache period, not once per thread or worker. The cache key includes the API URL so a sandbox and a
+    production account never share entries.
     """
     key = f"openedx_pok:template:{digest(client.api_url, template_id)}"
     template = cache.get(key)
-    if template is None:
-        template = client.get_template(template_id)
-        cache.set(key, template, settings.POK_TEMPLATE_CACHE_TIMEOUT)
+    if template is not None:
+        return template
+    with _local_lock(key):
+        template = cache.get(key)
+        if template is not None:
+            return template
+        lease = f"{key}:fetching"
+        if not cache.add(lease, 1, TEMPLATE_FETCH_WAIT_SECONDS * 2):
+            deadline = time.monotonic() + TEMPLATE_FETCH_WAIT_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(TEMPLATE_FETCH_POLL_SECONDS)
+                template = cache.get(key)
+                if template is not None:
+                    return template
+        try:
+            template = client.get_template(template_id)
+            cache.set(key, template, settings.POK_TEMPLATE_CACHE_TIMEOUT)
+        finally:
+            cache.delete(lease)
     return template
 
 
@@ -90,9 +123,68 @@ class CourseSetup:
         return self.mapping.page_id or settings.POK_DEFAULT_PAGE_ID
 
 
+# Every course mapping, as plain data, in the Django cache: most courses of an LMS are not mapped, and their
+# certificate pages must not pay a query to learn it. Saving or deleting a mapping forgets it; the timeout bounds
+# staleness where a mapping changes without signals (bulk updates, another process's local-memory cache).
+MAPPINGS_CACHE_KEY = "openedx_pok:mappings:v1"
+MAPPINGS_CACHE_TIMEOUT = 300
+_MAPPING_FIELDS = ("id", "course_key", "organization", "template_id", "emission_type", "page_id", "enabled")
+
+
+def _load_mappings():
+    courses, organizations = {}, {}
+    for values in CertificateTemplate.objects.values(*_MAPPING_FIELDS):
+        if values["course_key"]:
+            courses[str(values["course_key"])] = values
+        else:
+            organizations[values["organization"]] = values
+    return {"courses": courses, "organizations": organizations}
+
+
+def _mappings():
+    try:
+        mappings = cache.get(MAPPINGS_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - a cache outage costs a query, never an error
+        mappings = None
+    if mappings is None:
+        mappings = _load_mappings()
+        try:
+            cache.set(MAPPINGS_CACHE_KEY, mappings, MAPPINGS_CACHE_TIMEOUT)
+        except Exception:  # noqa: BLE001
+            log.warning("POK: could not cache the course mappings")
+    return mappings
+
+
+def forget_mappings(**kwargs):
+    """Drop the cached mappings (connected to the mapping model's save and delete signals)."""
+    try:
+        cache.delete(MAPPINGS_CACHE_KEY)
+    except Exception:  # noqa: BLE001
+        log.warning("POK: could not forget the cached course mappings; they expire in %ss", MAPPINGS_CACHE_TIMEOUT)
+
+
+post_save.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.save")
+post_delete.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.delete")
+mappings_changed.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.bulk")
+
+
+def mapping_for(course_key):
+    """
+    The mapping that applies to ``course_key`` (an unsaved CertificateTemplate built from the cache), or None.
+
+    Same rule as ``CertificateTemplate.objects.for_course``: a course's own mapping wins over its organization's
+    default, even when disabled (that is how one course opts out). No query when the mappings are cached.
+    """
+    mappings = _mappings()
+    values = mappings["courses"].get(str(course_key))
+    if values is None:
+        values = mappings["organizations"].get(getattr(course_key, "org", None))
+    return CertificateTemplate(**values) if values is not None else None
+
+
 def course_setup(course_key):
     """The :class:`CourseSetup` of a POK-enabled course; CourseSetupError saying what is missing otherwise."""
-    mapping = CertificateTemplate.objects.for_course(course_key)
+    mapping = mapping_for(course_key)
     if mapping is None or not mapping.enabled:
         raise CourseSetupError(_("The course is not mapped to a POK template (or its mapping is disabled)."))
     template_id = mapping.template_id or settings.POK_DEFAULT_TEMPLATE_ID

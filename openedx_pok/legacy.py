@@ -243,11 +243,10 @@ class _Run:
             if _emission(row.get("emission_type")):
                 fields["emission_type"] = _emission(row.get("emission_type"))
             planned.append(("imported" if fields["enabled"] else "imported_disabled", key, fields))
-        seen_orgs = {CourseKey.from_string(k).org for k in templated} | self._credential_orgs()
-        seen_orgs |= {key.org for key in map(_course_key, courses) if key}
         default_orgs = {org for org, on in orgs.items() if on}
-        if flag.everyone is True:
-            default_orgs |= {org for org in seen_orgs if orgs.get(org, True)}
+        if flag.everyone is True:  # a default for every organization the earlier plugin had anything of
+            seen = {_course_key(k).org for k in templated} | {k.org for k in map(_course_key, courses) if k}
+            default_orgs |= {org for org in seen | self._credential_orgs() if orgs.get(org, True)}
         for org in sorted(default_orgs):
             planned.append(("flag_organization", org, {"template_id": "", "enabled": True}))
         for course, on in sorted(courses.items()):
@@ -327,6 +326,7 @@ class _Run:
             else:
                 if pair in ours:
                     adopt.append((ours[pair][0], fields))
+                    ours[pair] = (ours[pair][0], fields["status"], pok_id)  # adopted: not unsent any more
                 else:
                     new.append(fields)
                 self.pairs.add(pair)

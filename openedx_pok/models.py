@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
 from model_utils.models import TimeStampedModel
 from opaque_keys.edx.django.models import CourseKeyField
@@ -46,8 +47,33 @@ def default_emission_type():
         return EmissionType.POK
 
 
+# Sent whenever course mappings change in bulk (queryset update, delete, bulk create), where Django sends no
+# post_save: whoever caches mappings (configuration.py) listens to it as well as to post_save/post_delete.
+mappings_changed = Signal()
+
+
 class CertificateTemplateQuerySet(models.QuerySet):
-    """Lookups of the mapping that applies to a course."""
+    """Lookups of the mapping that applies to a course; bulk changes announce themselves (``mappings_changed``)."""
+
+    def update(self, **kwargs):
+        count = super().update(**kwargs)
+        mappings_changed.send(sender=self.model)
+        return count
+
+    def bulk_create(self, *args, **kwargs):
+        created = super().bulk_create(*args, **kwargs)
+        mappings_changed.send(sender=self.model)
+        return created
+
+    def bulk_update(self, *args, **kwargs):
+        count = super().bulk_update(*args, **kwargs)
+        mappings_changed.send(sender=self.model)
+        return count
+
+    def delete(self):
+        result = super().delete()
+        mappings_changed.send(sender=self.model)
+        return result
 
     def for_course(self, course_key):
         """

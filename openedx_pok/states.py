@@ -10,11 +10,12 @@ POK publishes no list of states (see ``docs/pok-api.rst``). An unknown state is 
 in progress (so reconcile keeps polling it) and logged once per process as a warning.
 """
 import logging
+from contextlib import nullcontext
 from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -131,16 +132,26 @@ def transition_many(row_ids, expected, **fields):
     return _credentials().filter(id__in=list(row_ids), status__in=expected).update(**fields)
 
 
+def guarded():
+    """
+    A savepoint around one statement that may fail (a duplicate key, a value too long), only where one is needed.
+
+    Inside a transaction (the LMS's, a test's) the savepoint keeps a failed statement from breaking it; in autocommit
+    (a Celery worker) the statement is its own transaction already, and an atomic block would only add round trips.
+    """
+    return transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
+
+
 def current_status(row_id):
     """The row's status now (None when it is gone); what a writer reports after losing a compare-and-set."""
     return _credentials().filter(id=row_id).values_list("status", flat=True).first()
 
 
-def hold(row, reason, retryable=False):
+def hold(row, reason, retryable=False, **fields):
     """A pending credential is not sent: bad learner data or setup; ``reason`` says what to fix."""
     log.info("POK: credential %s (user %s, course %s) held", row.id, row.user_id, row.course_key)
     transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.HELD, status_reason=reason,
-               retryable=retryable)
+               retryable=retryable, **fields)
     return CredentialStatus.HELD
 
 

@@ -176,3 +176,13 @@ def test_numeric_ids_and_huge_counts_are_usable_values(client, pok_simulator):
                                   body='{"name": "Org", "availableCredits": 1e300, "sentCredentials": 7}'))
     organization = client.get_organization()
     assert (organization.available_credits, organization.sent_credentials) == (0, 7)
+
+
+def test_a_body_that_does_not_match_its_content_encoding_is_answered(client, pok_simulator):
+    pok_simulator.add_fault(Fault("respond", endpoint="issue_credential", body='{"id": "c-1", "state": "emitted"}',
+                                  headers=(("Content-Encoding", "gzip"),), after_create=True))
+    with pytest.raises(PokResponseError) as info:
+        client.issue_credential(credential_payload())
+    assert (info.value.answered, info.value.retryable, info.value.ambiguous) == (True, False, False)
+    assert "could not be decoded" in info.value.message
+    assert client.get_organization().name == "Simulated Org"

@@ -173,8 +173,12 @@ def test_creation_step_runs_once_when_old_and_new_are_listed(pok, course, learne
 
 @pytest.mark.parametrize("both", [[OLD_RENDER, NEW_RENDER], [NEW_RENDER, OLD_RENDER]])
 def test_render_step_runs_once_when_old_and_new_are_listed(pok, learner, settings, both):
-    """A course that is not POK-enabled: the step reads the mapping and leaves the page to Open edX each time."""
+    """
+    A course whose mapping is disabled: the step reads the learner's credential and leaves the page to Open edX each
+    time (a course with no mapping at all costs no query, so it could not show how often the step ran).
+    """
     unmapped = CourseOverviewFactory()
+    CertificateTemplate.objects.create(course_key=unmapped.id, template_id="tpl-basic", enabled=False)
     certificate = GeneratedCertificateFactory(user=learner, course_id=unmapped.id)
     client = Client()
 

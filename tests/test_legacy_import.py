@@ -7,20 +7,25 @@ and their own row-writing code, on SQLite and on MariaDB); each test loads the d
 this plugin's tables, exactly what an LMS has after ``pip install`` over the earlier plugin. The earlier course flag
 ``module_pok.enable`` comes through the sandbox's platform door (``SANDBOX_WAFFLE_FLAGS``).
 """
+import json
+import operator
+import sys
+import types
 from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.factories import UserFactory
-from openedx_pok import api
+from openedx_pok import api, compat
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from tests import legacy
+from tests.legacy import build
 
 MAPPED = CourseKey.from_string("course-v1:LegacyX+MAPPED+2025")
 CHAIN = CourseKey.from_string("course-v1:LegacyX+CHAIN+2025")
@@ -295,3 +300,98 @@ def test_mariadb_runs_the_import_on_the_legacy_innodb_tables(one_version):
     assert "ENGINE=InnoDB" in ddl and "REFERENCES `auth_user` (`id`)" in ddl
     call_command("migrate", "openedx_pok", verbosity=0)
     assert statuses() == EXPECTED
+
+
+@pytest.mark.parametrize("version", legacy.VERSIONS)
+def test_the_fixtures_are_what_the_published_packages_produce(version, tmp_path):
+    """
+    Regenerate this engine's dump with the published package (its venv is cached under var/legacy/, built with pip on
+    the first run) and compare: the committed fixture is the package's output, not a hand-edited imitation.
+    """
+    engine = "mysql" if connection.vendor == "mysql" else "sqlite"
+    committed = legacy.fixture(version, connection.vendor)
+    build.generate(version, engine, tmp_path / "dump.json")
+    fresh = json.loads((tmp_path / "dump.json").read_text(encoding="utf-8"))
+    assert (fresh["version"], fresh["engine"], fresh["django"]) == (version, committed["engine"], committed["django"])
+    assert fresh["tables"] == committed["tables"] and fresh["migrations"] == committed["migrations"]
+    if fresh["database"] == committed["database"]:  # the DDL text is the server's own: compare on the same server
+        assert fresh["schema"] == committed["schema"]
+
+
+class FakeRows:
+    """Stand-in for the queries compat makes on the LMS's waffle models: filter, order_by, values_list, slices."""
+
+    def __init__(self, rows, broken=False):
+        self.rows, self.broken = rows, broken
+
+    def filter(self, **equal):
+        if self.broken:
+            raise DatabaseError("no such table")
+        return FakeRows([row for row in self.rows if all(row[k] == v for k, v in equal.items())])
+
+    def order_by(self, *keys):
+        rows = list(self.rows)
+        for key in reversed(keys):
+            rows.sort(key=operator.itemgetter(key.lstrip("-")), reverse=key.startswith("-"))
+        return FakeRows(rows)
+
+    def values_list(self, *names):
+        return [tuple(row[name] for name in names) for row in self.rows]
+
+    def __getitem__(self, index):
+        return [types.SimpleNamespace(**row) for row in self.rows][index]
+
+
+def fake_model(table, rows, broken=False):
+    return type(table, (), {"objects": FakeRows(rows, broken), "_meta": types.SimpleNamespace(db_table=table)})
+
+
+def override(key_field, key, choice, enabled, when, flag="module_pok.enable"):
+    return {"waffle_flag": flag, key_field: key, "override_choice": choice, "enabled": enabled, "change_date": when,
+            "id": when}
+
+
+def install_waffle(monkeypatch, flag_rows, course_rows, org_rows=None, broken_courses=False):
+    """The LMS modules the platform backend imports, as stand-ins (the only platform code stubbed)."""
+    for name in ("openedx", "openedx.core", "openedx.core.djangoapps", "openedx.core.djangoapps.waffle_utils"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    models = types.ModuleType("openedx.core.djangoapps.waffle_utils.models")
+    models.WaffleFlagCourseOverrideModel = fake_model("waffle_utils_waffleflagcourseoverridemodel", course_rows,
+                                                      broken_courses)
+    if org_rows is not None:  # the organization overrides exist on newer platforms only
+        models.WaffleFlagOrgOverrideModel = fake_model("waffle_utils_waffleflagorgoverridemodel", org_rows)
+    sys.modules["openedx.core.djangoapps.waffle_utils"].models = models
+    monkeypatch.setitem(sys.modules, "openedx.core.djangoapps.waffle_utils.models", models)
+    waffle = types.ModuleType("waffle")
+    waffle.get_waffle_flag_model = lambda: fake_model("waffle_flag", flag_rows)
+    monkeypatch.setitem(sys.modules, "waffle", waffle)
+
+
+def flag_row(everyone, percent=None):
+    nobody = types.SimpleNamespace(exists=lambda: False)
+    return {"name": "module_pok.enable", "everyone": everyone, "percent": percent, "staff": False,
+            "authenticated": False, "testing": False, "rollout": False, "languages": "", "superusers": True,
+            "users": nobody, "groups": nobody}
+
+
+@pytest.mark.django_db
+def test_the_platform_backend_reads_the_flag_like_course_waffle_flag(monkeypatch, settings):
+    settings.POK_COMPAT_BACKEND = compat.DEFAULT_BACKEND
+    install_waffle(monkeypatch, [flag_row(None)], [
+        override("course_id", MAPPED, "on", True, 1), override("course_id", MAPPED, "off", True, 2),  # latest: off
+        override("course_id", CHAIN, "on", True, 1), override("course_id", CHAIN, "on", False, 2),  # latest disabled
+        override("course_id", FLAG_ONLY, "on", True, 3),
+        override("course_id", NO_CREDENTIALS, "on", True, 4, flag="another.flag"),
+    ], [override("org", "OtherU", "on", True, 1)])
+    state = compat.get_course_flag_state("module_pok.enable")
+    assert state.everyone is False  # "unknown" with no rollout at all (superusers is waffle's default)
+    assert dict(state.course_overrides) == {str(MAPPED): False, str(FLAG_ONLY): True}
+    assert state.org_overrides == (("OtherU", True),)
+
+    install_waffle(monkeypatch, [flag_row(None, percent=50)], [], org_rows=None)
+    assert compat.get_course_flag_state("module_pok.enable") == compat.CourseFlagState(everyone=None)
+
+    install_waffle(monkeypatch, [flag_row(True)], [], org_rows=[], broken_courses=True)
+    assert compat.get_course_flag_state("module_pok.enable") == compat.CourseFlagState(everyone=True)
+    install_waffle(monkeypatch, [], [], org_rows=[])
+    assert compat.get_course_flag_state("module_pok.enable") == compat.CourseFlagState(everyone=False)

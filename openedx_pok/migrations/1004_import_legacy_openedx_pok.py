@@ -8,6 +8,7 @@ again). The legacy tables are only read, so the reverse is a no-op too: the earl
 """
 from django.db import migrations
 
+from openedx_pok.configuration import forget_mappings
 from openedx_pok.legacy import import_legacy
 
 
@@ -18,6 +19,7 @@ def forward(apps, schema_editor):
         apps.get_model("openedx_pok", "PokCertificate"),
         using=schema_editor.connection.alias,
     )
+    forget_mappings()  # the new mappings were bulk-inserted (no post_save): a cached copy must not hide them
 
 
 class Migration(migrations.Migration):

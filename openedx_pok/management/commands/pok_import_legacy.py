@@ -9,6 +9,7 @@ legacy row with its reason (ids only).
 """
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from openedx_pok import api
 
@@ -33,7 +34,8 @@ class Command(BaseCommand):
         if report.dry_run:
             write(_("Dry run: nothing was written; a real run would do the following."))
         mappings = report.mappings
-        write(_("Course mappings, from {n} legacy templates:").format(n=report.templates))
+        write(ngettext("Course mappings, from {n} legacy template:", "Course mappings, from {n} legacy templates:",
+                       report.templates).format(n=report.templates))
         write(_("  imported: {enabled} enabled, {disabled} disabled (the course's module_pok.enable flag was off)")
               .format(enabled=mappings["imported"], disabled=mappings["imported_disabled"]))
         write(_("  already present: {n}").format(n=mappings["present"]))
@@ -46,7 +48,8 @@ class Command(BaseCommand):
         if report.flag_partial:
             write(_("  note: the flag was rolled out to some users only; no course was enabled for that alone."))
         imported = sum(report.imported.values())
-        write(_("Credentials, from {n} legacy rows:").format(n=report.credentials))
+        write(ngettext("Credentials, from {n} legacy row:", "Credentials, from {n} legacy rows:",
+                       report.credentials).format(n=report.credentials))
         write(_("  imported: {n}").format(n=imported))
         for status in api.CredentialStatus:
             if report.imported[status]:
@@ -62,7 +65,8 @@ class Command(BaseCommand):
                 write(f"    {table} {legacy_id}: {report.label(reason)}")
         if not report.accounted():
             raise CommandError(_("Some legacy rows are not accounted for; see the log."))
-        write(_("Every legacy row is accounted for ({batches} batches).").format(batches=report.batches))
+        write(ngettext("Every legacy row is accounted for ({n} batch).",
+                       "Every legacy row is accounted for ({n} batches).", report.batches).format(n=report.batches))
 
     @staticmethod
     def _reasons(report, skips):

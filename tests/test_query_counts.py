@@ -1,0 +1,98 @@
+"""
+Query counts that are deterministic, pinned: the costs the performance issue sets (docs/benchmarks.rst has the times).
+
+- the certificate page of a course without a mapping: no plugin query at all (mappings are cached);
+- the certificate page of an emitted credential: one indexed query;
+- one award (creation filter + CERTIFICATE_CREATED, as the LMS sends them): one read and one insert by the filter, one
+  read by the receiver, and one task published;
+- one issuance in the worker: the plugin's own SQL is one read, the claim and the store.
+Only statements on the plugin's tables are counted where the sandbox LMS's own reads would blur the figure.
+"""
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from openedx_filters.learning.filters import CertificateRenderStarted
+
+from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory
+from openedx_pok import api, issuance, tasks
+from openedx_pok.models import CredentialStatus, PokCertificate
+from openedx_pok.settings.common import RENDER_FILTER
+
+PLUGIN_TABLES = ("openedx_pok_credential", "openedx_pok_course_template_mapping")
+
+
+def plugin_statements(queries):
+    return [query["sql"] for query in queries.captured_queries
+            if any(table in query["sql"] for table in PLUGIN_TABLES)]
+
+
+def real_statements(queries):
+    """Statements, without the savepoints the test's own transaction makes the guarded writes take."""
+    return [query["sql"] for query in queries.captured_queries
+            if not query["sql"].upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+@pytest.fixture
+def render_only_the_plugin(settings):
+    settings.OPEN_EDX_FILTERS_CONFIG = {
+        RENDER_FILTER: {"pipeline": ["openedx_pok.pipeline.RenderPokCredential"], "fail_silently": False},
+    }
+
+
+def render_context(user, course, certificate):
+    return {"course_id": str(course.id), "accomplishment_user_id": user.id, "user_certificate": certificate,
+            "username": user.username}
+
+
+@pytest.mark.django_db
+def test_the_page_of_a_course_without_a_mapping_costs_no_query(course, learner, render_only_the_plugin):
+    unmapped = CourseOverviewFactory()
+    certificate = GeneratedCertificateFactory(user=learner, course_id=unmapped.id, status="downloadable")
+    context = render_context(learner, unmapped, certificate)
+    CertificateRenderStarted.run_filter(context=context, custom_template=None)  # warms the mapping cache
+    with CaptureQueriesContext(connection) as queries:
+        result = CertificateRenderStarted.run_filter(context=context, custom_template=None)
+    assert result[0] is context
+    assert len(queries) == 0, [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.django_db
+def test_the_page_of_an_emitted_credential_costs_one_query(pok, course, learner, lms, render_only_the_plugin):
+    certificate = lms.award(learner, course)
+    assert PokCertificate.objects.get(user=learner).status == CredentialStatus.EMITTED
+    context = render_context(learner, course, certificate)
+    with pytest.raises(CertificateRenderStarted.RedirectToPage):
+        CertificateRenderStarted.run_filter(context=context, custom_template=None)
+    with CaptureQueriesContext(connection) as queries, pytest.raises(CertificateRenderStarted.RedirectToPage):
+        CertificateRenderStarted.run_filter(context=context, custom_template=None)
+    assert len(queries) == 1 and "openedx_pok_credential" in queries.captured_queries[0]["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_award_is_one_read_one_insert_and_one_publish(course, learner, monkeypatch):
+    """Outside a transaction, as in the LMS's grades task: no savepoint around the insert."""
+    published = []
+    monkeypatch.setattr(tasks, "enqueue_issuance", lambda row_id, **kwargs: published.append(row_id))
+    api.is_pok_enabled(course.id)  # warms the mapping cache, as any earlier page view or award does
+    with CaptureQueriesContext(connection) as queries:
+        api.request_issuance(learner.id, course.id, grade=0.9)   # the creation filter
+        api.request_issuance(learner.id, course.id)              # the CERTIFICATE_CREATED receiver
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert len(statements) == 3, statements
+    assert statements[1].upper().startswith("INSERT")
+    assert len(published) == 1
+
+
+@pytest.mark.django_db
+def test_one_issuance_is_one_read_the_claim_and_the_store(pok, course, learner, lms, monkeypatch):
+    monkeypatch.setattr(tasks, "enqueue_issuance", lambda *args, **kwargs: None)
+    certificate = lms.award(learner, course)  # nothing issued: the task was not sent
+    row = PokCertificate.objects.get(user=learner)
+    assert row.status == CredentialStatus.PENDING and certificate.status == "downloadable"
+    api.is_pok_enabled(course.id)
+    with CaptureQueriesContext(connection) as queries:
+        assert issuance.issue(row.id) == CredentialStatus.EMITTED
+    plugin = plugin_statements(queries)
+    assert len(plugin) == 3, plugin
+    assert plugin[0].upper().startswith("SELECT") and all(sql.upper().startswith("UPDATE") for sql in plugin[1:])
+    assert len(real_statements(queries)) <= 8, real_statements(queries)  # with the sandbox LMS's own reads
