@@ -247,7 +247,11 @@ class PokCertificate(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["user", "course_key"], name="pok_credential_one_per_learner_course"),
         ]
-        indexes = [models.Index(fields=["status", "modified"], name="pok_credential_status_mod")]
+        indexes = [
+            models.Index(fields=["status", "modified"], name="pok_credential_status_mod"),
+            # The reconcile run polls in-progress credentials, least recently refreshed first, in bounded batches.
+            models.Index(fields=["status", "last_synced_at"], name="pok_credential_status_synced"),
+        ]
 
     def __str__(self):
         return f"{self.user_id} / {self.course_key}: {self.status}"

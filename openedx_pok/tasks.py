@@ -123,24 +123,48 @@ def run_issuance(row_id, wait=0, tries=0):
         return CredentialStatus.PENDING
 
 
+# Rows per message when the reconcile run hands work to the workers: one message per row made publishing most of
+# the run's time, one message for all would serialize the POSTs in one worker.
+RECONCILE_CHUNK_SIZE = 20
+
+
+def _chunks(row_ids):
+    return [row_ids[start:start + RECONCILE_CHUNK_SIZE] for start in range(0, len(row_ids), RECONCILE_CHUNK_SIZE)]
+
+
+def _enqueue_chunk(task, row_ids, **kwargs):
+    """Publish one message for a chunk of rows; on failure the rows stay as they are for the next reconcile run."""
+    try:
+        if task.app.conf.task_always_eager:
+            task.apply_async(args=[row_ids], kwargs=kwargs, **_task_options())
+        else:
+            task.apply_async(args=[row_ids], kwargs=kwargs, retry=False, connection=_publish_connection(task.app),
+                             **_task_options())
+    except Exception:
+        _drop_publish_connection()
+        log.exception("POK: could not enqueue %s for %s credentials; the next reconcile run retries",
+                      task.name, len(row_ids))
+
+
 def reconcile(limit=None, inline=False, pending_grace=None):
     """
     Bring unfinished credentials forward (see :func:`openedx_pok.reconcile.reconcile_plan`); returns counts.
 
-    ``inline`` runs the work in this process (management command); otherwise it is enqueued for the workers.
+    ``inline`` runs the work in this process (management command); otherwise it is published for the workers in
+    chunks of rows.
     """
     plan = reconciliation.reconcile_plan(limit=limit, pending_grace=pending_grace)
     wait = settings.POK_CERTIFICATE_WAIT_RETRIES  # reconcile never waits for a certificate that is not there
-    for row_id in plan.to_issue:
-        if inline:
+    if inline:
+        for row_id in plan.to_issue:
             run_issuance(row_id, wait=wait)
-        else:
-            enqueue_issuance(row_id, wait=wait)
-    for row_id in plan.to_refresh:
-        if inline:
+        for row_id in plan.to_refresh:
             issuance.refresh(row_id)
-        else:
-            enqueue_refresh(row_id)
+    else:
+        for chunk in _chunks(plan.to_issue):
+            _enqueue_chunk(issue_credentials_task, chunk, wait=wait)
+        for chunk in _chunks(plan.to_refresh):
+            _enqueue_chunk(refresh_credentials_task, chunk)
     return plan.counts
 
 
@@ -163,6 +187,22 @@ def refresh_credential_task(row_id):
 def cache_credential_image_task(row_id):
     """Cache an emitted credential's image location (:func:`openedx_pok.media.cache_image_location`)."""
     media.cache_image_location(row_id)
+
+
+@shared_task(name="openedx_pok.tasks.issue_credentials", ignore_result=True, acks_late=True)
+@set_code_owner_attribute
+def issue_credentials_task(row_ids, wait=0):
+    """Issue a chunk of credentials found by the reconcile run, one after the other."""
+    for row_id in row_ids:
+        run_issuance(row_id, wait=wait)
+
+
+@shared_task(name="openedx_pok.tasks.refresh_credentials", ignore_result=True)
+@set_code_owner_attribute
+def refresh_credentials_task(row_ids):
+    """Poll POK for a chunk of credentials in progress found by the reconcile run."""
+    for row_id in row_ids:
+        issuance.refresh(row_id)
 
 
 @shared_task(name="openedx_pok.tasks.reconcile_credentials", ignore_result=True)

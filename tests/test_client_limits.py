@@ -94,7 +94,7 @@ def test_slow_drip_on_a_get_is_cut_at_the_deadline(drip_client, pok_simulator):
     with pytest.raises(PokNetworkError) as info:
         drip_client.get_organization()
     elapsed = time.monotonic() - started
-    assert 0.9 < elapsed < 1.6
+    assert 0.9 < elapsed < 2.5
     exc = info.value
     assert (exc.retryable, exc.ambiguous, exc.answered) == (True, False, False)
     assert "1 s deadline" in exc.message
@@ -107,7 +107,7 @@ def test_slow_drip_on_issue_credential_is_ambiguous(drip_client, pok_simulator):
     started = time.monotonic()
     with pytest.raises(PokNetworkError) as info:
         drip_client.issue_credential(credential_payload())
-    assert time.monotonic() - started < 1.6
+    assert time.monotonic() - started < 2.5
     assert (info.value.ambiguous, info.value.retryable, info.value.answered) == (True, True, False)
     assert len(pok_simulator.credentials_for(EMAIL)) == 1  # it was sent and handled: the credential exists
 
@@ -121,7 +121,7 @@ def test_default_deadline_is_timeout_plus_connect_timeout(pok_simulator):
         started = time.monotonic()
         with pytest.raises(PokNetworkError):
             api.get_credential(credential.id)
-    assert 0.9 < time.monotonic() - started < 1.7
+    assert 0.9 < time.monotonic() - started < 2.5
 
 
 def test_a_dripping_status_line_is_cut_at_the_deadline(drip_server):
@@ -130,7 +130,7 @@ def test_a_dripping_status_line_is_cut_at_the_deadline(drip_server):
         started = time.monotonic()
         with pytest.raises(PokNetworkError) as info:
             api.issue_credential(credential_payload())
-    assert time.monotonic() - started < 1.6
+    assert time.monotonic() - started < 2.5
     assert (info.value.ambiguous, info.value.answered) == (True, False)
 
 
