@@ -13,12 +13,11 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import media
+from openedx_pok import caching, media
 from openedx_pok.exceptions import RetryLater
 from openedx_pok.models import PokCertificate
 from openedx_pok.states import (
@@ -59,25 +58,16 @@ def remember(row, credential):
     POST, the next run finds the answer here (or staff find the id in the log) instead of sending a second POST.
     """
     log.info("POK: credential %s was created on POK as %s", row.id, credential.id)
-    try:
-        cache.set(_answer_key(row), credential, REMEMBER_ANSWER_SECONDS)
-    except Exception:  # noqa: BLE001
-        log.warning("POK: could not remember the answer for credential %s in the cache", row.id)
+    caching.set(_answer_key(row), credential, REMEMBER_ANSWER_SECONDS)
 
 
 def recall(row):
     """The remembered, not yet stored answer to this row's current issuance, or None."""
-    try:
-        return cache.get(_answer_key(row))
-    except Exception:  # noqa: BLE001
-        return None
+    return caching.get(_answer_key(row))
 
 
 def _forget(row):
-    try:
-        cache.delete(_answer_key(row))
-    except Exception:  # noqa: BLE001
-        log.warning("POK: could not forget the answer of credential %s in the cache", row.id)
+    caching.delete(_answer_key(row))
 
 
 def store(row, credential, expected_status):

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -19,7 +18,7 @@ from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import configuration, legacy, media, render, sharing, tasks
+from openedx_pok import caching, configuration, legacy, media, render, sharing, tasks
 from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 from openedx_pok.models import CertificateTemplate, PokCertificate
 from openedx_pok.payload import usable_grade
@@ -211,7 +210,8 @@ def status_payload(row):
 
 def _at_most_once_per_period(key, schedule):
     """Run ``schedule`` after commit unless it ran for ``key`` in the last POK_REFRESH_ON_VIEW_SECONDS."""
-    if not cache.add(f"openedx_pok:{key}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS):
+    # A cache that is down schedules nothing: page views must not turn into a task each.
+    if not caching.add(f"openedx_pok:{key}", 1, settings.POK_REFRESH_ON_VIEW_SECONDS, when_down=False):
         return False
     transaction.on_commit(schedule)
     return True

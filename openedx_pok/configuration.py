@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
-from openedx_pok import compat
+from openedx_pok import caching, compat
 from openedx_pok.client import PokApiClient
 from openedx_pok.exceptions import CourseSetupError, PokNotFoundError
 from openedx_pok.models import CertificateTemplate, mappings_changed
@@ -73,26 +72,26 @@ def get_template(client, template_id):
     production account never share entries.
     """
     key = f"openedx_pok:template:{digest(client.api_url, template_id)}"
-    template = cache.get(key)
+    template = caching.get(key)
     if template is not None:
         return template
     with _local_lock(key):
-        template = cache.get(key)
+        template = caching.get(key)
         if template is not None:
             return template
         lease = f"{key}:fetching"
-        if not cache.add(lease, 1, TEMPLATE_FETCH_WAIT_SECONDS * 2):
+        if not caching.add(lease, 1, TEMPLATE_FETCH_WAIT_SECONDS * 2):
             deadline = time.monotonic() + TEMPLATE_FETCH_WAIT_SECONDS
             while time.monotonic() < deadline:
                 time.sleep(TEMPLATE_FETCH_POLL_SECONDS)
-                template = cache.get(key)
+                template = caching.get(key)
                 if template is not None:
                     return template
         try:
             template = client.get_template(template_id)
-            cache.set(key, template, settings.POK_TEMPLATE_CACHE_TIMEOUT)
+            caching.set(key, template, settings.POK_TEMPLATE_CACHE_TIMEOUT)
         finally:
-            cache.delete(lease)
+            caching.delete(lease)
     return template
 
 
@@ -142,25 +141,16 @@ def _load_mappings():
 
 
 def _mappings():
-    try:
-        mappings = cache.get(MAPPINGS_CACHE_KEY)
-    except Exception:  # noqa: BLE001 - a cache outage costs a query, never an error
-        mappings = None
+    mappings = caching.get(MAPPINGS_CACHE_KEY)  # a cache outage costs a query, never an error
     if mappings is None:
         mappings = _load_mappings()
-        try:
-            cache.set(MAPPINGS_CACHE_KEY, mappings, MAPPINGS_CACHE_TIMEOUT)
-        except Exception:  # noqa: BLE001
-            log.warning("POK: could not cache the course mappings")
+        caching.set(MAPPINGS_CACHE_KEY, mappings, MAPPINGS_CACHE_TIMEOUT)
     return mappings
 
 
 def forget_mappings(**kwargs):
     """Drop the cached mappings (connected to the mapping model's save and delete signals)."""
-    try:
-        cache.delete(MAPPINGS_CACHE_KEY)
-    except Exception:  # noqa: BLE001
-        log.warning("POK: could not forget the cached course mappings; they expire in %ss", MAPPINGS_CACHE_TIMEOUT)
+    caching.delete(MAPPINGS_CACHE_KEY)
 
 
 post_save.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.save")
@@ -209,10 +199,7 @@ def account_wait_seconds():
 
     Shared through the Django cache the LMS configures, so one rate limit holds for all workers and all task chains.
     """
-    try:
-        not_before = cache.get(_account_key())
-    except Exception:  # noqa: BLE001
-        return 0.0  # a cache outage must not stop issuance; the per-row backoff still applies
+    not_before = caching.get(_account_key())  # a cache outage: no shared wait, the per-row backoff still applies
     if not not_before:
         return 0.0
     return max(0.0, not_before - time.time())
@@ -223,9 +210,5 @@ def note_rate_limited(seconds):
     if seconds <= 0:
         return
     until = time.time() + seconds
-    try:
-        current = cache.get(_account_key()) or 0
-        if until > current:
-            cache.set(_account_key(), until, int(seconds) + 1)
-    except Exception:  # noqa: BLE001
-        log.warning("POK: could not share a rate limit through the cache; per-credential backoff still applies")
+    if until > (caching.get(_account_key()) or 0):
+        caching.set(_account_key(), until, int(seconds) + 1)

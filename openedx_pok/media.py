@@ -9,11 +9,10 @@ import logging
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import compat, configuration
+from openedx_pok import caching, compat, configuration
 from openedx_pok.client import fetch_image, host_allowed
 from openedx_pok.compat import CertificateInfo
 from openedx_pok.exceptions import PokApiError, PokConfigurationError, PokRateLimitedError
@@ -41,16 +40,16 @@ def _image_cache_key(row):
 
 def cached_image_location(row):
     """The image location if a task already cached it, else ""; never asks POK (used by the certificate page)."""
-    location = cache.get(_image_cache_key(row)) or ""
+    location = caching.get(_image_cache_key(row)) or ""
     return location if image_url_allowed(location) else ""
 
 
 def credential_image_location(row):
     """The public image URL of an emitted credential (POK ``decrypted-image``), cached; PokApiError on failure."""
-    location = cache.get(_image_cache_key(row))
+    location = caching.get(_image_cache_key(row))
     if location is None:
         location = configuration.get_client().get_credential_image(row.pok_credential_id)
-        cache.set(_image_cache_key(row), location, settings.POK_IMAGE_CACHE_TIMEOUT)
+        caching.set(_image_cache_key(row), location, settings.POK_IMAGE_CACHE_TIMEOUT)
     return location
 
 
@@ -84,21 +83,21 @@ def credential_image(row):
     burst of concurrent uncached requests makes one POK download (the others get "try again shortly").
     """
     key = f"openedx_pok:image-bytes:{row.pok_credential_id}"
-    cached = cache.get(key)
+    cached = caching.get(key)
     if cached is not None:
         return cached
     slot = f"openedx_pok:image-download:{row.pok_credential_id}"
-    if not cache.add(slot, 1, IMAGE_DOWNLOAD_INTERVAL):
+    if not caching.add(slot, 1, IMAGE_DOWNLOAD_INTERVAL):
         raise PokRateLimitedError("The credential image is being downloaded; try again shortly.",
                                   retry_after=IMAGE_DOWNLOAD_INTERVAL)
     try:
         image = fetch_image(credential_image_location(row), allowed_image_hosts(), timeout=settings.POK_TIMEOUT,
                             connect_timeout=settings.POK_CONNECT_TIMEOUT)
     except Exception:
-        cache.delete(slot)  # a failure is not cached: the next click may try again
+        caching.delete(slot)  # a failure is not cached: the next click may try again
         raise
     if len(image[1]) <= MAX_CACHED_IMAGE_BYTES:
-        cache.set(key, image, settings.POK_IMAGE_CACHE_TIMEOUT)
+        caching.set(key, image, settings.POK_IMAGE_CACHE_TIMEOUT)
     return image
 
 
@@ -127,7 +126,7 @@ def preview_image_url(course_key, language=None):
     language = preview_language(language)
     setup = configuration.course_setup(course_key)
     key = f"openedx_pok:preview:{configuration.digest(settings.POK_API_URL, course_key, setup.template_id, language)}"
-    url = cache.get(key)
+    url = caching.get(key)
     if url is not None:
         return url
     template = configuration.template(setup.template_id)
@@ -140,5 +139,5 @@ def preview_image_url(course_key, language=None):
         date_format=settings.POK_DATE_FORMAT, skip_acceptance=True, grade=1.0,
     )
     url = configuration.get_client().preview_template(build_preview_payload(context))
-    cache.set(key, url, settings.POK_IMAGE_CACHE_TIMEOUT)
+    caching.set(key, url, settings.POK_IMAGE_CACHE_TIMEOUT)
     return url

@@ -1,6 +1,10 @@
 """
 Small look-ups the tests repeat: kept here so every test reads the plugin's rows the same way.
 """
+from contextlib import contextmanager
+
+import kombu.pools
+
 from openedx_pok.models import PokCertificate
 
 
@@ -11,3 +15,38 @@ def credential_of(user, course):
     Fresh on purpose: the tests assert what the tasks committed, never a Python object they still hold.
     """
     return PokCertificate.objects.get(user=user, course_key=course.id)
+
+
+@contextmanager
+def celery_conf(app, **overrides):
+    """
+    Change the Celery app's configuration for a block, then restore it and drop the connections made meanwhile.
+
+    The sandbox app reads Django settings with ``namespace="CELERY"``; Celery 5.6 (the Open edX releases' pin) then
+    lets the namespaced key (``CELERY_TASK_ALWAYS_EAGER``) win over ``task_always_eager``, so both are set. The
+    broker connection pools are reset on the way in and out, so no test publishes to another test's broker.
+    """
+    keys = {name: f"CELERY_{name.upper()}" for name in overrides}
+    saved = {name: app.conf.get(name) for name in overrides}
+    saved_namespaced = {key: app.conf.get(key) for key in keys.values() if key in app.conf}
+
+    def drop_connections():
+        kombu.pools.reset()
+        app._pool = None  # noqa: SLF001 - as Celery itself does after a fork
+        app.amqp._producer_pool = None  # noqa: SLF001
+
+    drop_connections()
+    for name, value in overrides.items():
+        app.conf[name] = value
+        app.conf[keys[name]] = value
+    try:
+        yield app
+    finally:
+        for name, value in saved.items():
+            app.conf[name] = value
+        for key in keys.values():
+            if key in saved_namespaced:
+                app.conf[key] = saved_namespaced[key]
+            else:
+                app.conf.pop(key, None)
+        drop_connections()

@@ -7,7 +7,6 @@ import logging
 from datetime import timedelta
 from io import StringIO
 
-import kombu.pools
 import pytest
 from django.core.management import call_command
 from django.utils import timezone, translation
@@ -19,7 +18,7 @@ from openedx_pok import api, tasks
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.tasks import issue_credential_task
 from openedx_pok.testing.pok_simulator import Fault
-from test_utils import credential_of
+from test_utils import celery_conf, credential_of
 
 pytestmark = pytest.mark.django_db
 
@@ -443,26 +442,10 @@ def test_abandoned_request_is_recovered_as_ambiguous(pok, course, learner, lms):
 
 
 def test_broker_outage_does_not_break_the_lms_and_reconcile_catches_up(pok, course, learner, lms):
-    app = issue_credential_task.app
-    overrides = {
-        "task_always_eager": False, "broker_url": "redis://127.0.0.1:1/0", "broker_connection_retry": False,
-        "broker_connection_max_retries": 0, "task_publish_retry": False, "broker_connection_timeout": 0.5,
-    }
-    saved = {key: app.conf[key] for key in overrides}
-
-    def drop_cached_connections():
-        # Earlier eager tests leave producer pools bound to the real broker; a new broker_url must not reuse them.
-        kombu.pools.reset()
-        app._pool = None  # noqa: SLF001
-        app.amqp._producer_pool = None  # noqa: SLF001
-
-    app.conf.update(overrides)
-    drop_cached_connections()
-    try:
+    with celery_conf(issue_credential_task.app, task_always_eager=False, broker_url="redis://127.0.0.1:1/0",
+                     broker_connection_retry=False, broker_connection_max_retries=0, task_publish_retry=False,
+                     broker_connection_timeout=0.5):
         certificate = lms.award(learner, course)
-    finally:
-        app.conf.update(saved)
-        drop_cached_connections()
     assert certificate.status == "downloadable"
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.PENDING

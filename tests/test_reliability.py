@@ -25,7 +25,7 @@ from openedx_pok.client import Credential
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.payload import fit, usable_grade
 from openedx_pok.testing.pok_simulator import Fault
-from test_utils import credential_of
+from test_utils import celery_conf, credential_of
 
 pytestmark = pytest.mark.django_db
 
@@ -292,13 +292,11 @@ def hung_broker():
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    saved = celery_app.conf.task_always_eager, celery_app.conf.broker_url
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
     try:
-        yield
+        with celery_conf(celery_app, task_always_eager=False,
+                         broker_url=f"redis://127.0.0.1:{server.getsockname()[1]}/0"):
+            yield
     finally:
-        celery_app.conf.task_always_eager, celery_app.conf.broker_url = saved
         stop.set()
         server.close()
         for conn in accepted:
