@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import caching, configuration, legacy, media, render, sharing, tasks
+from openedx_pok import caching, configuration, events, legacy, media, render, sharing, tasks
 from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 from openedx_pok.models import CertificateTemplate, PokCertificate
 from openedx_pok.payload import usable_grade
@@ -120,6 +120,8 @@ def request_issuance(user_id, course_key, grade=None):
         log.warning("POK: ignoring unusable grade for user %s in %s", user_id, course_key)
         grade = None
     row, created = _get_or_create(user_id, course_key, grade)
+    if created:
+        events.emit(events.REQUESTED, row)
     if grade is not None and row.grade != grade:
         PokCertificate.objects.filter(id=row.id).update(grade=grade)
         row.grade = grade
@@ -137,16 +139,19 @@ def request_issuance(user_id, course_key, grade=None):
     return row
 
 
-def _reissue(row):
-    """Turn a revoked record into a new pending issuance; the old POK id is kept in the history."""
+def _new_issuance_fields(row):
+    """The fields that turn a row into a new issuance: a new idempotency key, the old POK id kept in the history."""
     previous = list(row.previous_credential_ids or [])
     if row.pok_credential_id:
         previous.append(row.pok_credential_id)
-    if transition(
-        row.id, CredentialStatus.REVOKED,
-        status=CredentialStatus.PENDING, status_reason="", issuance=row.issuance + 1, pok_credential_id=None,
-        pok_state="", view_url="", previous_credential_ids=previous, retryable=False,
-    ):
+    return {"status": CredentialStatus.PENDING, "status_reason": "", "issuance": row.issuance + 1,
+            "pok_credential_id": None, "pok_state": "", "view_url": "", "previous_credential_ids": previous,
+            "retryable": False, "tries": 0, "not_before": None, "ambiguous_attempts": 0, "possible_duplicate": False}
+
+
+def _reissue(row):
+    """Turn a revoked record into a new pending issuance; the old POK id is kept in the history."""
+    if transition(row.id, CredentialStatus.REVOKED, **_new_issuance_fields(row)):
         log.info("POK: credential %s re-issued after revocation (issuance %s)", row.id, row.issuance + 1)
     return PokCertificate.objects.get(id=row.id)
 
@@ -165,7 +170,8 @@ def revoke(user_id, course_key, reason):
         return row
     if row.pok_credential_id:
         reason = _("{reason} Revoke credential {id} on POK as well.").format(reason=reason, id=row.pok_credential_id)
-    transition(row.id, row.status, status=CredentialStatus.REVOKED, status_reason=reason, retryable=False)
+    if transition(row.id, row.status, status=CredentialStatus.REVOKED, status_reason=reason, retryable=False):
+        events.emit(events.REVOKED, row, status=CredentialStatus.REVOKED)
     log.info("POK: credential %s (user %s, course %s) revoked", row.id, user_id, course_key)
     row.refresh_from_db()
     return row
@@ -175,7 +181,14 @@ def retry(row):
     """Staff action: send a held or failed credential again. Returns True when it was scheduled."""
     if row.status not in RETRIABLE_BY_STAFF:
         return False
-    if not transition(row.id, row.status, status=CredentialStatus.PENDING, status_reason="", retryable=False):
+    if row.pok_credential_id:
+        # POK has (or had) a credential for this issuance that will not be emitted (refused, gone): a new one.
+        fields = _new_issuance_fields(row)
+    else:
+        # Staff act now: the backoff is over, and the one resend after an ambiguous failure is theirs to grant.
+        fields = {"status": CredentialStatus.PENDING, "status_reason": "", "retryable": False, "not_before": None,
+                  "tries": 0}
+    if not transition(row.id, row.status, **fields):
         return False
     _schedule_issuance(row.id)
     return True
@@ -409,3 +422,19 @@ def import_legacy(dry_run=False, batch_size=None):
     if not dry_run:
         configuration.forget_mappings()  # bulk inserts send no post_save: the cached mappings would be stale
     return report
+
+
+# Issue 10, operating issuance at scale: the work lives in backfill.py, report.py and retirement.py.
+from openedx_pok import backfill as backfilling  # noqa: E402 - appended section; hoist to the top when merging
+from openedx_pok import report, retirement  # noqa: E402
+
+__all__ += ["backfill", "credentials_csv", "credentials_csv_response", "retire_learner"]
+credentials_csv = report.credentials_csv  # pok_report
+credentials_csv_response = report.csv_response  # the admin's streaming export
+retire_learner = retirement.retire_learner  # the USER_RETIRE_LMS_MISC receiver
+
+
+def backfill(course_keys=(), orgs=(), background=False, **options):
+    """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.backfill.backfill`."""
+    return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
+                                **options)

@@ -354,3 +354,19 @@ def test_the_staff_preview_asks_pok_once_per_real_language(client, pok, course, 
     for language in ["en", "xx", "zz-ZZ", "en-US", "", "EN", "es-419", "qq"] * 3:
         client.get(f"/pok/preview/{course.id}/image?language={language}")
     assert pok.count("preview_template") == 2  # en (also for unknown values) and es-419
+
+
+def test_staff_retry_of_a_credential_pok_refused_issues_a_new_one(pok, course, learner, lms):
+    pok.emission_mode = "async"
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    pok.set_state(row.pok_credential_id, "signatureRejected")
+    lms.run(issuance.refresh, row.id)
+    refused = credential_of(learner, course)
+    assert refused.status == CredentialStatus.FAILED and refused.pok_credential_id == row.pok_credential_id
+    pok.emission_mode = "sync"
+    assert lms.run(api.retry, refused)
+    again = credential_of(learner, course)
+    assert again.status == CredentialStatus.EMITTED and again.pok_credential_id != row.pok_credential_id
+    assert again.previous_credential_ids == [row.pok_credential_id] and again.issuance == 2
+    assert pok.count("issue_credential") == 2
