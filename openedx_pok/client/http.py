@@ -203,14 +203,14 @@ class PokApiClient:
             "POST", ("credential",), payload=payload, idempotency_key=idempotency_key, parse=Credential.from_api
         )
 
-    def get_credential(self, credential_id):
+    def get_credential(self, pok_id):
         """E7 ``GET /credential/{id}``: current state of a credential (how state changes are learned)."""
-        return self._request("GET", ("credential", credential_id), parse=Credential.from_api)
+        return self._request("GET", ("credential", pok_id), parse=Credential.from_api)
 
-    def get_credential_image(self, credential_id):
+    def get_credential_image(self, pok_id):
         """E8 ``GET /credential/{id}/decrypted-image``: a public URL of the credential image (lifetime unknown)."""
         return self._request(
-            "GET", ("credential", credential_id, "decrypted-image"),
+            "GET", ("credential", pok_id, "decrypted-image"),
             parse=lambda body: url_from(body, ("location", "url"), "credential image"),
         )
 
