@@ -2,15 +2,76 @@
 HTML of the pages the certificate render step shows instead of the Open edX certificate: credential on its way,
 credential delayed, credential embedded, and the staff preview.
 
-Templates only: what to show was decided by ``api.certificate_page`` (a frozen
-:class:`~openedx_pok.api.CertificatePage`); this module combines it with the LMS's render context (platform and
-learner names, for the wording) and renders it in the certificate's language, every value autoescaped by the Django
-template engine. Nothing here reads the database or calls POK.
+Templates only: what to show was decided by ``api.certificate_page`` (a frozen :class:`CertificatePage`, defined
+here with the reading of the LMS's render context it starts from); this module combines it with the LMS's render
+context (platform and learner names, for the wording) and renders it in the certificate's language, every value
+autoescaped by the Django template engine. Nothing here reads the database or calls POK.
 """
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey
+
+
+class PageKind:
+    """What the certificate page shows."""
+
+    UNTOUCHED = "untouched"    # the Open edX certificate, as if the plugin were not installed
+    REDIRECT = "redirect"      # the credential's page on POK
+    EMBED = "embed"            # the credential image inside the LMS
+    STATUS = "status"          # on its way: a page that polls
+    NOTICE = "notice"          # held or failed: a friendly notice with a reference
+    INVALID = "invalid"        # revoked: the LMS's invalid-certificate page
+    PREVIEW = "preview"        # staff preview of the course's template
+
+
+@dataclass(frozen=True)
+class CertificatePage:
+    """Everything the certificate page needs, decided once from the database (never from POK)."""
+
+    kind: str
+    reference: str = ""
+    title: str = ""
+    view_url: str = ""
+    emitter: str = ""
+    image_url: str = ""
+    share_links: tuple = ()
+    status_url: str = ""
+    download_url: str = ""
+    template_id: str = ""
+    emission_type: str = ""
+    problem: str = ""
+    preview_image_url: str = ""
+
+
+UNTOUCHED = CertificatePage(kind=PageKind.UNTOUCHED)
+
+
+def context_inputs(context):
+    """The decision's inputs: (course_key, user_id, is_preview) or None for a context it cannot use."""
+    if not isinstance(context, dict):
+        return None
+    course_key = _course_key(context.get("course_id")) if context.get("course_id") else None
+    user_id = context.get("accomplishment_user_id")
+    if isinstance(user_id, str) and user_id.isdigit():
+        user_id = int(user_id)
+    if course_key is None or not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
+        return None
+    certificate = context.get("user_certificate")
+    is_preview = certificate is not None and getattr(certificate, "pk", None) is None
+    return course_key, user_id, is_preview
+
+
+def _course_key(value):
+    try:
+        return CourseKey.from_string(str(value))
+    except InvalidKeyError:
+        return None
+
 
 TEMPLATES = {
     "status": "openedx_pok/status.html",
