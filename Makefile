@@ -12,7 +12,8 @@ ARGS ?=
 help: ## show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
 
-$(STAMP): requirements/pip.txt requirements/dev.txt requirements/test.txt requirements/base.txt setup.py
+# Order-only: mysqlclient (requirements/test.txt) compiles against the MariaDB client library: build-deps first.
+$(STAMP): requirements/pip.txt requirements/dev.txt requirements/test.txt requirements/base.txt setup.py | build-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements/pip.txt
 	$(BIN)/pip install -q -r requirements/dev.txt
@@ -23,7 +24,14 @@ requirements: $(STAMP) ## create .venv and install the pinned requirements and t
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-system-deps: ## Debian packages the tests use: gettext (catalog checks), chromium + chromium-driver (browser test)
+.PHONY: build-deps
+build-deps: ## Debian packages pip needs to build mysqlclient (the LMS's MySQL driver): its client library, pkg-config
+	@command -v pkg-config >/dev/null && pkg-config --exists mysqlclient || { \
+		echo "Installing Debian packages: default-libmysqlclient-dev pkg-config"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			default-libmysqlclient-dev pkg-config >/dev/null; }
+
+system-deps: build-deps ## Debian packages the tests use: build-deps, gettext (catalogs), chromium + chromium-driver
 	@command -v msgfmt >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 		echo "Installing Debian packages: gettext chromium chromium-driver"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
@@ -62,7 +70,7 @@ quality: $(STAMP) ## lint and import order (ruff); setting, toggle and PII annot
 migrations-check: $(STAMP) ## fail if the models and the migrations differ
 	$(BIN)/python -m django makemigrations openedx_pok --check --dry-run --settings=test_settings
 
-bench: $(STAMP) ## benchmarks: LMS time with POK latency, POK requests per credential, page views
+bench: $(STAMP) ## benchmarks on SQLite, then MariaDB at 10k/100k credentials (admin list, LMS paths); ARGS=--quick
 	$(BIN)/python -m bench.run $(ARGS)
 
 translations: $(STAMP) ## extract messages into openedx_pok/conf/locale (needs GNU gettext), then compile them

@@ -1,5 +1,6 @@
 """
-``python -m bench.run [--quick] [--learners N] [--views N]``: what openedx-pok costs the LMS, POK and a page view.
+``python -m bench.run [--quick] [--learners N] [--views N] [--no-mariadb] [--sizes ROWS...]``: what openedx-pok
+costs the LMS, POK, a page view and the credential admin.
 
 Part 1a times what the LMS spends inside certificate generation (the ``CertificateCreationRequested`` filter, the
 ``GeneratedCertificate`` save and its openedx-events, and the on-commit enqueue of the issuance task: the whole
@@ -16,6 +17,10 @@ counts POK calls and database queries per view, and times the credential status 
 Measurements interleave the configurations (a seeded shuffle per round) so that a slow moment of the machine or the
 growing database is shared by all of them instead of landing on one. Nothing here asserts on time: the numbers are
 printed as a table and written to ``var/bench/results.json`` (``$POK_BENCH_DIR`` overrides the directory).
+
+These parts run on a fresh SQLite file. Then, unless ``--no-mariadb``, ``bench.mysql`` runs in its own process on
+MariaDB with 10,000 and 100,000 credentials: the credential admin's list page and the same three parts again on the
+big tables (see that module).
 """
 import argparse
 import gc
@@ -25,6 +30,7 @@ import platform
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -200,8 +206,9 @@ def gc_paused():
 class Bench:
     """Runs the three parts against one simulator and one fresh database; each part returns a JSON-ready dict."""
 
-    def __init__(self, pok, learners, views, slow_sample):
+    def __init__(self, pok, learners, views, slow_sample, prefix=""):
         self.pok = pok
+        self.prefix = prefix  # of the learners' usernames: bench.mysql runs the parts again on the same database
         self.learners = learners
         self.views = views
         self.slow_sample = slow_sample
@@ -216,13 +223,15 @@ class Bench:
         settings.POK_API_KEY = self.pok.api_key
         cache.clear()
         api.reset_clients()
-        OrganizationFactory(short_name="BenchX", name="Bench University")
-        for course_id, title in ((POK_COURSE, "Verifiable Credentials 101"), (PLAIN_COURSE, "Plain Certificates")):
-            CourseOverviewFactory(id=CourseKey.from_string(course_id), display_name=title, org="BenchX")
-        CertificateTemplate.objects.create(course_key=CourseKey.from_string(POK_COURSE), template_id=TEMPLATE_ID)
+        if not CertificateTemplate.objects.filter(course_key=CourseKey.from_string(POK_COURSE)).exists():
+            OrganizationFactory(short_name="BenchX", name="Bench University")
+            for course_id, title in ((POK_COURSE, "Verifiable Credentials 101"), (PLAIN_COURSE, "Plain Certificates")):
+                CourseOverviewFactory(id=CourseKey.from_string(course_id), display_name=title, org="BenchX")
+            CertificateTemplate.objects.create(course_key=CourseKey.from_string(POK_COURSE), template_id=TEMPLATE_ID)
         for config in ISSUANCE_CONFIGS:
             users = [
-                UserFactory(username=f"{config.key}-{index}", first_name=f"Ada{index}", last_name="Lovelace",
+                UserFactory(username=f"{self.prefix}{config.key}-{index}", first_name=f"Ada{index}",
+                            last_name="Lovelace",
                             profile__name=f"Ada{index} Lovelace")
                 for index in range(WARMUP + self.learners)
             ]
@@ -347,7 +356,9 @@ class Bench:
             if message[0] != api.ISSUE_TASK_NAME:
                 raise RuntimeError(f"unexpected task on the broker: {message[0]}")
             messages_by_row[message[1][0]].append(message)
-        rows = dict(PokCertificate.objects.values_list("id", "user_id"))
+        # This run's learners only: on MariaDB the table also holds the load data (bench.data).
+        rows = dict(PokCertificate.objects.filter(user_id__in=list(self.config_of_user))
+                    .values_list("id", "user_id"))
         by_config = defaultdict(list)
         for row_id in sorted(rows):
             by_config[self.config_of_user[rows[row_id]]].append(row_id)
@@ -368,7 +379,7 @@ class Bench:
         credentials = len(rows)
         everything = {
             "credentials": credentials,
-            "emitted": PokCertificate.objects.filter(status=CredentialStatus.EMITTED).count(),
+            "emitted": PokCertificate.objects.filter(id__in=list(rows), status=CredentialStatus.EMITTED).count(),
             "posts_per_credential": round(self.pok.count("issue_credential") / credentials, 4),
             "template_gets_per_credential": round(self.pok.count("get_template") / credentials, 4),
             "requests_per_credential": round(self.pok.count() / credentials, 4),
@@ -516,8 +527,13 @@ def print_report(results):
     meta = results["meta"]
     print(f"openedx-pok benchmark, {meta['date']}, {meta['machine']['cpu']} ({meta['machine']['cpus']} CPUs), "
           f"Python {meta['machine']['python']}, Django {meta['machine']['django']}, SQLite {meta['machine']['sqlite']}")
+    print_parts(results)
+
+
+def print_parts(results, where=""):
+    """Parts 1a, 1b and 2 as tables; ``where`` prefixes each heading (bench.mysql: "MariaDB, 100,000 rows: ")."""
     part = results["issuance_time"]
-    print("\nPart 1a. LMS time inside certificate generation")
+    print(f"\n{where}Part 1a. LMS time inside certificate generation")
     print("  (transaction.atomic(): creation filter + certificate save + events + on_commit enqueue)")
     header = (f"{'configuration':<40} {'n':>4} {'median ms':>10} {'p95 ms':>9} {'ratio med':>10} {'ratio p95':>10} "
               f"{'queries':>8} {'plugin q':>9}")
@@ -535,8 +551,8 @@ def print_report(results):
 
     part = results["issuance_requests"]
     fast, slow, everything = part["pok_0ms"], part["pok_1000ms_sample"], part["all"]
-    print(f"\nPart 1b. POK requests per issued credential ({fast['credentials']} credentials of the POK 0 ms run; "
-          "the worker drains the broker)")
+    print(f"\n{where}Part 1b. POK requests per issued credential ({fast['credentials']} credentials of the POK 0 ms "
+          "run; the worker drains the broker)")
 
     def line(label, value, note=""):
         print(f"  {label:<38}{value:<11}{note}".rstrip())
@@ -550,13 +566,13 @@ def print_report(results):
          f"POSTs per credential, {everything['requests_per_credential']:.3f} requests, "
          f"{everything['emitted']} emitted")
     line("tasks enqueued per credential", f"{part['tasks_enqueued_per_credential']:.2f}",
-         "(filter + CERTIFICATE_CREATED receiver; the 2nd is a no-op)")
+         "(broker messages / credential rows)")
     line("worker time per credential, POK 0 ms", f"{fast['worker_median_ms']:.1f} ms", "(median)")
     line("worker time per credential, 1000 ms", f"{slow['worker_median_ms']:.1f} ms",
          f"(median of {slow['credentials']}: POK latency lands in the worker, not the LMS)")
 
     part = results["page_views"]
-    print(f"\nPart 2. Certificate page views, POK latency {part['pok_latency_ms']:.0f} ms "
+    print(f"\n{where}Part 2. Certificate page views, POK latency {part['pok_latency_ms']:.0f} ms "
           "(test Client GET /certificates/<verify_uuid>)")
     header = (f"{'configuration':<44} {'n':>4} {'median ms':>10} {'p95 ms':>9} {'ratio med':>10} {'POK/view':>9} "
               f"{'queries':>8} {'plugin q':>9}")
@@ -584,6 +600,11 @@ def parse_args(argv):
                         help=f"learners per issuance configuration (default {DEFAULT_LEARNERS})")
     parser.add_argument("--views", type=int, default=None, metavar="N",
                         help=f"page views per view configuration (default {DEFAULT_VIEWS})")
+    parser.add_argument("--no-mariadb", action="store_true",
+                        help="skip the MariaDB part (python -m bench.mysql: admin list and LMS paths at 10,000 and "
+                             "100,000 credentials)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, metavar="ROWS",
+                        help="credential counts of the MariaDB part (default: those of bench.mysql)")
     args = parser.parse_args(argv)
     args.learners = args.learners or (QUICK_LEARNERS if args.quick else DEFAULT_LEARNERS)
     args.views = args.views or (QUICK_VIEWS if args.quick else DEFAULT_VIEWS)
@@ -638,6 +659,28 @@ def main(argv=None):
     out = settings.BENCH_DIR / "results.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nWritten to {out} in {results['meta']['duration_s']} s.")
+    if args.no_mariadb:
+        return 0
+    return run_mariadb_part(args, results, out)
+
+
+def run_mariadb_part(args, results, out):
+    """
+    The MariaDB part in its own process (``python -m bench.mysql``): Django is configured once per process, and this
+    one is on SQLite. Its results go into this run's JSON under ``mariadb``.
+    """
+    command = [sys.executable, "-m", "bench.mysql", "--learners", str(args.learners), "--views", str(args.views)]
+    if args.quick:
+        command.append("--quick")
+    if args.sizes:
+        command += ["--sizes", *map(str, args.sizes)]
+    print(f"\n{'=' * 100}\nMariaDB part: {' '.join(command[1:])}", flush=True)
+    completed = subprocess.run(command, check=False)
+    if completed.returncode != 0:
+        print("benchmark failed: the MariaDB part exited with an error (see above)", file=sys.stderr)
+        return 1
+    results["mariadb"] = json.loads((settings.BENCH_DIR / "mariadb.json").read_text(encoding="utf-8"))
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     return 0
 
 

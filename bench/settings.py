@@ -41,13 +41,35 @@ MIDDLEWARE = list(sandbox.MIDDLEWARE)
 TEMPLATES = sandbox.TEMPLATES
 STATIC_URL = "/static/"
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(BENCH_DB_PATH),
-        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
+# POK_BENCH_DB=mysql: the MariaDB part (``bench.mysql``) on a scratch database that it creates and drops itself.
+BENCH_DB = os.environ.get("POK_BENCH_DB", "sqlite")
+if BENCH_DB == "mysql":
+    from bench.db import install_driver
+
+    # The driver the LMS runs (mysqlclient) unless POK_BENCH_MYSQL_DRIVER=pymysql asks for the pure-Python one.
+    MYSQL_DRIVER = install_driver(os.environ.get("POK_BENCH_MYSQL_DRIVER", "mysqlclient"))
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ["POK_BENCH_MYSQL_DB"],
+            "USER": os.environ.get("POK_TEST_MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("POK_TEST_MYSQL_PASSWORD", ""),
+            "HOST": os.environ.get("POK_TEST_MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("POK_TEST_MYSQL_PORT", "3306"),
+            # As the LMS: no persistent connection (CONN_MAX_AGE 0), so every request connects once.
+            "CONN_MAX_AGE": 0,
+            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+        }
     }
-}
+else:
+    MYSQL_DRIVER = None
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(BENCH_DB_PATH),
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
+        }
+    }
 # The template definition cache of the tasks lives here; one process, so a local-memory cache is the real thing.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "openedx-pok-bench"}}
 

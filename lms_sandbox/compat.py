@@ -8,12 +8,28 @@ inside the LMS.
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
+from lms_sandbox import retirement
 from lms_sandbox.models import CourseOverview, GeneratedCertificate, Organization
-from openedx_pok.compat import CertificateInfo, CourseFlagState, CourseInfo, Signatory
+from openedx_pok.compat import (
+    CertificateInfo,
+    CourseFlagState,
+    CourseInfo,
+    Signatory,
+    count_certificates,
+    keyset_certificates,
+)
 
 
 class SandboxBackend:
-    """Reads the sandbox LMS models; read-only and one or two indexed queries per call."""
+    """
+    Reads the sandbox LMS models; read-only and one or two indexed queries per call.
+
+    Tracking events are kept in ``tracked_events`` (``(name, data)`` pairs, oldest first) where the LMS would hand
+    them to its event tracker, so tests can see exactly what analytics would receive.
+    """
+
+    def __init__(self):
+        self.tracked_events = []
 
     def get_course(self, course_key):
         """The course run's CourseInfo, or None when there is no overview for it."""
@@ -92,3 +108,22 @@ class SandboxBackend:
             course_overrides=tuple((str(key), bool(on)) for key, on in (flag.get("courses") or {}).items()),
             org_overrides=tuple((str(org), bool(on)) for org, on in (flag.get("orgs") or {}).items()),
         )
+
+    def iter_downloadable_certificates(self, course_keys, since=None, until=None, after_id=0, batch_size=500):
+        """The same keyset walk as the platform backend, over the sandbox's GeneratedCertificate."""
+        return keyset_certificates(GeneratedCertificate, course_keys, since, until, after_id, batch_size)
+
+    def count_downloadable_certificates(self, course_keys, since=None, until=None):
+        return count_certificates(GeneratedCertificate, course_keys, since, until)
+
+    def get_course_keys_for_org(self, org):
+        return tuple(CourseOverview.objects.filter(org=org).order_by("id").values_list("id", flat=True))
+
+    def emit_tracking_event(self, name, data):
+        """Record the event as the LMS tracker would receive it."""
+        self.tracked_events.append((name, dict(data)))
+        return True
+
+    def get_retirement_signal(self):
+        """The sandbox's stand-in for ``openedx.core.djangoapps.user_api.accounts.signals.USER_RETIRE_LMS_MISC``."""
+        return retirement.USER_RETIRE_LMS_MISC

@@ -3,39 +3,267 @@ Django admin for course mappings and credentials: where staff see issuance and r
 
 Actions go through ``api`` (never straight to tasks or POK), so the admin follows the same rules as the LMS paths.
 """
+import uuid
+
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q
+from django.utils.html import format_html
+from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import api
+from openedx_pok.admin_forms import CourseSetupAdminMixin
 from openedx_pok.models import CertificateTemplate, PokCertificate
 
 
 @admin.register(CertificateTemplate)
-class CertificateTemplateAdmin(admin.ModelAdmin):
-    """Map courses (or whole organizations) to POK templates."""
+class CertificateTemplateAdmin(CourseSetupAdminMixin, admin.ModelAdmin):
+    """Map courses (or whole organizations) to POK templates (form, pickers and accounts: admin_forms.py)."""
 
-    list_display = ("course_key", "organization", "template_id", "emission_type", "page_id", "enabled", "modified")
-    list_filter = ("enabled", "emission_type", "organization")
+    list_display = ("course_key", "organization", "account", "template_id", "emission_type", "page_id", "enabled",
+                    "modified")
+    list_filter = ("enabled", "emission_type", "account", "organization")
     search_fields = ("course_key", "organization", "template_id")
-    fields = ("course_key", "organization", "template_id", "emission_type", "page_id", "enabled")
+    actions = ("backfill_courses", "sync_pok_catalog")
+
+    @admin.action(description=_("Backfill: request credentials for earlier certificates"), permissions=["change"])
+    def backfill_courses(self, request, queryset):
+        """The backfill of the selected courses (an organization default: its POK-enabled courses), in a task."""
+        mappings = list(queryset)
+        try:
+            report = api.backfill([mapping.course_key for mapping in mappings if mapping.course_key],
+                                  [mapping.organization for mapping in mappings if not mapping.course_key],
+                                  background=True)
+        except api.IssuanceError as exc:
+            self.message_user(request, exc.reason, messages.ERROR)
+            return
+        counts = report.counts
+        if counts["requested"] and not report.started:
+            self.message_user(request, _("The backfill could not be started: the task queue cannot be reached."),
+                              messages.ERROR)
+            return
+        message = ngettext(
+            "Backfill of %(courses)d course: %(requested)d credentials requested in the background; %(had)d learners "
+            "already had one, %(held)d held, %(failed)d failed.",
+            "Backfill of %(courses)d courses: %(requested)d credentials requested in the background; %(had)d "
+            "learners already had one, %(held)d held, %(failed)d failed.",
+            counts["courses"],
+        ) % {"courses": counts["courses"], "requested": counts["requested"], "had": counts["already_had"],
+             "held": counts["held"], "failed": counts["failed"]}
+        self.message_user(request, message, messages.SUCCESS if counts["requested"] else messages.INFO)
+
+
+# ---- the credential list at scale (docs/benchmarks.rst, "The credential admin at 100,000 credentials") ----------
+# The list must stay fast on a table of hundreds of thousands of credentials in an LMS with millions of learners: no
+# statement joins the users table, every filter, search and sort is served by an index, and a page costs the same
+# few statements whatever its number or its rows.
+
+#: Learners one search term may stand for; past it a username prefix names the first ones (by username) and says so.
+LEARNER_LOOKUP_LIMIT = 200
+#: Characters of the reason shown in the list (the whole reason is in the tooltip and on the change page).
+REASON_LENGTH = 50
+#: What a pasted course key starts with: a prefix of one is searched as a prefix (e.g. all runs of a course).
+COURSE_KEY_PREFIXES = ("course-v1:", "ccx-v1:")
+
+
+class CredentialPaginator(Paginator):
+    """
+    Fetches a page's ids first, then the page's rows by id.
+
+    Why: for ``ORDER BY ... LIMIT 100 OFFSET n`` MySQL reads (and, for a search, sorts) whole rows, and a credential
+    row is heavy (reason, receiver, POK's answer); reading ids from an index first and then 100 rows by primary key
+    is several times cheaper for deep pages, filtered sorts and broad searches, at the price of one cheap statement.
+    Pages past the middle are counted from the end, so no page skips more than half of the rows.
+    """
+
+    def page(self, number):
+        page = super().page(number)
+        queryset = self.object_list
+        if not hasattr(queryset, "values_list") or not queryset.ordered or not self.count:
+            return page
+        bottom, top = page.start_index() - 1, page.end_index()
+        ids = queryset.values_list("pk", flat=True)
+        if bottom > self.count - top:
+            # Nearer the end than the start: skip from the end in the reverse order, so the last page costs what the
+            # first does (the rows query below puts them back in the page's order).
+            ids = list(ids.reverse()[self.count - top:self.count - bottom])
+        else:
+            ids = list(ids[bottom:top])
+        page.object_list = queryset.filter(pk__in=ids)
+        return page
+
+
+class CredentialChangeList(ChangeList):
+    """The credential list: the page's learners in one extra query, and sorts that an index can serve."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        # The learners of the shown rows only, one query: joining auth_user into the page query makes MySQL read the
+        # whole users table and sort the join (list_select_related), which is what made the list slow.
+        self.result_list = self.result_list.prefetch_related(
+            Prefetch("user", queryset=get_user_model().objects.only("id", "username")),
+        )
+
+    def get_ordering(self, request, queryset):
+        """
+        Break ties by id in the direction of the sort.
+
+        Django always adds ``-pk`` to make the order total; for an ascending sort that gives
+        ``ORDER BY course_key ASC, id DESC``, which no index serves (a filesort of every row), while
+        ``course_key ASC, id ASC`` is the index itself (InnoDB keeps the primary key at the end of every index).
+        """
+        ordering = super().get_ordering(request, queryset)
+        if len(ordering) > 1 and ordering[-1] == "-pk" and isinstance(ordering[0], str) \
+                and not ordering[0].startswith("-"):
+            ordering = [*ordering[:-1], "pk"]
+        return ordering
+
+
+def _search_terms(search_term):
+    """The words of a search, as Django's own search splits them (quotes keep a phrase together)."""
+    for bit in smart_split(search_term):
+        if len(bit) > 1 and bit[0] in "\"'" and bit[0] == bit[-1]:
+            bit = unescape_string_literal(bit)
+        if bit.strip():
+            yield bit.strip()
+
+
+def _as_course_key(term):
+    try:
+        return CourseKey.from_string(term)
+    except InvalidKeyError:
+        return None
+
+
+def _as_uuid(term):
+    try:
+        return uuid.UUID(term)
+    except ValueError:
+        return None
 
 
 @admin.register(PokCertificate)
 class PokCertificateAdmin(admin.ModelAdmin):
     """Every credential with its state and reason; retry and refresh without leaving the admin."""
 
-    list_display = ("id", "user", "course_key", "status", "pok_state", "attempts", "ambiguous_attempts", "modified")
-    list_filter = ("status", "retryable", "emission_type")
-    search_fields = ("=user__id", "user__username", "course_key", "pok_credential_id", "=uuid", "verify_uuid")
-    list_select_related = ("user",)
+    # List, filters and search are built for 100,000s of credentials (see CredentialChangeList and
+    # get_search_results): measured by ``make bench``, pinned by tests/test_admin_performance.py.
+    # Status and reason first after the learner: on a laptop screen, with the navigation and the filters beside it,
+    # they stay in view; the long course key comes after them.
+    list_display = ("id", "learner", "status_column", "reason", "course_key", "attempts_column", "modified")
+    list_filter = ("status", "retryable", "emission_type", "possible_duplicate")  # each one has an index
+    # Only what an index serves in both directions (see CredentialChangeList.get_ordering).
+    sortable_by = ("id", "course_key", "status_column", "modified")
+    # What the search understands; get_search_results routes each term to one of them instead of LIKE '%term%'.
+    search_fields = ("=user__id", "=user__email", "^user__username", "=course_key", "=pok_credential_id", "=uuid",
+                     "=verify_uuid")
+    search_help_text = _("Search by learner id, email or username (or its beginning), course key (or its beginning), "
+                         "POK credential id, reference or certificate verify_uuid.")
+    list_select_related = False
+    paginator = CredentialPaginator
+    # The total next to a filtered count would count the whole table on every filtered page.
+    show_full_result_count = False
+    if hasattr(admin, "ShowFacets"):  # Django 5.0+
+        # Facet counts ("Show counts") run a full-table aggregate per filter on every page view.
+        show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("user",)
     readonly_fields = [field.name for field in PokCertificate._meta.fields if field.name != "id"]
-    actions = ("retry_issuance", "refresh_from_pok")
+    actions = ("retry_issuance", "refresh_from_pok", "export_csv", "export_csv_with_emails")
+
+    @admin.action(description=_("Export selected/filtered as CSV"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        return self._export_csv(request, queryset, include_emails=False)
+
+    @admin.action(description=_("Export selected/filtered as CSV, with emails"), permissions=["change"])
+    def export_csv_with_emails(self, request, queryset):
+        return self._export_csv(request, queryset, include_emails=True)
+
+    def _export_csv(self, request, queryset, include_emails):
+        """A streamed CSV download; staff only, even for a user given the admin permissions without staff status."""
+        if not (request.user.is_active and request.user.is_staff):
+            self.message_user(request, _("Only staff can export credentials."), messages.ERROR)
+            return None
+        return api.credentials_csv_response(queryset, include_emails=include_emails)
 
     def has_add_permission(self, request):
         # Credentials are created by the LMS flow (or the backfill command), never typed in by hand.
         return False
+
+    # ---- list columns and search ------------------------------------------------------------------------------
+    def get_changelist(self, request, **kwargs):
+        return CredentialChangeList
+
+    @admin.display(description=_("learner"))
+    def learner(self, obj):
+        return obj.user.username
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_column(self, obj):
+        """The status, with POK's own state when it says more (e.g. in progress: waitingForApproval)."""
+        if obj.pok_state and obj.pok_state != obj.status:
+            return f"{obj.get_status_display()} ({obj.pok_state})"
+        return obj.get_status_display()
+
+    @admin.display(description=_("reason"))
+    def reason(self, obj):
+        """The start of the reason, the whole of it on hover: the list stays readable without scrolling sideways."""
+        if not obj.status_reason:
+            return ""
+        # A minimum width: beside an unbreakable course key the column would shrink to a word per line.
+        return format_html('<span title="{}" style="display: inline-block; min-width: 14em">{}</span>',
+                           obj.status_reason, Truncator(obj.status_reason).chars(REASON_LENGTH))
+
+    @admin.display(description=_("POST attempts"))
+    def attempts_column(self, obj):
+        if obj.ambiguous_attempts:
+            return _("%(attempts)d (%(ambiguous)d ambiguous)") % {"attempts": obj.attempts,
+                                                                  "ambiguous": obj.ambiguous_attempts}
+        return str(obj.attempts)
+
+    def get_search_results(self, request, queryset, search_term):
+        """
+        Route each search term to the one indexed lookup it can be, instead of ``LIKE '%term%'`` on every column.
+
+        Digits are a learner id; a term with ``@`` an email; a course key (or the beginning of one) a course; a UUID
+        or 32 hex digits a reference, a certificate verify_uuid or a POK id; anything else a POK id or the
+        beginning of a username. Learners are looked up first, in one query on auth_user's indexes, so the
+        credential query never joins the users table. Terms are combined with AND, as in Django's own search.
+        """
+        for term in _search_terms(search_term):
+            queryset = queryset.filter(self._search_condition(request, term))
+        return queryset, False
+
+    def _search_condition(self, request, term):
+        if term.isascii() and term.isdigit():
+            return Q(user_id=int(term))
+        users = get_user_model().objects
+        if "@" in term:
+            matches = users.filter(email__iexact=term).values_list("id", flat=True)
+            return Q(user_id__in=list(matches[:LEARNER_LOOKUP_LIMIT]))
+        course_key = _as_course_key(term)
+        if course_key is not None:
+            return Q(course_key=course_key)
+        if term.lower().startswith(COURSE_KEY_PREFIXES):
+            return Q(course_key__istartswith=term)
+        reference = _as_uuid(term)
+        if reference is not None:
+            return (Q(uuid=reference) | Q(verify_uuid=reference.hex)
+                    | Q(pok_credential_id__in=sorted({term, str(reference)})))
+        learner_ids = list(users.filter(username__istartswith=term).order_by("username")
+                           .values_list("id", flat=True)[:LEARNER_LOOKUP_LIMIT + 1])
+        if len(learner_ids) > LEARNER_LOOKUP_LIMIT:
+            learner_ids = learner_ids[:LEARNER_LOOKUP_LIMIT]
+            self.message_user(request, _(
+                "More than %(limit)d usernames start with \"%(term)s\": showing the credentials of the first "
+                "%(limit)d of them (by username). Type more of the username to see the others."
+            ) % {"limit": LEARNER_LOOKUP_LIMIT, "term": term}, messages.WARNING)
+        return Q(pok_credential_id=term) | Q(user_id__in=learner_ids)
 
     @admin.action(description=_("Retry issuance of held or failed credentials"))
     def retry_issuance(self, request, queryset):

@@ -17,7 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import caching, media
+from openedx_pok import caching, events, media
 from openedx_pok.exceptions import RetryLater
 from openedx_pok.models import PokCertificate
 from openedx_pok.states import (
@@ -66,6 +66,18 @@ def recall(row):
     return caching.get(_answer_key(row))
 
 
+# Keys of POK's answer that carry the learner's personal data: never kept in the stored answer (the receiver
+# snapshot the plugin sent is on the row already, and retirement must not find it again after the next refresh).
+PERSONAL_KEYS = frozenset({"receiver", "email", "name", "firstName", "lastName"})
+
+
+def without_personal_data(answer):
+    """POK's answer as kept for staff: everything but the learner's name and email."""
+    if not isinstance(answer, dict):
+        return {}
+    return {key: value for key, value in answer.items() if key not in PERSONAL_KEYS}
+
+
 def _forget(row):
     caching.delete(_answer_key(row))
 
@@ -94,7 +106,7 @@ def store(row, credential, expected_status):
 def _outcome(row, credential):
     """(status, reason, stored fields) of an answer: what fits the row, and why a credential is not shown yet."""
     pok_id = str(credential.id)
-    raw = bounded(json.dumps(getattr(credential, "raw", None) or {}, default=str))
+    raw = bounded(json.dumps(without_personal_data(getattr(credential, "raw", None)), default=str))
     if len(pok_id) > MAX_POK_ID_LENGTH:
         return CredentialStatus.FAILED, _(
             "POK answered with a credential id longer than {limit} characters, which cannot be stored; its answer "
@@ -149,6 +161,7 @@ def _store(row, credential, expected_status):
             _note_revoke_on_pok(row.id, fields["pok_credential_id"])
         return status
     log.info("POK: credential %s is %s (POK id %s, state %s)", row.id, status, credential.id, fields["pok_state"])
+    events.emit_outcome(row, status, pok_id=fields.get("pok_credential_id"))
     if status == CredentialStatus.EMITTED and settings.POK_CERTIFICATE_PAGE == "embed":
         media.cache_image_location(row.id)
     return status

@@ -7,7 +7,6 @@ they never call POK on the LMS's request and certificate paths. The few that do 
 :func:`preview_image_url`, :func:`check_connection`) serve staff or owner clicks, never a learner's page view.
 """
 import logging
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -18,10 +17,26 @@ from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import caching, configuration, events, legacy, media, render, sharing, tasks
+from openedx_pok import (
+    accounts,
+    caching,
+    catalog,
+    configuration,
+    events,
+    legacy,
+    media,
+    parameters,
+    render,
+    report,
+    retirement,
+    sharing,
+    tasks,
+)
+from openedx_pok import backfill as backfilling
 from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 from openedx_pok.models import CertificateTemplate, PokCertificate
 from openedx_pok.payload import usable_grade
+from openedx_pok.render import UNTOUCHED, CertificatePage, PageKind
 from openedx_pok.states import (
     RETRIABLE_BY_STAFF,
     CredentialStatus,
@@ -260,57 +275,8 @@ def get_credential_by_reference(reference):
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# The certificate page: one decision, one frozen value, rendered by ``render``.
+# The certificate page: one decision, one frozen value (``render.CertificatePage``), rendered by ``render``.
 # ------------------------------------------------------------------------------------------------------------------
-class PageKind:
-    """What the certificate page shows."""
-
-    UNTOUCHED = "untouched"    # the Open edX certificate, as if the plugin were not installed
-    REDIRECT = "redirect"      # the credential's page on POK
-    EMBED = "embed"            # the credential image inside the LMS
-    STATUS = "status"          # on its way: a page that polls
-    NOTICE = "notice"          # held or failed: a friendly notice with a reference
-    INVALID = "invalid"        # revoked: the LMS's invalid-certificate page
-    PREVIEW = "preview"        # staff preview of the course's template
-
-
-@dataclass(frozen=True)
-class CertificatePage:
-    """Everything the certificate page needs, decided once from the database (never from POK)."""
-
-    kind: str
-    reference: str = ""
-    title: str = ""
-    view_url: str = ""
-    emitter: str = ""
-    image_url: str = ""
-    share_links: tuple = ()
-    status_url: str = ""
-    download_url: str = ""
-    template_id: str = ""
-    emission_type: str = ""
-    problem: str = ""
-    preview_image_url: str = ""
-
-
-UNTOUCHED = CertificatePage(kind=PageKind.UNTOUCHED)
-
-
-def _render_inputs(context):
-    """The decision's inputs: (course_key, user_id, is_preview) or None for a context it cannot use."""
-    if not isinstance(context, dict):
-        return None
-    course_key = as_course_key(context.get("course_id")) if context.get("course_id") else None
-    user_id = context.get("accomplishment_user_id")
-    if isinstance(user_id, str) and user_id.isdigit():
-        user_id = int(user_id)
-    if course_key is None or not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
-        return None
-    certificate = context.get("user_certificate")
-    is_preview = certificate is not None and getattr(certificate, "pk", None) is None
-    return course_key, user_id, is_preview
-
-
 def page_for_credential(row):
     """The page of an existing credential (emitted, on its way, delayed or revoked)."""
     state = public_status(row)
@@ -360,7 +326,7 @@ def certificate_page(context):
     plugin) gets its issuance scheduled and the status page; a course that is not POK-enabled, or a context that
     cannot be read, is left untouched.
     """
-    inputs = _render_inputs(context)
+    inputs = render.context_inputs(context)
     if inputs is None:
         return UNTOUCHED
     course_key, user_id, is_preview = inputs
@@ -402,9 +368,9 @@ def image_url_allowed(url):
     return media.image_url_allowed(url)
 
 
-def check_connection():
-    """The POK organization the configured key belongs to (a live call); PokApiError / PokConfigurationError."""
-    return configuration.get_client().get_organization()
+def check_connection(account=None):
+    """The POK organization an account's key belongs to (a live call); PokApiError / PokConfigurationError."""
+    return configuration.get_client(account).get_organization()
 
 
 def reset_clients():
@@ -425,8 +391,6 @@ def import_legacy(dry_run=False, batch_size=None):
 
 
 # Issue 10, operating issuance at scale: the work lives in backfill.py, report.py and retirement.py.
-from openedx_pok import backfill as backfilling  # noqa: E402 - appended section; hoist to the top when merging
-from openedx_pok import report, retirement  # noqa: E402
 
 __all__ += ["backfill", "credentials_csv", "credentials_csv_response", "retire_learner"]
 credentials_csv = report.credentials_csv  # pok_report
@@ -438,3 +402,13 @@ def backfill(course_keys=(), orgs=(), background=False, **options):
     """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.backfill.backfill`."""
     return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
                                 **options)
+
+
+# Issue 9, course setup without knowing POK's ids: accounts, the synced catalog, mapping validation and preview.
+
+__all__ += ["account_info", "account_names", "pages_of", "parameter_source_choices", "preview_mapping",
+            "sync_catalog", "templates_of", "test_connection", "validate_mapping"]
+account_names, account_info, test_connection = accounts.account_names, catalog.account_info, catalog.test_connection
+sync_catalog, templates_of, pages_of = catalog.sync, catalog.templates_of, catalog.pages_of
+validate_mapping, preview_mapping = catalog.validate_mapping, catalog.preview_for_learner  # staff clicks only
+parameter_source_choices = parameters.choices

@@ -51,12 +51,22 @@ class OpenedxPokConfig(AppConfig):
                         "signal_path": "openedx_events.learning.signals.CERTIFICATE_REVOKED",
                         "dispatch_uid": "openedx_pok.receivers.handle_certificate_revoked",
                     },
+                    {
+                        # The LMS's openedx.core.djangoapps.user_api.accounts.signals.USER_RETIRE_LMS_MISC, looked up
+                        # through compat (the one door to platform code; the sandbox LMS has its own).
+                        "receiver_func_name": "handle_learner_retired",
+                        "signal_path": "openedx_pok.compat.USER_RETIRE_LMS_MISC",
+                        "dispatch_uid": "openedx_pok.receivers.handle_learner_retired",
+                    },
                 ],
             },
         },
     }
 
     def ready(self):
+        # The doctor (openedx_pok.E0xx / W0xx system checks, also run by pok_check) registers itself on import.
+        from openedx_pok import checks  # noqa: F401, PLC0415
+
         # Redirecting a certificate page is the normal case, not an error: keep it out of the LMS error log.
         from openedx_pok.log_filters import DropDeliberateRenderExceptions  # noqa: PLC0415
 

@@ -77,6 +77,52 @@ class CourseFlagState:
     org_overrides: tuple = ()      # ((organization short name, on), ...)
 
 
+@dataclass(frozen=True)
+class CertificateRecord:
+    """One downloadable Open edX certificate as the backfill reads it: ids and dates, no personal data."""
+
+    certificate_id: int
+    user_id: int
+    course_key: object
+    created: datetime | None = None
+    verify_uuid: str = ""
+
+
+def keyset_certificates(model, course_keys, since=None, until=None, after_id=0, batch_size=500):
+    """
+    Downloadable certificates of ``model`` (the LMS's or the sandbox's GeneratedCertificate), by ascending id.
+
+    Keyset pages (``id > last id ORDER BY id LIMIT batch_size``), never OFFSET and never the whole table at once: the
+    memory is one page whatever the number of learners, and each page is a short query. The LMS table has no index
+    on ``course_id`` alone, so a walk along the primary key is the one plan that reads the table only once.
+    ``since`` (inclusive) and ``until`` (exclusive) bound the certificate's creation date.
+    """
+    query = model.objects.filter(status="downloadable", course_id__in=list(course_keys))
+    if since is not None:
+        query = query.filter(created_date__gte=since)
+    if until is not None:
+        query = query.filter(created_date__lt=until)
+    fields = ("id", "user_id", "course_id", "created_date", "verify_uuid")
+    while True:
+        page = list(query.filter(id__gt=after_id).order_by("id").values_list(*fields)[:batch_size])
+        for certificate_id, user_id, course_key, created, verify_uuid in page:
+            yield CertificateRecord(certificate_id=certificate_id, user_id=user_id, course_key=course_key,
+                                    created=created, verify_uuid=verify_uuid or "")
+        if len(page) < batch_size:
+            return
+        after_id = page[-1][0]
+
+
+def count_certificates(model, course_keys, since=None, until=None):
+    """How many certificates :func:`keyset_certificates` yields (one COUNT query; for a progress bar)."""
+    query = model.objects.filter(status="downloadable", course_id__in=list(course_keys))
+    if since is not None:
+        query = query.filter(created_date__gte=since)
+    if until is not None:
+        query = query.filter(created_date__lt=until)
+    return query.count()
+
+
 class PlatformBackend:
     """Reads the real LMS. Each import happens inside the method that needs it."""
 
@@ -222,6 +268,37 @@ class PlatformBackend:
             current.setdefault(str(key), choice if enabled else None)
         return tuple((key, choice == "on") for key, choice in current.items() if choice in ("on", "off"))
 
+    def iter_downloadable_certificates(self, course_keys, since=None, until=None, after_id=0, batch_size=500):
+        from lms.djangoapps.certificates.models import GeneratedCertificate  # noqa: PLC0415
+
+        return keyset_certificates(GeneratedCertificate, course_keys, since, until, after_id, batch_size)
+
+    def count_downloadable_certificates(self, course_keys, since=None, until=None):
+        from lms.djangoapps.certificates.models import GeneratedCertificate  # noqa: PLC0415
+
+        return count_certificates(GeneratedCertificate, course_keys, since, until)
+
+    def get_course_keys_for_org(self, org):
+        from openedx.core.djangoapps.content.course_overviews.models import (  # noqa: PLC0415
+            CourseOverview,
+        )
+
+        return tuple(CourseOverview.objects.filter(org=org).order_by("id").values_list("id", flat=True))
+
+    def emit_tracking_event(self, name, data):
+        """Through the LMS's event tracker (``eventtracking``); nothing where it is not installed (e.g. the CMS)."""
+        try:
+            from eventtracking import tracker  # noqa: PLC0415
+        except ImportError:
+            return False
+        tracker.emit(name, data)
+        return True
+
+    def get_retirement_signal(self):
+        from openedx.core.djangoapps.user_api.accounts.signals import USER_RETIRE_LMS_MISC  # noqa: PLC0415
+
+        return USER_RETIRE_LMS_MISC
+
 
 @lru_cache(maxsize=4)
 def _load_backend(path):
@@ -271,3 +348,40 @@ def get_site_setting(name, default):
 def get_course_flag_state(flag_name):
     """Where the course waffle flag ``flag_name`` is on or off (:class:`CourseFlagState`)."""
     return backend().get_course_flag_state(flag_name)
+
+
+def iter_downloadable_certificates(course_keys, since=None, until=None, after_id=0, batch_size=500):
+    """
+    Every downloadable Open edX certificate of the courses as :class:`CertificateRecord`, by ascending id, read in
+    keyset pages of ``batch_size`` (memory stays flat in the number of learners); see :func:`keyset_certificates`.
+    """
+    return backend().iter_downloadable_certificates(course_keys, since=since, until=until, after_id=after_id,
+                                                    batch_size=batch_size)
+
+
+def count_downloadable_certificates(course_keys, since=None, until=None):
+    """How many certificates :func:`iter_downloadable_certificates` yields (one query)."""
+    return backend().count_downloadable_certificates(course_keys, since=since, until=until)
+
+
+def get_course_keys_for_org(org):
+    """The course runs (CourseKeys) of an organization, from the course overviews."""
+    return backend().get_course_keys_for_org(org)
+
+
+def emit_tracking_event(name, data):
+    """Emit an analytics tracking event where the LMS's tracker exists; returns whether it was emitted."""
+    return backend().emit_tracking_event(name, data)
+
+
+def __getattr__(name):
+    """
+    ``openedx_pok.compat.USER_RETIRE_LMS_MISC``: the LMS's learner-retirement signal, looked up only when asked for.
+
+    ``plugin_app["signals_config"]`` names a signal by its dotted path, which the platform imports at start-up.
+    Naming the platform's own module there would fail wherever it does not exist (the sandbox LMS, tests); this
+    attribute resolves it through the backend instead, so the path is written once, in the platform backend.
+    """
+    if name == "USER_RETIRE_LMS_MISC":
+        return backend().get_retirement_signal()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

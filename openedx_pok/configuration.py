@@ -17,25 +17,30 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
-from openedx_pok import caching, compat
+from openedx_pok import accounts, caching, compat
 from openedx_pok.client import PokApiClient
-from openedx_pok.exceptions import CourseSetupError, PokNotFoundError
+from openedx_pok.exceptions import CourseSetupError, PokConfigurationError, PokNotFoundError
 from openedx_pok.models import CertificateTemplate, mappings_changed
 
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _cached_client(api_url, api_key, timeout, connect_timeout, max_response_bytes):
     # The whole call is bounded by timeout + connect timeout, however slowly POK drips its answer.
     return PokApiClient(api_url, api_key, timeout=timeout, connect_timeout=connect_timeout,
                         max_response_bytes=max_response_bytes)
 
 
-def get_client():
-    """A pooled client for the configured POK account (one per process and configuration)."""
+def get_client(account=None):
+    """
+    A pooled client for the POK account called ``account`` (None: ``default``), one per process and configuration.
+
+    PokConfigurationError (naming the account, never its key) when the account is missing or malformed.
+    """
+    resolved = accounts.get_account(account)
     return _cached_client(
-        settings.POK_API_URL, settings.POK_API_KEY, settings.POK_TIMEOUT, settings.POK_CONNECT_TIMEOUT,
+        resolved.api_url, resolved.api_key, settings.POK_TIMEOUT, settings.POK_CONNECT_TIMEOUT,
         settings.POK_MAX_RESPONSE_BYTES,
     )
 
@@ -43,6 +48,11 @@ def get_client():
 def reset_clients():
     """Forget the pooled clients, e.g. after the POK settings changed (tests, the demo, the benchmarks)."""
     _cached_client.cache_clear()
+
+
+def account_api_hosts():
+    """The API hosts of every usable POK account (credential images may be served from them)."""
+    return accounts.api_hosts()
 
 
 def digest(*parts):
@@ -62,16 +72,16 @@ def _local_lock(key):
         return _template_locks.setdefault(key, threading.Lock())
 
 
-def get_template(client, template_id):
+def get_template(client, template_id, scope=""):
     """
     The template definition, cached so that issuing a credential costs one POST and no template GET.
 
     Single-flight on a miss: the threads of one process wait for each other (a lock), and the processes of all
     workers share the fetch through the Django cache (``cache.add`` as a short lease), so one template is fetched
-    once per cache period, not once per thread or worker. The cache key includes the API URL so a sandbox and a
-    production account never share entries.
+    once per cache period, not once per thread or worker. The cache key includes the API URL and ``scope`` (the
+    account) so a sandbox and a production account, or two organizations on one POK, never share entries.
     """
-    key = f"openedx_pok:template:{digest(client.api_url, template_id)}"
+    key = _template_key(client, template_id, scope)
     template = caching.get(key)
     if template is not None:
         return template
@@ -95,14 +105,39 @@ def get_template(client, template_id):
     return template
 
 
-def template(template_id):
+def template(template_id, account=None):
     """The template definition (cached); a template deleted on POK becomes a CourseSetupError staff can act on."""
+    client = get_client(account)
     try:
-        return get_template(get_client(), template_id)
+        return get_template(client, template_id, scope=_account_scope(account))
     except PokNotFoundError as exc:
         raise CourseSetupError(
-            _("The POK template {template} does not exist (was it deleted on POK?).").format(template=template_id)
+            _("The POK template {template} does not exist on POK account '{account}' (was it deleted on POK?).")
+            .format(template=template_id, account=account or accounts.DEFAULT_ACCOUNT)
         ) from exc
+
+
+def forget_template(template_id, account=None):
+    """Drop a cached template definition (the catalog sync saw it change on POK)."""
+    try:
+        client = get_client(account)
+    except PokConfigurationError:
+        return
+    caching.delete(_template_key(client, template_id, _account_scope(account)))
+
+
+def _template_key(client, template_id, scope):
+    parts = (client.api_url, scope, template_id) if scope else (client.api_url, template_id)
+    return f"openedx_pok:template:{digest(*parts)}"
+
+
+def _account_scope(account):
+    # The account's key, hashed: two POK organizations on one API URL have different templates under equal ids.
+    try:
+        resolved = accounts.get_account(account)
+    except PokConfigurationError:
+        return str(account or accounts.DEFAULT_ACCOUNT)
+    return digest(resolved.name, resolved.api_key)
 
 
 @dataclass(frozen=True)
@@ -121,13 +156,24 @@ class CourseSetup:
     def page_id(self):
         return self.mapping.page_id or settings.POK_DEFAULT_PAGE_ID
 
+    @property
+    def account(self):
+        """The name of the POK account this course issues with."""
+        return self.mapping.account or accounts.DEFAULT_ACCOUNT
+
+    @property
+    def parameter_sources(self):
+        """{parameter id: source spec} chosen on the mapping; empty means automatic resolution."""
+        return self.mapping.parameter_sources or {}
+
 
 # Every course mapping, as plain data, in the Django cache: most courses of an LMS are not mapped, and their
 # certificate pages must not pay a query to learn it. Saving or deleting a mapping forgets it; the timeout bounds
 # staleness where a mapping changes without signals (bulk updates, another process's local-memory cache).
-MAPPINGS_CACHE_KEY = "openedx_pok:mappings:v1"
+MAPPINGS_CACHE_KEY = "openedx_pok:mappings:v2"
 MAPPINGS_CACHE_TIMEOUT = 300
-_MAPPING_FIELDS = ("id", "course_key", "organization", "template_id", "emission_type", "page_id", "enabled")
+_MAPPING_FIELDS = ("id", "course_key", "organization", "template_id", "emission_type", "page_id", "enabled",
+                   "account", "parameter_sources")
 
 
 def _load_mappings():
@@ -188,27 +234,34 @@ def course_setup(course_key):
     return CourseSetup(mapping=mapping, template_id=template_id, course=course)
 
 
-def _account_key():
-    # Per POK account (API URL and key), hashed: the key never appears in a cache key in clear.
-    return f"openedx_pok:account-not-before:{digest(settings.POK_API_URL, settings.POK_API_KEY)}"
+def account_for(course_key):
+    """The POK account name of the course's mapping (``default`` when unmapped); no query when cached."""
+    mapping = mapping_for(course_key)
+    return (mapping.account if mapping is not None else "") or accounts.DEFAULT_ACCOUNT
 
 
-def account_wait_seconds():
+def _account_key(account=None):
+    # Per POK account (name, API URL and key), hashed: the key never appears in a cache key in clear.
+    return f"openedx_pok:account-not-before:{_account_scope(account)}"
+
+
+def account_wait_seconds(account=None):
     """
     Seconds every worker must still wait before calling this POK account (it answered 429 with Retry-After), else 0.
 
-    Shared through the Django cache the LMS configures, so one rate limit holds for all workers and all task chains.
+    Shared through the Django cache the LMS configures, so one rate limit holds for all workers and all task chains
+    of that account, and only of that account: another POK organization is not slowed down by it.
     """
-    not_before = caching.get(_account_key())  # a cache outage: no shared wait, the per-row backoff still applies
+    not_before = caching.get(_account_key(account))  # a cache outage: no shared wait, the per-row backoff applies
     if not not_before:
         return 0.0
     return max(0.0, not_before - time.time())
 
 
-def note_rate_limited(seconds):
+def note_rate_limited(seconds, account=None):
     """Record that this POK account asked every caller to wait ``seconds`` (POK's Retry-After, capped)."""
     if seconds <= 0:
         return
     until = time.time() + seconds
-    if until > (caching.get(_account_key()) or 0):
-        caching.set(_account_key(), until, int(seconds) + 1)
+    if until > (caching.get(_account_key(account)) or 0):
+        caching.set(_account_key(account), until, int(seconds) + 1)

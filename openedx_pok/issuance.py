@@ -61,7 +61,8 @@ def _retry_later(row, exc, expected=CredentialStatus.PENDING, **fields):
     now = timezone.now()
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
-        configuration.note_rate_limited(min(float(retry_after), settings.POK_RETRY_BACKOFF_MAX))
+        configuration.note_rate_limited(min(float(retry_after), settings.POK_RETRY_BACKOFF_MAX),
+                                        account=configuration.account_for(row.course_key))
     if tries > settings.POK_MAX_RETRIES:
         # Reconcile tries again once the (still growing) backoff has passed: one POST per period, until POK is back.
         reason = _("POK was unavailable after {tries} tries: {error}").format(tries=tries, error=exc.message)
@@ -111,7 +112,7 @@ def _prepare(row, wait):
             _("The Open edX certificate is {status}: no credential is issued for it.").format(status=certificate.status)
         )
     setup = configuration.course_setup(row.course_key)
-    template = configuration.template(setup.template_id)
+    template = configuration.template(setup.template_id, setup.account)
     context = IssuanceContext(
         course=setup.course,
         certificate=certificate,
@@ -126,6 +127,8 @@ def _prepare(row, wait):
         page_id=setup.page_id,
         grade=row.grade,
         tags=tuple(settings.POK_CREDENTIAL_TAGS) + (str(row.course_key),),
+        username=row.user.username,
+        parameter_sources=setup.parameter_sources,
     )
     return _Prepared(payload=build_credential_payload(context), setup=setup, certificate=certificate)
 
@@ -138,7 +141,7 @@ def _not_yet(row, wait, tries):
     backoff (a countdown may fire a little early), while any other task for the row (reconcile, a duplicate event)
     waits. The account's Retry-After holds for every task.
     """
-    remaining = configuration.account_wait_seconds()
+    remaining = configuration.account_wait_seconds(configuration.account_for(row.course_key))
     own_follow_up = bool(tries) and tries == row.tries
     if row.not_before and not own_follow_up:
         remaining = max(remaining, (row.not_before - timezone.now()).total_seconds())
@@ -191,8 +194,8 @@ def issue(row_id, wait=0, tries=0):
     log.info("POK: issuing credential %s (user %s, course %s, attempt %s)",
              row.id, row.user_id, row.course_key, row.attempts + 1)
     try:
-        credential = configuration.get_client().issue_credential(prepared.payload,
-                                                                 idempotency_key=row.idempotency_key)
+        credential = configuration.get_client(prepared.setup.account).issue_credential(
+            prepared.payload, idempotency_key=row.idempotency_key)
     except PokApiError as exc:
         return _after_post_failure(row, exc)
     answers.remember(row, credential)
@@ -213,6 +216,7 @@ def _claim(row, prepared):
                 status=CredentialStatus.REQUESTING, attempts=F("attempts") + 1, requested_at=timezone.now(),
                 status_reason="", retryable=False, not_before=None, template_id=prepared.setup.template_id,
                 page_id=payload["customization"].get("page", ""), emission_type=prepared.setup.emission_type,
+                account=prepared.setup.account,
                 title=payload["credential"]["title"], emitter=payload["credential"]["emitter"],
                 tags=payload["credential"]["tags"], receiver=payload["receiver"],
                 custom_parameters=payload["customization"]["template"]["customParameters"],
@@ -260,7 +264,7 @@ def refresh(row_id):
     if row is None or row.status != CredentialStatus.IN_PROGRESS or not row.pok_credential_id:
         return row.status if row else None
     try:
-        credential = configuration.get_client().get_credential(row.pok_credential_id)
+        credential = configuration.get_client(row.account).get_credential(row.pok_credential_id)
     except PokNotFoundError:
         return fail(row, _("The credential {id} no longer exists on POK.").format(id=row.pok_credential_id),
                      retryable=False, expected=CredentialStatus.IN_PROGRESS)

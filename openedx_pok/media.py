@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def allowed_image_hosts():
-    """Hosts images may be fetched from: the configured ones plus the API's own host."""
+    """Hosts images may be fetched from: the configured ones plus the API hosts of the POK accounts."""
     api_host = urlsplit(settings.POK_API_URL).hostname or ""
-    return [host for host in [*settings.POK_IMAGE_HOSTS, api_host] if host]
+    return [host for host in [*settings.POK_IMAGE_HOSTS, api_host, *configuration.account_api_hosts()] if host]
 
 
 def image_url_allowed(url):
@@ -48,7 +48,7 @@ def credential_image_location(row):
     """The public image URL of an emitted credential (POK ``decrypted-image``), cached; PokApiError on failure."""
     location = caching.get(_image_cache_key(row))
     if location is None:
-        location = configuration.get_client().get_credential_image(row.pok_credential_id)
+        location = configuration.get_client(row.account).get_credential_image(row.pok_credential_id)
         caching.set(_image_cache_key(row), location, settings.POK_IMAGE_CACHE_TIMEOUT)
     return location
 
@@ -125,11 +125,11 @@ def preview_image_url(course_key, language=None):
     """
     language = preview_language(language)
     setup = configuration.course_setup(course_key)
-    key = f"openedx_pok:preview:{configuration.digest(settings.POK_API_URL, course_key, setup.template_id, language)}"
+    key = f"openedx_pok:preview:{configuration.digest(setup.account, course_key, setup.template_id, language)}"
     url = caching.get(key)
     if url is not None:
         return url
-    template = configuration.template(setup.template_id)
+    template = configuration.template(setup.template_id, setup.account)
     now = timezone.now()
     context = IssuanceContext(
         course=setup.course, template=template, email="learner@example.com", profile_name=_("Sample Learner"),
@@ -137,7 +137,8 @@ def preview_image_url(course_key, language=None):
                                     created=now, modified=now),
         language=language, platform_name=compat.get_platform_name(), emission_type=setup.emission_type,
         date_format=settings.POK_DATE_FORMAT, skip_acceptance=True, grade=1.0,
+        parameter_sources=setup.parameter_sources,
     )
-    url = configuration.get_client().preview_template(build_preview_payload(context))
+    url = configuration.get_client(setup.account).preview_template(build_preview_payload(context))
     caching.set(key, url, settings.POK_IMAGE_CACHE_TIMEOUT)
     return url

@@ -123,6 +123,18 @@ class CertificateTemplate(TimeStampedModel):
         help_text=_("Optional POK page that shows the credential. Empty uses the POK_DEFAULT_PAGE_ID setting."),
     )
     enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
+    # Issue 9, course setup: the POK account (a name from POK_ACCOUNTS; keys stay in settings) and where each
+    # template parameter takes its value from.
+    account = models.CharField(
+        max_length=64, default="default", verbose_name=_("POK account"),
+        help_text=_("The POK organization that issues this course's credentials: a name from the POK_ACCOUNTS "
+                    "setting ('default' is POK_API_URL / POK_API_KEY)."),
+    )
+    parameter_sources = models.JSONField(
+        default=dict, blank=True, verbose_name=_("parameter sources"),
+        help_text=_("Where each template parameter takes its value from, by parameter id. A parameter left out is "
+                    "resolved automatically by its id or label."),
+    )
 
     objects = CertificateTemplateQuerySet.as_manager()
 
@@ -159,7 +171,9 @@ class PokCertificate(TimeStampedModel):
     """
     The POK credential of one learner for one course: what was sent, what POK answered, and where it stands.
 
-    .. pii: The receiver snapshot holds the learner's name and email as sent to POK.
+    .. pii: The receiver snapshot (and POK's last answer) hold the learner's name and email as sent to POK. Retired
+       by openedx_pok.receivers.handle_learner_retired on the LMS's USER_RETIRE_LMS_MISC signal
+       (openedx_pok.retirement.retire_learner): names and email are blanked, the row and its ids are kept.
     .. pii_types: name, email_address
     .. pii_retirement: local_api
     """
@@ -237,6 +251,10 @@ class PokCertificate(TimeStampedModel):
         blank=True, verbose_name=_("last POK answer"),
         help_text=_("POK's last answer to this credential's request, as received (shortened), for staff."),
     )
+    account = models.CharField(
+        max_length=64, default="default", blank=True, verbose_name=_("POK account"),
+        help_text=_("The POK account the credential was issued with; refreshes and images use the same one."),
+    )
     requested_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last POST at"))
     last_synced_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last refreshed from POK"))
 
@@ -251,6 +269,10 @@ class PokCertificate(TimeStampedModel):
             models.Index(fields=["status", "modified"], name="pok_credential_status_mod"),
             # The reconcile run polls in-progress credentials, least recently refreshed first, in bounded batches.
             models.Index(fields=["status", "last_synced_at"], name="pok_credential_status_synced"),
+            # The credential admin's filters and sort (admin.py): each counts and pages through its index.
+            models.Index(fields=["retryable"], name="pok_credential_retryable"),
+            models.Index(fields=["emission_type"], name="pok_credential_emission_type"),
+            models.Index(fields=["modified"], name="pok_credential_modified"),
         ]
 
     def __str__(self):
@@ -260,3 +282,58 @@ class PokCertificate(TimeStampedModel):
     def idempotency_key(self):
         """Key sent with every POST of this issuance: stable across retries, new after a re-issue."""
         return f"openedx-pok-{self.uuid}-{self.issuance}"
+
+
+class PokCatalogEntry(models.Model):
+    """
+    What the catalog sync last saw of one POK object of an account (template or page), for pickers and checks.
+
+    An object POK no longer lists is kept and flagged ``missing_on_pok`` rather than deleted, so mappings that use
+    it can say what happened.
+
+    .. no_pii:
+    """
+
+    account = models.CharField(max_length=64, verbose_name=_("POK account"))
+    pok_id = models.CharField(max_length=255, verbose_name=_("POK id"))
+    name = models.CharField(max_length=255, blank=True, verbose_name=_("name"))
+    last_seen = models.DateTimeField(null=True, blank=True, verbose_name=_("last seen on POK"))
+    missing_on_pok = models.BooleanField(default=False, verbose_name=_("missing on POK"))
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.name or self.pok_id} ({self.account})"
+
+
+class PokTemplate(PokCatalogEntry):
+    """
+    A POK template of an account, with the custom parameters a credential must fill.
+
+    .. no_pii:
+    """
+
+    version = models.CharField(max_length=64, blank=True, verbose_name=_("version"))
+    parameters = models.JSONField(default=list, blank=True, verbose_name=_("custom parameters"),
+                                  help_text=_("[{\"id\": ..., \"label\": ...}] as POK declares them."))
+
+    class Meta:
+        db_table = "openedx_pok_template"
+        verbose_name = _("POK template")
+        verbose_name_plural = _("POK templates")
+        constraints = [models.UniqueConstraint(fields=["account", "pok_id"], name="pok_template_unique_account_id")]
+
+
+class PokPage(PokCatalogEntry):
+    """
+    A POK public page of an account, under which credentials are shown.
+
+    .. no_pii:
+    """
+
+    class Meta:
+        db_table = "openedx_pok_page"
+        verbose_name = _("POK page")
+        verbose_name_plural = _("POK pages")
+        constraints = [models.UniqueConstraint(fields=["account", "pok_id"], name="pok_page_unique_account_id")]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from django.utils.translation import gettext as _
 
+from openedx_pok import parameters
 from openedx_pok.exceptions import LearnerDataError
 
 # Literal values that broken front-ends store instead of a name; never send them as a person's name.
@@ -49,6 +50,8 @@ class IssuanceContext:
     page_id: str = ""
     grade: float | None = None
     tags: tuple = field(default_factory=tuple)
+    username: str = ""
+    parameter_sources: dict = field(default_factory=dict)  # the mapping's {parameter id: source spec}
 
 
 def clean_text(value):
@@ -194,11 +197,69 @@ def builtin_parameter_values(context):
     return values
 
 
+# Normalized names the automatic resolution knows (the keys of builtin_parameter_values, signatory<n>... aside).
+AUTOMATIC_NAMES = frozenset({
+    "grade", "score", "platform", "platformname", "course", "coursename", "coursetitle", "title", "courseid",
+    "coursekey", "organization", "org", "emitter", "institution", "startdate", "coursestart", "enddate", "courseend",
+    "date", "issuedate", "certificatedate", "certificateid", "verifyuuid", "mode", "signatory", "signatoryname",
+    "signatorytitle", "signatoryorganization", "signatories",
+})
+_AUTOMATIC_SIGNATORY = re.compile(r"^signatory[0-9]+(name|title)?$")
+
+
+def has_automatic_source(parameter_id, label=""):
+    """Whether the automatic resolution (by id, then label) knows what to put in this parameter."""
+    return any(name in AUTOMATIC_NAMES or _AUTOMATIC_SIGNATORY.match(name)
+               for name in (_normalize(parameter_id), _normalize(label)) if name)
+
+
+def source_values(context):
+    """The value of every built-in source of ``parameters.BUILTIN_SOURCES`` (and the signatories) for an issuance."""
+    course, certificate = context.course, context.certificate
+    names = split_name(context.profile_name) or ("", "")
+    values = {
+        "learner.full_name": clean_text(context.profile_name) if split_name(context.profile_name) else "",
+        "learner.first_name": names[0],
+        "learner.last_name": names[1],
+        "learner.username": context.username,
+        "learner.email": (context.email or "").strip(),
+        "grade.percent": grade_percent(context),
+        "grade.letter": clean_text(certificate.grade),
+        "course.title": course_title(course),
+        "course.number": getattr(course.course_key, "course", "") or "",
+        "course.organization": emitter_name(course),
+        "course.start": format_date(course.start, context.date_format),
+        "course.end": format_date(course.end, context.date_format),
+        "course.language": course.language or "",
+        "course.key": str(course.course_key),
+        "certificate.date": format_date(certificate.created or certificate.modified, context.date_format),
+        "certificate.mode": certificate.mode,
+        "certificate.verify_uuid": certificate.verify_uuid,
+        "platform.name": context.platform_name,
+    }
+    for index, signatory in enumerate(course.signatories or (), start=1):
+        values[f"signatory.{index}.name"] = signatory.name
+        values[f"signatory.{index}.title"] = signatory.title
+        values[f"signatory.{index}.organization"] = signatory.organization
+    return values
+
+
 def resolve_custom_parameters(context):
     """Every parameter the template declares, resolved and non-empty; PayloadError names the ones that are not."""
     values = builtin_parameter_values(context)
-    resolved, missing, missing_grade = {}, [], []
+    sources, chosen = context.parameter_sources or {}, None
+    resolved, missing, missing_grade, empty_sources = {}, [], [], []
     for parameter in context.template.custom_parameters:
+        spec = sources.get(parameter.id)
+        if spec:
+            chosen = source_values(context) if chosen is None else chosen
+            value = clean_text(parameters.resolve(spec, chosen, context))
+            if value:
+                resolved[parameter.id] = value
+            else:
+                empty_sources.append(_("{parameter} (source: {source})").format(
+                    parameter=parameter.id, source=parameters.describe(spec)))
+            continue
         value = values.get(_normalize(parameter.id)) or values.get(_normalize(parameter.label))
         value = clean_text(value)
         if value:
@@ -207,6 +268,11 @@ def resolve_custom_parameters(context):
             missing.append(parameter.id)
             if {_normalize(parameter.id), _normalize(parameter.label)} & GRADE_PARAMETERS:
                 missing_grade.append(parameter.id)
+    if empty_sources:
+        raise PayloadError(
+            _("Template {template}: the source chosen for these parameters gives no value for this learner: "
+              "{names}.").format(template=context.template.id, names=", ".join(empty_sources))
+        )
     if missing_grade and len(missing_grade) == len(missing):
         raise PayloadError(
             _("Template {template} prints the grade ({names}), but the grade the LMS gave is not a number between 0 "

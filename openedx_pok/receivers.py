@@ -39,3 +39,19 @@ def handle_certificate_revoked(sender, signal, certificate=None, **kwargs):  # n
         api.revoke(certificate.user.id, certificate.course.course_key, reason)
     except Exception:
         log.exception("POK: could not record a revocation from CERTIFICATE_REVOKED")
+
+
+def handle_learner_retired(sender, user=None, **kwargs):  # noqa: ARG001
+    """
+    USER_RETIRE_LMS_MISC (the LMS retirement pipeline's "LMS misc" step): forget the learner's name and email.
+
+    Unlike the certificate receivers it lets errors through, after logging them: the pipeline then marks the step
+    failed and runs it again, which is better than reporting a learner retired while their name is still stored.
+    """
+    if user is None:
+        return
+    try:
+        api.retire_learner(user.id)
+    except Exception:
+        log.exception("POK: could not anonymize the credentials of retired user %s", user.id)
+        raise

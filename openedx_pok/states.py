@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from openedx_pok import events
 from openedx_pok.client import host_allowed, is_web_url
 
 log = logging.getLogger(__name__)
@@ -159,5 +160,7 @@ def fail(row, reason, retryable, expected=CredentialStatus.PENDING, **fields):
     """The credential failed; ``retryable`` ones are tried again by reconcile, the others wait for staff."""
     log.warning("POK: credential %s (user %s, course %s) failed (retryable=%s)",
                 row.id, row.user_id, row.course_key, retryable)
-    transition(row.id, expected, status=CredentialStatus.FAILED, status_reason=reason, retryable=retryable, **fields)
+    if transition(row.id, expected, status=CredentialStatus.FAILED, status_reason=reason, retryable=retryable,
+                  **fields):
+        events.emit(events.FAILED, row, status=CredentialStatus.FAILED)
     return CredentialStatus.FAILED

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from edx_django_utils.monitoring import set_code_owner_attribute
 
-from openedx_pok import issuance, media
+from openedx_pok import backfill, issuance, media
 from openedx_pok import reconcile as reconciliation
-from openedx_pok.exceptions import RetryLater
+from openedx_pok.exceptions import CourseSetupError, RetryLater
 from openedx_pok.states import CredentialStatus, transition
 
 log = logging.getLogger(__name__)
@@ -209,4 +209,39 @@ def refresh_credentials_task(row_ids):
 @set_code_owner_attribute
 def reconcile_credentials_task(limit=None):
     """Periodic task (see README: beat schedule): enqueue issuance and refreshes of unfinished credentials."""
+    from openedx_pok import catalog  # noqa: PLC0415 - issue 9: templates and pages synced at most hourly
+
+    catalog.sync_if_due()  # never raises: the reconcile below always runs
     return reconcile(limit=limit)
+
+
+# The backfill of earlier certificates in the background (the course mappings admin's action).
+
+
+def enqueue_backfill(course_keys):
+    """Start :func:`backfill_courses_task` for the courses; False (logged) when the broker cannot be reached."""
+    task, kwargs = backfill_courses_task, {"course_keys": [str(key) for key in course_keys]}
+    try:
+        if task.app.conf.task_always_eager:
+            task.apply_async(kwargs=kwargs, **_task_options())
+        else:
+            task.apply_async(kwargs=kwargs, retry=False, connection=_publish_connection(task.app), **_task_options())
+        return True
+    except Exception:
+        _drop_publish_connection()
+        log.exception("POK: could not start the backfill of %s courses", len(course_keys))
+        return False
+
+
+@shared_task(name="openedx_pok.tasks.backfill_courses", ignore_result=True)
+@set_code_owner_attribute
+def backfill_courses_task(course_keys):
+    """Request credentials for the earlier certificates of the courses (:func:`openedx_pok.backfill.run`)."""
+    try:
+        courses = backfill.resolve_courses(course_keys)
+    except CourseSetupError as exc:  # a mapping disabled since the admin started it
+        log.warning("POK: background backfill not run: %s", exc.reason)
+        return None
+    report = backfill.run(courses, schedule=enqueue_issuance)
+    log.info("POK: background backfill of %s courses: %s", len(courses), report.counts)
+    return report.counts

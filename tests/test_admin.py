@@ -33,7 +33,21 @@ def test_changelists_and_change_pages_load(admin_client, pok, course, learner, l
     assert admin_client.get(reverse("admin:openedx_pok_pokcertificate_add")).status_code == 403
 
 
-def test_mapping_added_in_admin_takes_the_course_org(admin_client, db):
+def test_staff_find_a_learner_by_email_username_or_course(admin_client, pok, course, learner, lms):
+    """The search of the credential list understands what staff paste (see tests/test_admin_performance.py)."""
+    lms.award(learner, course)
+    row = PokCertificate.objects.get()
+    url = reverse("admin:openedx_pok_pokcertificate_changelist")
+    for term in (learner.email.upper(), learner.username, learner.username[:4], str(course.id), str(row.uuid),
+                 row.pok_credential_id, str(learner.id)):
+        response = admin_client.get(url, {"q": term})
+        assert [shown.id for shown in response.context["cl"].result_list] == [row.id], term
+        assert learner.username in response.content.decode()
+    response = admin_client.get(url, {"q": "someone.else@example.com"})
+    assert list(response.context["cl"].result_list) == []
+
+
+def test_mapping_added_in_admin_takes_the_course_org(admin_client, pok, db):
     response = admin_client.post(reverse("admin:openedx_pok_certificatetemplate_add"), {
         "course_key": "course-v1:OrgZ+C1+2026", "organization": "", "template_id": "tpl-basic",
         "emission_type": "pok", "page_id": "", "enabled": "on",

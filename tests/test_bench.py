@@ -1,6 +1,7 @@
 """
 The benchmark (``make bench``) runs end to end and its counts hold: one POST per credential, no POK call on the LMS's
-certificate paths.
+certificate paths; on MariaDB (``bench.mysql``), a credential admin list of a few statements that never joins the users
+table and whose searches read a handful of rows.
 
 Only counts are asserted, never times: times depend on the machine, counts are the plugin's promises (see
 docs/benchmarks.rst). The benchmark runs as a subprocess because it configures Django with its own settings
@@ -17,17 +18,23 @@ import pytest
 REPO_DIR = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def bench_results(tmp_path_factory):
-    """Run ``python -m bench.run --quick`` once for this module, writing into a temporary directory."""
-    out_dir = tmp_path_factory.mktemp("bench")
+def run_bench(out_dir, module, *args):
+    """Run ``python -m <module> --quick`` writing into ``out_dir``; returns its stdout."""
     env = {**os.environ, "POK_BENCH_DIR": str(out_dir)}
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick"], cwd=REPO_DIR, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", module, "--quick", *args], cwd=REPO_DIR, env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    return json.loads((out_dir / "results.json").read_text(encoding="utf-8")), completed.stdout
+    return completed.stdout
+
+
+@pytest.fixture(scope="module")
+def bench_results(tmp_path_factory):
+    """Run the SQLite parts (``python -m bench.run --quick --no-mariadb``) once for this module."""
+    out_dir = tmp_path_factory.mktemp("bench")
+    stdout = run_bench(out_dir, "bench.run", "--no-mariadb")
+    return json.loads((out_dir / "results.json").read_text(encoding="utf-8")), stdout
 
 
 def test_bench_prints_the_tables(bench_results):
@@ -58,3 +65,72 @@ def test_no_pok_call_on_the_lms_paths(bench_results):
 def test_emitted_view_costs_one_plugin_query(bench_results):
     """Architecture principle 4: rendering an emitted credential costs one indexed query."""
     assert bench_results[0]["page_views"]["configurations"]["emitted"]["plugin_queries_per_view"] == 1
+
+
+# ---- MariaDB: python -m bench.mysql --quick (1,000 and 5,000 credentials over 2,000 learners) ----------------------
+# Searches that look learners up first (by email or username) cost one statement more.
+LEARNER_LOOKUPS = {"search_email", "search_username", "search_username_prefix", "search_nothing"}
+# Searches that name one learner, one credential or nothing: a handful of index reads, whatever the size.
+POINT_SEARCHES = {"search_user_id", "search_email", "search_username", "search_pok_id", "search_reference",
+                  "search_verify_uuid", "search_nothing"}
+
+
+@pytest.fixture(scope="module")
+def mariadb_results(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("bench-mariadb")
+    stdout = run_bench(out_dir, "bench.mysql")
+    return json.loads((out_dir / "mariadb.json").read_text(encoding="utf-8")), stdout
+
+
+@pytest.mark.mysql
+def test_mariadb_part_runs_on_mysqlclient(mariadb_results):
+    results, stdout = mariadb_results
+    assert results["meta"]["server"]["driver"].startswith("mysqlclient")
+    assert set(results["connect"]) == {"mysqlclient", "pymysql"}
+    assert list(results["sizes"]) == ["1000", "5000"]
+    assert "credential admin list page" in stdout and "MariaDB, 5,000 credentials: Part 2." in stdout
+
+
+@pytest.mark.mysql
+def test_admin_list_statements_are_few_and_constant(mariadb_results):
+    for size, parts in mariadb_results[0]["sizes"].items():
+        for key, case in parts["admin_pages"].items():
+            now = case["plugin"]
+            if case["expect"] is not None:
+                assert now["result_count"] == case["expect"], (size, key)
+            # One page (count, rows, learners), or several (count, page ids, rows, learners); + learner lookup.
+            expected = (3 if now["result_count"] <= 100 else 4) + (key in LEARNER_LOOKUPS)
+            if now["result_count"] == 0:
+                expected = 2 + (key in LEARNER_LOOKUPS)  # the count and the (empty) rows: no learners
+            assert now["queries"] == expected, (size, key, [statement["sql"] for statement in now["sql"]])
+
+
+@pytest.mark.mysql
+def test_admin_list_never_joins_the_users_table(mariadb_results):
+    for parts in mariadb_results[0]["sizes"].values():
+        pages = parts["admin_pages"]
+        assert not [key for key, case in pages.items() if case["plugin"]["joins_auth_user"]]
+        assert pages["default"]["baseline"]["joins_auth_user"]  # the check sees the former admin's join
+
+
+@pytest.mark.mysql
+def test_admin_searches_use_an_index(mariadb_results):
+    """Rows the server read for one request: a handful for a point search, the whole join before."""
+    for size, parts in mariadb_results[0]["sizes"].items():
+        pages = parts["admin_pages"]
+        for key in POINT_SEARCHES:
+            assert pages[key]["plugin"]["rows_read"] <= 50, (size, key, pages[key]["plugin"]["sql"])
+            assert pages[key]["baseline"]["rows_read"] >= int(size), (size, key)
+        # A course's credentials: read through the course index, not the table.
+        course = pages["search_course"]["plugin"]
+        assert course["rows_read"] <= 3 * course["result_count"] + 10, (size, course["sql"])
+
+
+@pytest.mark.mysql
+def test_lms_paths_on_mariadb_keep_their_counts(mariadb_results):
+    for parts in mariadb_results[0]["sizes"].values():
+        lms = parts["lms_paths"]
+        assert lms["issuance_time"]["pok_requests_during_generation"] == 0
+        assert lms["issuance_requests"]["pok_0ms"]["posts_per_credential"] == 1.0
+        assert lms["issuance_requests"]["all"]["emitted"] == lms["issuance_requests"]["all"]["credentials"]
+        assert lms["page_views"]["configurations"]["emitted"]["plugin_queries_per_view"] == 1

@@ -370,3 +370,10 @@ def test_staff_retry_of_a_credential_pok_refused_issues_a_new_one(pok, course, l
     assert again.status == CredentialStatus.EMITTED and again.pok_credential_id != row.pok_credential_id
     assert again.previous_credential_ids == [row.pok_credential_id] and again.issuance == 2
     assert pok.count("issue_credential") == 2
+
+
+def test_the_stored_answer_keeps_no_personal_data(pok, course, learner, lms):
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.pok_response and row.pok_credential_id in row.pok_response
+    assert learner.email not in row.pok_response and "Lovelace" not in row.pok_response

@@ -40,6 +40,35 @@ DEFAULTS = {
     # .. setting_warning: A secret. Keep it in the operator's secret configuration (e.g. Tutor's config.yml or a
     #   vault), never in a committed settings file; the plugin never logs it.
     "POK_API_KEY": "",
+    # .. setting_name: POK_ACCOUNTS
+    # .. setting_default: {}
+    # .. setting_description: Further POK organizations this LMS issues with, by account name:
+    #   {"name": {"url": "https://api.pok.tech", "key": "<API key>"}}. A course or organization mapping chooses its
+    #   account by name; issuance, refreshes, images and previews then use that account's URL and key. The account
+    #   "default" is POK_API_URL / POK_API_KEY unless this setting defines it. A malformed entry (not a dictionary,
+    #   no url or key, a URL that is not absolute) holds the credentials of the mappings that use it with a reason,
+    #   and ``manage.py lms pok_check`` reports it.
+    # .. setting_warning: Holds secrets. Keep it in the operator's secret configuration; the plugin never stores the
+    #   keys in the database nor shows or logs them.
+    "POK_ACCOUNTS": {},
+    # .. setting_name: POK_PARAMETER_SOURCES
+    # .. setting_default: {}
+    # .. setting_description: An operator's own sources of template parameter values, offered in the course
+    #   mapping admin as "custom.<name>": {"name": "dotted.path.to.function"} or {"name": {"function": "dotted.path",
+    #   "label": "Shown in the admin"}}. The function gets the issuance context and returns the text; an empty
+    #   value or an exception holds the credential with a reason naming the parameter and the source.
+    "POK_PARAMETER_SOURCES": {},
+    # .. setting_name: POK_CATALOG_LIST_LIMIT
+    # .. setting_default: 500
+    # .. setting_description: How many templates and pages the catalog sync (pok_sync_templates, the admin action,
+    #   the hourly run from the reconcile task) asks POK for per account. POK has no pagination: a list that
+    #   reaches this limit is reported as possibly truncated, and nothing it may have cut off is marked missing.
+    "POK_CATALOG_LIST_LIMIT": 500,
+    # .. setting_name: POK_CATALOG_SYNC_SECONDS
+    # .. setting_default: 3600
+    # .. setting_description: The periodic reconcile task syncs the POK templates and pages of every account at
+    #   most once per this many seconds (0 turns that off; the command and the admin action still work).
+    "POK_CATALOG_SYNC_SECONDS": 3600,
     # .. setting_name: POK_CONNECT_TIMEOUT
     # .. setting_default: 3.05
     # .. setting_description: Seconds to wait for a TCP connection to POK, for every POK call. Slightly above a TCP

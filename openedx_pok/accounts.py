@@ -1,0 +1,140 @@
+"""
+The POK accounts this LMS issues with: a name for each POK organization, its API URL and its API key.
+
+An LMS may serve several POK organizations (usually one per Open edX organization). ``POK_ACCOUNTS`` maps an account
+name to ``{"url": ..., "key": ...}``; the account ``default`` is ``POK_API_URL`` / ``POK_API_KEY`` unless
+``POK_ACCOUNTS`` names it itself, so a single-account install configures nothing new. Course mappings store the
+account *name* only: keys live in settings and nowhere else (no table, no admin field, no log line, no message).
+
+A malformed entry is refused here with a message that names the account and the setting, never the key, so that the
+issuance path holds a credential with that reason and the doctor (``checks.py``) reports the same text.
+"""
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from openedx_pok.exceptions import PokConfigurationError
+
+DEFAULT_ACCOUNT = "default"
+# Longest account name a course mapping or a credential row can store.
+MAX_ACCOUNT_NAME_LENGTH = 64
+_URL_KEYS = ("url", "api_url")
+_KEY_KEYS = ("key", "api_key")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One POK organization as this LMS reaches it. The key is kept out of ``repr`` (tracebacks, debug pages)."""
+
+    name: str
+    api_url: str
+    api_key: str = field(repr=False)
+
+    @property
+    def host(self):
+        return urlsplit(self.api_url).hostname or ""
+
+    @property
+    def has_key(self):
+        return bool(self.api_key.strip())
+
+
+def _raw_accounts():
+    """``POK_ACCOUNTS`` as configured; None or empty means "no extra accounts"."""
+    value = getattr(settings, "POK_ACCOUNTS", None)
+    return {} if value in (None, "") else value
+
+
+def _first(entry, keys):
+    for key in keys:
+        if key in entry:
+            return entry[key]
+    return None
+
+
+def _checked_url(name, url):
+    text = str(url or "").strip() if isinstance(url, str) or url is None else None
+    if text is None:
+        raise PokConfigurationError(
+            _("The URL of POK account '{name}' in POK_ACCOUNTS must be a string.").format(name=name))
+    if not text:
+        raise PokConfigurationError(_("POK account '{name}' has no API URL: set \"url\" in its POK_ACCOUNTS entry "
+                                      "(or POK_API_URL for the default account).").format(name=name))
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise PokConfigurationError(_("The API URL of POK account '{name}' must be an absolute https:// URL "
+                                      "without query or fragment, e.g. https://api.pok.tech.").format(name=name))
+    return text
+
+
+def account_names():
+    """Every configured account name, ``default`` first; names of malformed entries are included (and refused)."""
+    names = [DEFAULT_ACCOUNT]
+    raw = _raw_accounts()
+    if isinstance(raw, dict):
+        names += sorted(str(name) for name in raw if str(name) != DEFAULT_ACCOUNT)
+    return names
+
+
+def get_account(name=None):
+    """The :class:`Account` called ``name`` (None: ``default``); PokConfigurationError saying what to fix."""
+    name = DEFAULT_ACCOUNT if not name else str(name)
+    raw = _raw_accounts()
+    if not isinstance(raw, dict):
+        if name == DEFAULT_ACCOUNT:
+            return _default_account()
+        raise PokConfigurationError(_("POK_ACCOUNTS must be a dictionary of account name -> {{\"url\": ..., "
+                                      "\"key\": ...}}; POK account '{name}' cannot be used.").format(name=name))
+    if name not in raw:
+        if name == DEFAULT_ACCOUNT:
+            return _default_account()
+        raise PokConfigurationError(_("POK account '{name}' is not configured: add it to POK_ACCOUNTS, or choose "
+                                      "another account on the course mapping.").format(name=name))
+    entry = raw[name]
+    if not isinstance(entry, dict):
+        raise PokConfigurationError(_("The POK_ACCOUNTS entry of account '{name}' must be a dictionary with \"url\" "
+                                      "and \"key\".").format(name=name))
+    key = _first(entry, _KEY_KEYS)
+    if not isinstance(key, str) or not key.strip():
+        raise PokConfigurationError(_("POK account '{name}' has no API key: set \"key\" in its POK_ACCOUNTS "
+                                      "entry.").format(name=name))
+    return Account(name=name, api_url=_checked_url(name, _first(entry, _URL_KEYS)), api_key=key.strip())
+
+
+def _default_account():
+    key = settings.POK_API_KEY
+    if not isinstance(key, str) or not key.strip():
+        raise PokConfigurationError(_("The default POK account has no API key: set POK_API_KEY (or \"key\" of the "
+                                      "'default' entry of POK_ACCOUNTS)."))
+    return Account(name=DEFAULT_ACCOUNT, api_url=_checked_url(DEFAULT_ACCOUNT, settings.POK_API_URL),
+                   api_key=key.strip())
+
+
+def problems():
+    """[(account name or None, message)] of everything wrong with the account settings, for the doctor."""
+    found = []
+    if not isinstance(_raw_accounts(), dict):
+        found.append((None, _("POK_ACCOUNTS must be a dictionary of account name -> {\"url\": ..., \"key\": ...}.")))
+    for name in account_names():
+        if len(name) > MAX_ACCOUNT_NAME_LENGTH:
+            found.append((name, _("The POK account name '{name}' is longer than {limit} characters.").format(
+                name=name[:MAX_ACCOUNT_NAME_LENGTH], limit=MAX_ACCOUNT_NAME_LENGTH)))
+            continue
+        try:
+            get_account(name)
+        except PokConfigurationError as exc:
+            found.append((name, str(exc)))
+    return found
+
+
+def api_hosts():
+    """The API hosts of every usable account (images and credential pages may come from them)."""
+    hosts = []
+    for name in account_names():
+        try:
+            hosts.append(get_account(name).host)
+        except PokConfigurationError:
+            continue
+    return [host for host in hosts if host]

@@ -1,0 +1,83 @@
+"""
+Learner retirement: what the plugin forgets when the LMS retires a learner (``USER_RETIRE_LMS_MISC``).
+
+A credential row keeps what was sent to POK and what POK answered: the receiver snapshot (first and last name,
+email), custom parameters that may print the name, and POK's last answer (which repeats the receiver). Retirement
+blanks those and marks the snapshot retired, and keeps the row with its ids and statuses, so issuance stays
+countable (how many credentials a course issued) and a credential is never sent twice. A credential that was not
+sent yet never will be: it is held with a reason. The credential POK already holds is POK's to erase (its issuer
+panel); the row keeps its POK id so staff can find it.
+"""
+import json
+import logging
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from openedx_pok.models import PokCertificate
+from openedx_pok.states import CredentialStatus, transition
+
+log = logging.getLogger(__name__)
+
+#: The receiver snapshot of a retired learner: the keys POK's receiver block has, emptied, and the marker.
+RETIRED_RECEIVER = {"firstName": "", "lastName": "", "email": "", "retired": True}
+#: What of POK's stored answer survives retirement: ids and states, nothing that describes the person.
+KEPT_ANSWER_KEYS = ("id", "state", "createdAt")
+#: Statuses of a credential that was not (successfully) sent yet: retirement makes sure it never is.
+NOT_SENT = (CredentialStatus.PENDING, CredentialStatus.HELD, CredentialStatus.FAILED)
+
+
+def _personal(receiver):
+    """(name words, emails) of a receiver snapshot, lower-cased: what must not survive anywhere in the row."""
+    receiver = receiver if isinstance(receiver, dict) else {}
+    words = set()
+    for key in ("firstName", "lastName"):
+        words.update(word for word in str(receiver.get(key) or "").lower().replace(",", " ").split() if len(word) > 1)
+    email = str(receiver.get("email") or "").strip().lower()
+    return words, {email} if email else set()
+
+
+def _mentions(value, words, emails):
+    text = str(value).lower()
+    return any(email in text for email in emails) or bool(words & set(text.replace(",", " ").split()))
+
+
+def scrub_parameters(parameters, receiver):
+    """The custom parameters with every value that carries the learner's name or email emptied."""
+    if not isinstance(parameters, dict):
+        return {}
+    words, emails = _personal(receiver)
+    return {key: "" if _mentions(value, words, emails) else value for key, value in parameters.items()}
+
+
+def scrub_answer(raw):
+    """POK's stored answer reduced to its ids and state; anything that is not a JSON object is dropped."""
+    try:
+        answer = json.loads(raw) if raw else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        return ""
+    return json.dumps({key: answer[key] for key in KEPT_ANSWER_KEYS if key in answer})
+
+
+def retire_learner(user_id):
+    """
+    Anonymize every credential of learner ``user_id`` (see the module docstring); returns how many there were.
+
+    Idempotent: retiring twice finds nothing personal left and changes nothing more.
+    """
+    rows = PokCertificate.objects.filter(user_id=user_id).values_list(
+        "id", "status", "receiver", "custom_parameters", "pok_response")
+    count = 0
+    for row_id, status, receiver, parameters, raw in rows:
+        PokCertificate.objects.filter(id=row_id).update(
+            receiver=RETIRED_RECEIVER, custom_parameters=scrub_parameters(parameters, receiver),
+            pok_response=scrub_answer(raw), modified=timezone.now(),
+        )
+        if status in NOT_SENT:
+            transition(row_id, NOT_SENT, status=CredentialStatus.HELD, retryable=False, not_before=None,
+                       status_reason=_("The learner's account was retired; no credential is sent for it."))
+        count += 1
+    log.info("POK: anonymized %s credentials of retired user %s", count, user_id)
+    return count

@@ -1,0 +1,232 @@
+"""
+The credential admin list stays cheap on a big table: pinned statements per page, no join over the users table, a
+search that goes to indexed lookups, pages fetched by id, sorts an index can serve.
+
+The times themselves are measured by ``make bench`` on MariaDB with 100,000 credentials (docs/benchmarks.rst); here
+the *shape* of the SQL is asserted, on SQLite and on MariaDB, from the statements the page really runs
+(``CaptureQueriesContext``). ``tests/test_bench.py`` checks on MariaDB that the searches read a handful of rows.
+"""
+import re
+import uuid
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.text import Truncator
+
+from lms_sandbox.factories import UserFactory
+from openedx_pok import admin as pok_admin
+from openedx_pok.models import PokCertificate
+from test_utils.factories import CourseMappingFactory, CredentialFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:openedx_pok_pokcertificate_changelist"
+# Two statements of every admin request: the session and the logged-in staff member.
+SESSION_AND_STAFF = 2
+JOIN_AUTH_USER = re.compile(r"\bJOIN\s+[`\"]?auth_user[`\"]?", re.IGNORECASE)
+LEADING_WILDCARD = re.compile(r"LIKE\s+'%", re.IGNORECASE)
+# The learners of the shown rows: their ids and usernames only (the lookup by id is IN or ORs, by database).
+LEARNERS_OF_THE_PAGE = re.compile(
+    r"SELECT [`\"]?auth_user[`\"]?\.[`\"]?id[`\"]?, [`\"]?auth_user[`\"]?\.[`\"]?username[`\"]? "
+    r"FROM [`\"]?auth_user[`\"]? WHERE .*[`\"]?id[`\"]?"
+)
+# Columns of the changelist (its ``o`` parameter): the action checkbox, then PokCertificateAdmin.list_display.
+STATUS, COURSE, MODIFIED = 3, 5, 7
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "pw"))
+    return client
+
+
+@pytest.fixture
+def credential_admin():
+    return admin.site.get_model_admin(PokCertificate)
+
+
+def open_list(client, params=None):
+    """GET the credential changelist; returns (response, statements run)."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse(CHANGELIST), params or {})
+    assert response.status_code == 200, response.content[:500]
+    return response, [query["sql"] for query in captured.captured_queries]
+
+
+def shown_ids(response):
+    return [row.id for row in response.context["cl"].result_list]
+
+
+def make_credentials(count, **kwargs):
+    course = CourseMappingFactory().course_key
+    return [CredentialFactory(course_key=course, **kwargs) for _index in range(count)]
+
+
+def test_statements_per_page_do_not_grow_with_the_rows(staff_client, credential_admin, monkeypatch):
+    make_credentials(3, emitted=True)
+    _response, few = open_list(staff_client)
+    make_credentials(27, failed=True)
+    response, many = open_list(staff_client)
+    assert len(shown_ids(response)) == 30
+    # One page: the count, the rows, the learners of the rows.
+    assert len(few) == len(many) == SESSION_AND_STAFF + 3, many
+
+    monkeypatch.setattr(credential_admin, "list_per_page", 7)
+    counts = set()
+    for page in (1, 2, 3, 5):  # the first pages, one past the middle, the last (2 rows)
+        response, statements = open_list(staff_client, {"p": page})
+        assert shown_ids(response)
+        counts.add(len(statements))
+    # Several pages: the count, the page's ids, its rows, its learners.
+    assert counts == {SESSION_AND_STAFF + 4}
+
+
+def test_no_statement_joins_the_users_table(staff_client, monkeypatch, credential_admin):
+    rows = make_credentials(12, emitted=True) + make_credentials(3, failed_retryable=True)
+    target = rows[4]
+    monkeypatch.setattr(credential_admin, "list_per_page", 5)
+    for params in ({}, {"p": 3}, {"status__exact": "failed"}, {"retryable__exact": "1"},
+                   {"emission_type__exact": "pok"}, {"possible_duplicate__exact": "0"}, {"o": f"{STATUS}"},
+                   {"o": f"-{MODIFIED}"},
+                   {"q": str(target.user_id)}, {"q": target.user.email}, {"q": target.user.username},
+                   {"q": str(target.course_key)}, {"q": target.pok_credential_id}, {"q": str(target.uuid)}):
+        response, statements = open_list(staff_client, params)
+        assert shown_ids(response), params
+        assert not [sql for sql in statements if JOIN_AUTH_USER.search(sql)], params
+        assert not [sql for sql in statements if LEADING_WILDCARD.search(sql)], params
+        # The learners of the shown rows: one lookup by primary key, only the columns the list shows.
+        learners = [sql for sql in statements if LEARNERS_OF_THE_PAGE.search(sql)]
+        assert len(learners) == 1, (params, statements)
+        assert "password" not in learners[0] and "email" not in learners[0]
+
+
+def test_the_join_check_sees_a_join(staff_client, credential_admin, monkeypatch):
+    """The assertion above can fail: the admin's former configuration joins auth_user into the page query."""
+    make_credentials(3)
+    monkeypatch.setattr(credential_admin, "list_select_related", ("user",))
+    monkeypatch.setattr(credential_admin, "get_changelist", lambda _request, **_kwargs: ChangeList)
+    _response, statements = open_list(staff_client)
+    assert [sql for sql in statements if JOIN_AUTH_USER.search(sql)]
+
+
+@pytest.fixture
+def search_data():
+    """Ada's two credentials among other learners' (one of them, adam, named like her), in two courses."""
+    course = CourseMappingFactory().course_key
+    other_course = CourseMappingFactory().course_key
+    ada = UserFactory(username="ada.lovelace", email="Ada.Lovelace@example.com")
+    data = {
+        "ada": ada,
+        "course": course,
+        "course_prefix": str(course).rsplit("+", 1)[0],  # without its run: not a course key, the start of one
+        "first": CredentialFactory(user=ada, course_key=course, emitted=True),
+        "second": CredentialFactory(user=ada, course_key=other_course, failed=True, verify_uuid=uuid.uuid4().hex),
+        "adams": CredentialFactory(user=UserFactory(username="adam"), course_key=course, emitted=True),
+    }
+    for _index in range(3):
+        CredentialFactory(course_key=other_course, emitted=True)
+    return data
+
+
+@pytest.mark.parametrize(("term", "expected", "user_lookups"), [
+    ("{ada.id}", ["second", "first"], 0),
+    ("ADA.lovelace@EXAMPLE.com", ["second", "first"], 1),
+    ("ada.lovelace", ["second", "first"], 1),
+    ("ada", ["adams", "second", "first"], 1),  # a prefix: ada.lovelace and adam
+    ("{course}", ["adams", "first"], 0),
+    ("{course_prefix}", None, 0),  # every run of the course
+    ("{first.pok_credential_id}", ["first"], 0),  # UUID-shaped, as POK's
+    ("{first.uuid}", ["first"], 0),
+    ("{first.uuid.hex}", ["first"], 0),
+    ("{second.verify_uuid}", ["second"], 0),
+    ('"{ada.username}" {course}', ["first"], 1),  # words are ANDed
+    ("nobody@example.com", [], 1),
+    ("zz-nothing", [], 1),
+], ids=["user id", "email", "username", "username prefix", "course key", "course key prefix", "POK id",
+        "reference", "reference as hex", "verify_uuid", "two words", "unknown email", "unknown word"])
+def test_search_routes_each_term_to_an_indexed_lookup(staff_client, search_data, term, expected, user_lookups):
+    term = term.format(**search_data)
+    response, statements = open_list(staff_client, {"q": term})
+    if expected is None:
+        wanted = [row.id for row in PokCertificate.objects.order_by("-id") if str(row.course_key).startswith(term)]
+        assert len(wanted) == 2
+    else:
+        wanted = [search_data[name].id for name in expected]
+    assert shown_ids(response) == wanted
+    assert not [sql for sql in statements if LEADING_WILDCARD.search(sql)]
+    assert not [sql for sql in statements if JOIN_AUTH_USER.search(sql)]
+    lookups = [sql for sql in statements if re.search(r"FROM [`\"]?auth_user[`\"]? WHERE .*(username|email)", sql)]
+    assert len(lookups) == user_lookups, statements
+
+
+def test_a_broad_username_prefix_says_it_is_cut(staff_client, monkeypatch):
+    monkeypatch.setattr(pok_admin, "LEARNER_LOOKUP_LIMIT", 2)
+    course = CourseMappingFactory().course_key
+    rows = [CredentialFactory(user=UserFactory(username=f"zed{index}"), course_key=course) for index in range(3)]
+    response, _statements = open_list(staff_client, {"q": "zed"})
+    assert sorted(shown_ids(response)) == sorted(row.id for row in rows[:2])  # zed0, zed1: first by username
+    assert "More than 2 usernames start with" in response.content.decode()
+    response, _statements = open_list(staff_client, {"q": "zed2"})
+    assert shown_ids(response) == [rows[2].id]
+    assert "More than" not in response.content.decode()
+
+
+@pytest.mark.parametrize(("order", "expected_sql"), [
+    (f"{COURSE}", r"ORDER BY .*course_key[`\"]? ASC, (.*[`\"]?id[`\"]?|1) ASC"),
+    (f"-{COURSE}", r"ORDER BY .*course_key[`\"]? DESC, (.*[`\"]?id[`\"]?|1) DESC"),
+    (f"{STATUS}", r"ORDER BY .*status[`\"]? ASC, (.*[`\"]?id[`\"]?|1) ASC"),
+    (f"{MODIFIED}", r"ORDER BY .*modified[`\"]? ASC, (.*[`\"]?id[`\"]?|1) ASC"),
+    (f"-{MODIFIED}", r"ORDER BY .*modified[`\"]? DESC, (.*[`\"]?id[`\"]?|1) DESC"),
+])
+def test_sorts_break_ties_in_their_own_direction(staff_client, credential_admin, monkeypatch, order, expected_sql):
+    """``ORDER BY col ASC, id ASC`` is an index scan; Django's default tie-break ``id DESC`` would sort every row."""
+    make_credentials(4)
+    monkeypatch.setattr(credential_admin, "list_per_page", 2)
+    _response, statements = open_list(staff_client, {"o": order})
+    pages = [sql for sql in statements if "ORDER BY" in sql and "openedx_pok_credential" in sql]
+    assert pages and all(re.search(expected_sql, sql) for sql in pages), pages
+
+
+@pytest.mark.parametrize("params", [{}, {"o": f"{COURSE}"}, {"o": f"-{MODIFIED}"}, {"status__exact": "emitted"},
+                                    {"q": "learner"}])
+def test_every_page_shows_the_rows_of_the_plain_ordering(staff_client, credential_admin, monkeypatch, params):
+    """Pages past the middle are fetched from the end: together the pages are exactly the whole ordered list."""
+    for index in range(23):
+        CredentialFactory(emitted=index % 3 != 0)
+    monkeypatch.setattr(credential_admin, "list_per_page", 5)
+    response, _statements = open_list(staff_client, {**params, "all": ""})  # up to list_max_show_all: one page
+    everything = shown_ids(response)
+    assert len(everything) > 5
+    paged = []
+    for page in range(1, -(-len(everything) // 5) + 1):
+        response, _statements = open_list(staff_client, {**params, "p": page})
+        paged += shown_ids(response)
+    assert paged == everything
+
+
+def test_no_full_count_and_no_facets(staff_client):
+    make_credentials(3, failed=True)
+    _response, statements = open_list(staff_client, {"status__exact": "failed"})
+    counts = [sql for sql in statements if "COUNT(" in sql.upper()]
+    assert len(counts) == 1 and "WHERE" in counts[0]  # the filtered count only, not the whole table's
+    _response, with_facets = open_list(staff_client, {"status__exact": "failed", "_facets": "True"})
+    assert len(with_facets) == len(statements)
+
+
+def test_status_and_reason_fit_the_list(staff_client):
+    reason = "POK refused the credential: " + "the template parameter 'grade' is missing. " * 4
+    CredentialFactory(failed=True, status_reason=reason, attempts=2, ambiguous_attempts=1)
+    CredentialFactory(in_progress=True, pok_state="waitingForApproval")
+    response, _statements = open_list(staff_client)
+    html = response.content.decode()
+    assert html.count(escape(reason)) == 1  # whole in the tooltip only,
+    assert re.search(rf'title="{re.escape(escape(reason))}"[^>]*>'
+                     rf"{re.escape(escape(Truncator(reason).chars(pok_admin.REASON_LENGTH)))}</span>", html)
+    assert "In progress (waitingForApproval)" in html
+    assert "2 (1 ambiguous)" in html

@@ -1,0 +1,133 @@
+"""
+Learner retirement: the LMS's ``USER_RETIRE_LMS_MISC`` signal reaches the plugin's receiver (wired through
+``plugin_app["signals_config"]`` and ``compat``), which blanks the learner's name and email from every credential
+row and keeps the rows and their ids; a credential not sent yet never is.
+"""
+import json
+from datetime import timedelta
+
+import pytest
+from django.dispatch import Signal
+from django.forms.models import model_to_dict
+
+from lms_sandbox import retirement as lms_retirement
+from openedx_pok import api, compat, retirement
+from openedx_pok.apps import OpenedxPokConfig
+from openedx_pok.models import CredentialStatus, PokCertificate
+from openedx_pok.testing.pok_simulator import Fault
+from test_utils import credential_of
+from tests.test_compat import install
+
+pytestmark = pytest.mark.django_db
+
+
+def everything_stored(row):
+    """Every value of the row, as text (what a database dump would show)."""
+    return json.dumps(model_to_dict(PokCertificate.objects.get(id=row.id)), default=str)
+
+
+def test_the_receiver_is_wired_to_the_lms_signal():
+    receivers = OpenedxPokConfig.plugin_app["signals_config"]["lms.djangoapp"]["receivers"]
+    config = next(r for r in receivers if r["receiver_func_name"] == "handle_learner_retired")
+    assert config["signal_path"] == "openedx_pok.compat.USER_RETIRE_LMS_MISC"
+    assert compat.USER_RETIRE_LMS_MISC is lms_retirement.USER_RETIRE_LMS_MISC
+    uids = {key[0] for key, *_rest in lms_retirement.USER_RETIRE_LMS_MISC.receivers}
+    assert "openedx_pok.receivers.handle_learner_retired" in uids
+
+
+def test_retirement_blanks_names_and_email_and_keeps_the_ids(pok, course, learner, lms):
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.EMITTED and row.receiver["email"] == learner.email
+    # A template parameter that printed the learner's name (a parameter mapping may do so).
+    PokCertificate.objects.filter(id=row.id).update(
+        custom_parameters={"learner": "Ada Lovelace", "inverted": "LOVELACE, Ada", "course": "Verifiable 101"})
+    assert learner.email in everything_stored(row)
+
+    lms_retirement.retire_misc(learner)
+
+    retired = credential_of(learner, course)
+    assert retired.receiver == {"firstName": "", "lastName": "", "email": "", "retired": True}
+    assert retired.custom_parameters == {"learner": "", "inverted": "", "course": "Verifiable 101"}
+    answer = json.loads(retired.pok_response)
+    assert set(answer) <= {"id", "state", "createdAt"} and answer["id"] == row.pok_credential_id
+    assert "receiver" not in json.loads(row.pok_response) and answer["state"] == "emitted"  # never stored
+    # Kept for counting and for staff: the row, its ids and its status.
+    assert (retired.id, retired.uuid, retired.user_id, retired.course_key) == (row.id, row.uuid, learner.id,
+                                                                               course.id)
+    assert (retired.status, retired.pok_credential_id, retired.view_url) == (row.status, row.pok_credential_id,
+                                                                             row.view_url)
+    stored = everything_stored(row)
+    for personal in (learner.email, "Ada", "Lovelace", learner.profile.name):
+        assert personal not in stored, personal
+
+
+def test_a_credential_not_sent_yet_is_never_sent(pok, course, learner, lms):
+    pok.add_fault(Fault("rate_limit", endpoint="issue_credential", times=10))
+    lms.award(learner, course)
+    assert credential_of(learner, course).status == CredentialStatus.FAILED  # retryable: reconcile would send it
+    posts = pok.count("issue_credential")
+
+    lms_retirement.retire_misc(learner)
+    lms_retirement.retire_account(learner)
+
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.HELD and not row.retryable
+    assert "retired" in row.status_reason
+    pok.clear_faults()
+    lms.run(api.reconcile, inline=True, pending_grace=timedelta(0))
+    lms.run(api.request_issuance, learner.id, course.id)  # a late award event: the retired account has no name
+    assert credential_of(learner, course).status == CredentialStatus.HELD
+    assert pok.count("issue_credential") == posts
+
+
+def test_retiring_twice_changes_nothing_more(pok, course, learner, lms):
+    lms.award(learner, course)
+    lms_retirement.retire_misc(learner)
+    first = everything_stored(credential_of(learner, course))
+    assert retirement.retire_learner(learner.id) == 1
+    assert json.loads(everything_stored(credential_of(learner, course))) | {"modified": None} == \
+        json.loads(first) | {"modified": None}
+
+
+def test_other_learners_are_untouched(pok, course, learner, lms):
+    from lms_sandbox.factories import UserFactory
+
+    other = UserFactory(profile__name="Grace Hopper")
+    lms.award(learner, course)
+    lms.award(other, course)
+    lms_retirement.retire_misc(learner)
+    assert credential_of(other, course).receiver["email"] == other.email
+
+
+def test_a_retirement_signal_without_a_user_is_ignored(db):
+    lms_retirement.USER_RETIRE_LMS_MISC.send(sender=lms_retirement.LMSAccountRetirementView, user=None)
+
+
+def test_scrubbing_rules():
+    receiver = {"firstName": "Ana María", "lastName": "de la Cruz", "email": "ana@example.com"}
+    parameters = {"name": "ANA MARÍA DE LA CRUZ", "mail": "Contact: ana@example.com", "grade": "90%", "n": 3}
+    assert retirement.scrub_parameters(parameters, receiver) == {"name": "", "mail": "", "grade": "90%", "n": 3}
+    assert retirement.scrub_parameters(None, receiver) == {}
+    assert retirement.scrub_answer('{"id": "c1", "state": "emitted", "receiver": {"name": "Ana"}}') == \
+        '{"id": "c1", "state": "emitted"}'
+    assert retirement.scrub_answer("<html>Ana</html>") == ""
+    assert retirement.scrub_answer('["Ana"]') == ""
+    assert retirement.scrub_answer("") == ""
+
+
+def test_platform_backend_finds_the_lms_signal(monkeypatch, settings):
+    settings.POK_COMPAT_BACKEND = compat.DEFAULT_BACKEND
+    signal = Signal()
+    install(monkeypatch, "openedx.core.djangoapps.user_api.accounts.signals", USER_RETIRE_LMS_MISC=signal)
+    assert compat.USER_RETIRE_LMS_MISC is signal
+    with pytest.raises(AttributeError):
+        compat.NOT_A_SIGNAL  # noqa: B018 - the module's lazy attributes are only the ones it names
+
+
+def test_a_failing_retirement_fails_the_lms_step(db, caplog):
+    """The pipeline must see the failure (and retry the step) rather than report the learner retired."""
+    broken = type("User", (), {"id": "not-a-user-id"})()
+    with pytest.raises(ValueError):
+        lms_retirement.retire_misc(broken)
+    assert "could not anonymize the credentials of retired user not-a-user-id" in caplog.text
