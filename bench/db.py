@@ -11,6 +11,7 @@ every page view and hide what the plugin itself costs.
 """
 import os
 import statistics
+import sys
 import time
 
 DRIVERS = ("mysqlclient", "pymysql")
@@ -38,7 +39,7 @@ def install_driver(name):
         import pymysql  # noqa: PLC0415
 
         pymysql.install_as_MySQLdb()
-        return f"PyMySQL {pymysql.__version__}"
+        return f"PyMySQL {pymysql.VERSION_STRING}"  # its __version__ is the mysqlclient version it poses as
     if name != "mysqlclient":
         raise ValueError(f"unknown MySQL driver {name!r}; choose one of {', '.join(DRIVERS)}")
     import MySQLdb  # noqa: PLC0415
@@ -60,13 +61,19 @@ def connect(driver="mysqlclient", database=None):
     return MySQLdb.connect(database=database or "", charset="utf8mb4", autocommit=True, **server)
 
 
+def _process_driver():
+    """The driver Django uses in this process: PyMySQL if it was registered under the name MySQLdb."""
+    module = sys.modules.get("MySQLdb")
+    return "pymysql" if module is not None and module.__name__ == "pymysql" else "mysqlclient"
+
+
 def create_database(name):
-    with connect() as server:
+    with connect(_process_driver()) as server:
         server.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
 
 
 def drop_database(name):
-    with connect() as server:
+    with connect(_process_driver()) as server:
         server.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 

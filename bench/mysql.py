@@ -109,22 +109,23 @@ def _cell(value, key, width, digits=1):
 
 
 def print_admin(size, part):
-    print(f"\nMariaDB, {size:,} credentials: credential admin list page (SQL ms: median of the statements' time "
-          "per page; wall ms: the whole view, template included)")
-    header = (f"{'page':<40} {'SQL ms before':>13} {'SQL ms now':>10} {'wall before':>11} {'wall now':>9} "
-              f"{'q before':>8} {'q now':>6} {'rows read before':>16} {'now':>7} {'results':>8}")
-    print(header)
-    print("-" * len(header))
+    print(f"\nMariaDB, {size:,} credentials: credential admin list page, before (the admin of commit 88ac1ec) and now")
+    header = (f"{'':<38}{'SQL ms':^16}{'wall ms':^16}{'queries':^9}{'rows read':^17}\n"
+              f"{'page':<38}{'before':>8}{'now':>8}{'before':>8}{'now':>8}{'bef':>5}{'now':>4}{'before':>9}{'now':>8}"
+              f"{'results':>9}")
+    print("\n".join(line.rstrip() for line in header.splitlines()))
+    print("-" * len(header.splitlines()[1]))
     for value in part.values():
         before, now = value["baseline"], value["plugin"]
         results = now["result_count"] if now else "-"
-        print(f"{value['label']:<40} {_cell(before, 'sql_median_ms', 13)} {_cell(now, 'sql_median_ms', 10)} "
-              f"{_cell(before, 'wall_median_ms', 11)} {_cell(now, 'wall_median_ms', 9)} "
-              f"{_cell(before, 'queries', 8)} {_cell(now, 'queries', 6)} {_cell(before, 'rows_read', 16)} "
-              f"{_cell(now, 'rows_read', 7)} {results!s:>8}")
+        print(f"{value['label']:<38}{_cell(before, 'sql_median_ms', 8)}{_cell(now, 'sql_median_ms', 8)}"
+              f"{_cell(before, 'wall_median_ms', 8)}{_cell(now, 'wall_median_ms', 8)}"
+              f"{_cell(before, 'queries', 5)}{_cell(now, 'queries', 4)}{_cell(before, 'rows_read', 9)}"
+              f"{_cell(now, 'rows_read', 8)}{results!s:>9}")
     joins = [key for key, value in part.items() if value["plugin"] and value["plugin"]["joins_auth_user"]]
-    print(f"  plugin statements joining auth_user: {', '.join(joins) or 'none'}; before: the page query of every case")
-    print("  (before: the admin of commit 88ac1ec on the same tables; rows read: InnoDB handler reads of one request)")
+    print(f"  statements joining auth_user now: {', '.join(joins) or 'none'} (before: the page query of every case)")
+    print("  (SQL ms: median over the requests of the summed statement times; wall ms: the whole view, template")
+    print("   rendering included; rows read: InnoDB handler reads of one request)")
 
 
 def print_report(results):
@@ -137,8 +138,9 @@ def print_report(results):
         print(f"  {driver:<12} median {value['median_ms']:>7.2f} ms   max {value['max_ms']:>7.2f} ms  (n={value['n']})")
     for size, parts in results["sizes"].items():
         build = parts["build"]
+        steps = ", ".join(f"{key.removesuffix('_s')} {value} s" for key, value in build.items() if key != "total_s")
         print(f"\n{'=' * 100}\nMariaDB, {int(size):,} credentials: load data grown in {build['total_s']:.1f} s "
-              f"({', '.join(f'{key} {value}' for key, value in build.items() if key != 'total_s')})")
+              f"({steps})")
         if "admin_pages" in parts:
             print_admin(int(size), parts["admin_pages"])
         if "lms_paths" in parts:

@@ -26,9 +26,9 @@ def celery_conf(app, **overrides):
     lets the namespaced key (``CELERY_TASK_ALWAYS_EAGER``) win over ``task_always_eager``, so both are set. The
     broker connection pools are reset on the way in and out, so no test publishes to another test's broker.
     """
-    keys = {name: f"CELERY_{name.upper()}" for name in overrides}
-    saved = {name: app.conf.get(name) for name in overrides}
-    saved_namespaced = {key: app.conf.get(key) for key in keys.values() if key in app.conf}
+    keys = [*overrides, *(f"CELERY_{name.upper()}" for name in overrides)]
+    changes = app.conf.changes  # the explicit layer: restoring means taking our keys out of it again
+    saved = {key: changes[key] for key in keys if key in changes}
 
     def drop_connections():
         kombu.pools.reset()
@@ -38,15 +38,13 @@ def celery_conf(app, **overrides):
     drop_connections()
     for name, value in overrides.items():
         app.conf[name] = value
-        app.conf[keys[name]] = value
+        app.conf[f"CELERY_{name.upper()}"] = value
     try:
         yield app
     finally:
-        for name, value in saved.items():
-            app.conf[name] = value
-        for key in keys.values():
-            if key in saved_namespaced:
-                app.conf[key] = saved_namespaced[key]
+        for key in keys:
+            if key in saved:
+                changes[key] = saved[key]
             else:
-                app.conf.pop(key, None)
+                changes.pop(key, None)
         drop_connections()
