@@ -67,24 +67,33 @@ def _drop_publish_connection():
             log.debug("POK: closing a broken broker connection failed", exc_info=True)
 
 
+def _publish(task, argument, kwargs, countdown=0):
+    """
+    Send ``task(argument, **kwargs)`` to the broker, bounded (``POK_PUBLISH_TIMEOUT``, no retry); raises on failure.
+
+    Eager Celery (the demo, the tests) runs the task here instead, through the same call.
+    """
+    options = _task_options(countdown)
+    if not task.app.conf.task_always_eager:
+        options.update(retry=False, connection=_publish_connection(task.app))
+    try:
+        task.apply_async(args=[argument], kwargs=kwargs, **options)
+    except Exception:
+        _drop_publish_connection()
+        raise
+
+
 def _enqueue(task, row_id, countdown=0, **kwargs):
     """
     Send ``task`` for a credential to the broker; never raise, never wait long.
 
-    A broker outage must not break or hold the LMS request that scheduled the task: the publish is bounded
-    (``POK_PUBLISH_TIMEOUT``, no retry), a failure is logged and recorded on a pending row, and the row keeps its
-    state for the reconcile run to pick up.
+    A broker outage must not break or hold the LMS request that scheduled the task: a failure is logged and
+    recorded on a pending row, and the row keeps its state for the reconcile run to pick up.
     """
-    options = _task_options(countdown)
     try:
-        if task.app.conf.task_always_eager:
-            task.apply_async(args=[row_id], kwargs=kwargs, **options)
-        else:
-            task.apply_async(args=[row_id], kwargs=kwargs, retry=False,
-                             connection=_publish_connection(task.app), **options)
+        _publish(task, row_id, kwargs, countdown)
         return True
     except Exception:
-        _drop_publish_connection()
         log.exception("POK: could not enqueue %s for credential %s; reconcile will catch up", task.name, row_id)
         transition(row_id, CredentialStatus.PENDING, status_reason=_(
             "The task queue could not be reached when this credential was scheduled; the reconcile run sends it."))
@@ -135,13 +144,8 @@ def _chunks(row_ids):
 def _enqueue_chunk(task, row_ids, **kwargs):
     """Publish one message for a chunk of rows; on failure the rows stay as they are for the next reconcile run."""
     try:
-        if task.app.conf.task_always_eager:
-            task.apply_async(args=[row_ids], kwargs=kwargs, **_task_options())
-        else:
-            task.apply_async(args=[row_ids], kwargs=kwargs, retry=False, connection=_publish_connection(task.app),
-                             **_task_options())
+        _publish(task, row_ids, kwargs)
     except Exception:
-        _drop_publish_connection()
         log.exception("POK: could not enqueue %s for %s credentials; the next reconcile run retries",
                       task.name, len(row_ids))
 
