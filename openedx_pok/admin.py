@@ -13,11 +13,19 @@ from django.db.models import Prefetch, Q
 from django.utils.html import format_html
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import api
+from openedx_pok.admin_credentials import (
+    AccountFilter,
+    CourseFilter,
+    HistoryInline,
+    OrganizationFilter,
+    PokStateFilter,
+    confirmed,
+)
 from openedx_pok.admin_forms import CourseSetupAdminMixin
 from openedx_pok.models import CertificateTemplate, PokCertificate
 
@@ -156,8 +164,11 @@ class PokCertificateAdmin(admin.ModelAdmin):
     # get_search_results): measured by ``make bench``, pinned by tests/test_admin_performance.py.
     # Status and reason first after the learner: on a laptop screen, with the navigation and the filters beside it,
     # they stay in view; the long course key comes after them.
-    list_display = ("id", "learner", "status_column", "reason", "course_key", "attempts_column", "modified")
-    list_filter = ("status", "retryable", "emission_type", "possible_duplicate")  # each one has an index
+    list_display = ("id", "learner", "status_column", "reason", "course_key", "attempts_column", "modified",
+                    "pok_page")
+    # Each one filters on an index (the organization: the course key's prefix); see admin_credentials.py.
+    list_filter = ("status", PokStateFilter, CourseFilter, OrganizationFilter, AccountFilter,
+                   ("emission_date", admin.DateFieldListFilter), "retryable", "emission_type", "possible_duplicate")
     # Only what an index serves in both directions (see CredentialChangeList.get_ordering).
     sortable_by = ("id", "course_key", "status_column", "modified")
     # What the search understands; get_search_results routes each term to one of them instead of LIKE '%term%'.
@@ -173,8 +184,18 @@ class PokCertificateAdmin(admin.ModelAdmin):
         # Facet counts ("Show counts") run a full-table aggregate per filter on every page view.
         show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("user",)
-    readonly_fields = [field.name for field in PokCertificate._meta.fields if field.name != "id"]
-    actions = ("retry_issuance", "refresh_from_pok", "export_csv", "export_csv_with_emails")
+    readonly_fields = ["pok_page", *[field.name for field in PokCertificate._meta.fields if field.name != "id"]]
+    inlines = (HistoryInline,)
+    change_list_template = "openedx_pok/admin/credential_change_list.html"
+    actions = ("retry_issuance", "refresh_from_pok", "reissue_credentials", "mark_revoked", "export_csv",
+               "export_csv_with_emails")
+
+    def changelist_view(self, request, extra_context=None):
+        """The list, with the credentials per status above it (whole table, at most a few seconds old)."""
+        counts = api.status_counts()
+        extra_context = {**(extra_context or {}), "status_counts": [
+            (status, label, counts.get(status, 0)) for status, label in api.CredentialStatus.choices]}
+        return super().changelist_view(request, extra_context)
 
     @admin.action(description=_("Export selected/filtered as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
@@ -218,6 +239,13 @@ class PokCertificateAdmin(admin.ModelAdmin):
         # A minimum width: beside an unbreakable course key the column would shrink to a word per line.
         return format_html('<span title="{}" style="display: inline-block; min-width: 14em">{}</span>',
                            obj.status_reason, Truncator(obj.status_reason).chars(REASON_LENGTH))
+
+    @admin.display(description=_("POK page"))
+    def pok_page(self, obj):
+        """A link to the credential on POK, for a credential page on an allowed host only."""
+        if not obj.view_url or not api.view_url_allowed(obj.view_url):
+            return ""
+        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', obj.view_url, _("open"))
 
     @admin.display(description=_("POST attempts"))
     def attempts_column(self, obj):
@@ -265,20 +293,80 @@ class PokCertificateAdmin(admin.ModelAdmin):
             ) % {"limit": LEARNER_LOOKUP_LIMIT, "term": term}, messages.WARNING)
         return Q(pok_credential_id=term) | Q(user_id__in=learner_ids)
 
-    @admin.action(description=_("Retry issuance of held or failed credentials"))
-    def retry_issuance(self, request, queryset):
-        scheduled = sum(1 for row in queryset if api.retry(row))
-        self.message_user(request, ngettext(
-            "%(count)d credential scheduled for issuance.",
-            "%(count)d credentials scheduled for issuance.",
-            scheduled,
-        ) % {"count": scheduled}, messages.SUCCESS)
+    # ---- actions: each confirmed on a page of its own, each written to the credentials' history -----------------
+    def _each(self, request, queryset, action, done_message, skipped_message, *args):
+        """
+        Run ``action(row, *args, actor=staff)`` on every selected credential and tell staff what happened; the
+        messages are ``ngettext_lazy(..., "count")``.
+        """
+        done = skipped = 0
+        for row in queryset.iterator(chunk_size=500):
+            if action(row, *args, actor=request.user):
+                done += 1
+            else:
+                skipped += 1
+        self.message_user(request, done_message % {"count": done}, messages.SUCCESS if done else messages.WARNING)
+        if skipped:
+            self.message_user(request, skipped_message % {"count": skipped}, messages.WARNING)
 
-    @admin.action(description=_("Refresh in-progress credentials from POK"))
+    @admin.action(description=_("Retry issuance of held or failed credentials"), permissions=["change"])
+    def retry_issuance(self, request, queryset):
+        page = confirmed(self, request, queryset, title=_("Retry issuance"), question=_(
+            "Send the held or failed credentials among these to POK again? The others are left as they are."))
+        if page is not None:
+            return page
+        return self._each(request, queryset, api.retry, ngettext_lazy(
+            "%(count)d credential scheduled for issuance.",
+            "%(count)d credentials scheduled for issuance.", "count",
+        ), ngettext_lazy(
+            "%(count)d credential was not held or failed and was left as it is.",
+            "%(count)d credentials were not held or failed and were left as they are.", "count",
+        ))
+
+    @admin.action(description=_("Refresh in-progress credentials from POK"), permissions=["change"])
     def refresh_from_pok(self, request, queryset):
-        scheduled = sum(1 for row in queryset if api.refresh(row))
-        self.message_user(request, ngettext(
+        page = confirmed(self, request, queryset, title=_("Refresh from POK"), question=_(
+            "Ask POK now for the state of the credentials among these that are in progress?"))
+        if page is not None:
+            return page
+        return self._each(request, queryset, api.refresh, ngettext_lazy(
             "%(count)d credential scheduled for a refresh.",
-            "%(count)d credentials scheduled for a refresh.",
-            scheduled,
-        ) % {"count": scheduled}, messages.SUCCESS)
+            "%(count)d credentials scheduled for a refresh.", "count",
+        ), ngettext_lazy(
+            "%(count)d credential was not in progress on POK and was left as it is.",
+            "%(count)d credentials were not in progress on POK and were left as they are.", "count",
+        ))
+
+    @admin.action(description=_("Re-issue: a new POK credential replacing the current one"), permissions=["change"])
+    def reissue_credentials(self, request, queryset):
+        page = confirmed(self, request, queryset, title=_("Re-issue credentials"), question=_(
+            "Issue a new POK credential for each of these that POK holds one for? The current POK credential is kept "
+            "in the record as replaced; it stays valid on POK until you revoke it there."))
+        if page is not None:
+            return page
+        return self._each(request, queryset, api.reissue, ngettext_lazy(
+            "%(count)d credential scheduled for re-issue. Revoke the replaced one on POK if it should no longer be "
+            "valid.",
+            "%(count)d credentials scheduled for re-issue. Revoke the replaced ones on POK if they should no longer "
+            "be valid.", "count",
+        ), ngettext_lazy(
+            "%(count)d credential has no POK credential to replace (or is being sent) and was left as it is; use "
+            "retry for a held or failed one.",
+            "%(count)d credentials have no POK credential to replace (or are being sent) and were left as they are; "
+            "use retry for held or failed ones.", "count",
+        ))
+
+    @admin.action(description=_("Mark revoked (then revoke on POK too)"), permissions=["change"])
+    def mark_revoked(self, request, queryset):
+        page = confirmed(self, request, queryset, title=_("Mark credentials revoked"), with_reason=True, question=_(
+            "Mark these credentials revoked? Learners are no longer sent to them. POK is not told: revoke each one "
+            "on POK as well (its reason will say so)."))
+        if page is not None:
+            return page
+        return self._each(request, queryset, api.mark_revoked, ngettext_lazy(
+            "%(count)d credential marked revoked. Revoke it on POK as well.",
+            "%(count)d credentials marked revoked. Revoke them on POK as well.", "count",
+        ), ngettext_lazy(
+            "%(count)d credential was already revoked.",
+            "%(count)d credentials were already revoked.", "count",
+        ), request.POST["reason"].strip())

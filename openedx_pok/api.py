@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
@@ -23,6 +22,7 @@ from openedx_pok import (
     catalog,
     configuration,
     events,
+    history,
     legacy,
     media,
     parameters,
@@ -30,18 +30,20 @@ from openedx_pok import (
     report,
     retirement,
     sharing,
+    staff,
     tasks,
 )
 from openedx_pok import backfill as backfilling
 from openedx_pok.exceptions import IssuanceError, OpenedxPokError
+from openedx_pok.history import Cause
 from openedx_pok.models import CertificateTemplate, PokCertificate
 from openedx_pok.payload import usable_grade
 from openedx_pok.render import UNTOUCHED, CertificatePage, PageKind
 from openedx_pok.states import (
-    RETRIABLE_BY_STAFF,
     CredentialStatus,
     PublicStatus,
     guarded,
+    is_allowed_view_url,
     public_status,
     transition,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "is_pok_enabled",
     "note_missing_image", "note_page_view", "preview_image_url", "public_status", "reconcile", "refresh",
     "render_certificate_page", "request_issuance", "reset_clients", "retry", "revoke", "status_payload",
+    "reissue", "mark_revoked", "status_counts", "view_url_allowed",
 ]
 
 #: The registered Celery name of the issuance task (the benchmarks count its messages).
@@ -113,11 +116,6 @@ def _get_or_create(user_id, course_key, grade):
         return PokCertificate.objects.get(user_id=user_id, course_key=course_key), False
 
 
-def _schedule_issuance(row_id):
-    # After commit: the task must see the row, and a rolled-back LMS transaction must not issue anything.
-    transaction.on_commit(lambda: tasks.enqueue_issuance(row_id))
-
-
 def request_issuance(user_id, course_key, grade=None):
     """
     Record that the learner earned a certificate in the course and schedule the POK credential.
@@ -142,31 +140,22 @@ def request_issuance(user_id, course_key, grade=None):
         row.grade = grade
 
     schedule = created
-    if row.status == CredentialStatus.REVOKED:
-        row = _reissue(row)
-        schedule = row.status == CredentialStatus.PENDING
-    elif row.status == CredentialStatus.HELD or (row.status == CredentialStatus.FAILED and row.retryable):
-        if transition(row.id, row.status, status=CredentialStatus.PENDING, not_before=None):
-            row.status = CredentialStatus.PENDING
-            schedule = True
+    with history.recorded_as(Cause.LMS):
+        if row.status == CredentialStatus.REVOKED:
+            row = _reissue(row)
+            schedule = row.status == CredentialStatus.PENDING
+        elif row.status == CredentialStatus.HELD or (row.status == CredentialStatus.FAILED and row.retryable):
+            if transition(row.id, row.status, status=CredentialStatus.PENDING, not_before=None):
+                row.status = CredentialStatus.PENDING
+                schedule = True
     if schedule and row.status == CredentialStatus.PENDING:
-        _schedule_issuance(row.id)
+        staff.schedule_issuance(row.id)
     return row
 
 
-def _new_issuance_fields(row):
-    """The fields that turn a row into a new issuance: a new idempotency key, the old POK id kept in the history."""
-    previous = list(row.previous_credential_ids or [])
-    if row.pok_credential_id:
-        previous.append(row.pok_credential_id)
-    return {"status": CredentialStatus.PENDING, "status_reason": "", "issuance": row.issuance + 1,
-            "pok_credential_id": None, "pok_state": "", "view_url": "", "previous_credential_ids": previous,
-            "retryable": False, "tries": 0, "not_before": None, "ambiguous_attempts": 0, "possible_duplicate": False}
-
-
 def _reissue(row):
-    """Turn a revoked record into a new pending issuance; the old POK id is kept in the history."""
-    if transition(row.id, CredentialStatus.REVOKED, **_new_issuance_fields(row)):
+    """Turn a revoked record into a new pending issuance (a new award); the old POK id is kept in the history."""
+    if transition(row.id, CredentialStatus.REVOKED, **staff.new_issuance_fields(row)):
         log.info("POK: credential %s re-issued after revocation (issuance %s)", row.id, row.issuance + 1)
     return PokCertificate.objects.get(id=row.id)
 
@@ -183,38 +172,17 @@ def revoke(user_id, course_key, reason):
     row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).first()
     if row is None or row.status == CredentialStatus.REVOKED:
         return row
-    if row.pok_credential_id:
-        reason = _("{reason} Revoke credential {id} on POK as well.").format(reason=reason, id=row.pok_credential_id)
-    if transition(row.id, row.status, status=CredentialStatus.REVOKED, status_reason=reason, retryable=False):
-        events.emit(events.REVOKED, row, status=CredentialStatus.REVOKED)
+    with history.recorded_as(Cause.LMS):
+        staff.revoke_row(row, reason)
     log.info("POK: credential %s (user %s, course %s) revoked", row.id, user_id, course_key)
     row.refresh_from_db()
     return row
 
 
-def retry(row):
-    """Staff action: send a held or failed credential again. Returns True when it was scheduled."""
-    if row.status not in RETRIABLE_BY_STAFF:
-        return False
-    if row.pok_credential_id:
-        # POK has (or had) a credential for this issuance that will not be emitted (refused, gone): a new one.
-        fields = _new_issuance_fields(row)
-    else:
-        # Staff act now: the backoff is over, and the one resend after an ambiguous failure is theirs to grant.
-        fields = {"status": CredentialStatus.PENDING, "status_reason": "", "retryable": False, "not_before": None,
-                  "tries": 0}
-    if not transition(row.id, row.status, **fields):
-        return False
-    _schedule_issuance(row.id)
-    return True
-
-
-def refresh(row):
-    """Staff action: poll POK for a credential in progress now rather than at the next reconcile run."""
-    if row.status != CredentialStatus.IN_PROGRESS or not row.pok_credential_id:
-        return False
-    transaction.on_commit(lambda: tasks.enqueue_refresh(row.id))
-    return True
+# Staff actions of the credential admin (staff.py): each in the credential's history with the staff member.
+retry, refresh, reissue, mark_revoked = staff.retry, staff.refresh, staff.reissue, staff.mark_revoked
+status_counts = staff.status_counts
+view_url_allowed = is_allowed_view_url  # the admin links only to credential pages on allowed hosts
 
 
 def reconcile(limit=None, inline=False, pending_grace=None):
@@ -395,13 +363,19 @@ def import_legacy(dry_run=False, batch_size=None):
 __all__ += ["backfill", "credentials_csv", "credentials_csv_response", "retire_learner"]
 credentials_csv = report.credentials_csv  # pok_report
 credentials_csv_response = report.csv_response  # the admin's streaming export
-retire_learner = retirement.retire_learner  # the USER_RETIRE_LMS_MISC receiver
+
+
+def retire_learner(user_id):
+    """The USER_RETIRE_LMS_MISC receiver's work: :func:`openedx_pok.retirement.retire_learner`."""
+    with history.recorded_as(Cause.RETIREMENT):
+        return retirement.retire_learner(user_id)
 
 
 def backfill(course_keys=(), orgs=(), background=False, **options):
     """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.backfill.backfill`."""
-    return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
-                                **options)
+    with history.recorded_as(Cause.BACKFILL):
+            return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
+                                    **options)
 
 
 # Issue 9, course setup without knowing POK's ids: accounts, the synced catalog, mapping validation and preview.

@@ -211,8 +211,9 @@ def _claim(row, prepared):
     payload, certificate = prepared.payload, prepared.certificate
     try:
         with guarded():
+            # Not a history line of its own: the POST's outcome writes one, with the attempt number.
             return transition(
-                row.id, CredentialStatus.PENDING,
+                row.id, CredentialStatus.PENDING, record=False,
                 status=CredentialStatus.REQUESTING, attempts=F("attempts") + 1, requested_at=timezone.now(),
                 status_reason="", retryable=False, not_before=None, template_id=prepared.setup.template_id,
                 page_id=payload["customization"].get("page", ""), emission_type=prepared.setup.emission_type,

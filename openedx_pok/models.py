@@ -19,10 +19,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.dispatch import Signal
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from model_utils.models import TimeStampedModel
 from opaque_keys.edx.django.models import CourseKeyField
 
+from openedx_pok.history import Cause
 from openedx_pok.states import ISSUABLE_STATUSES, CredentialStatus  # noqa: F401 - re-exported for callers
 
 
@@ -273,6 +275,9 @@ class PokCertificate(TimeStampedModel):
             models.Index(fields=["retryable"], name="pok_credential_retryable"),
             models.Index(fields=["emission_type"], name="pok_credential_emission_type"),
             models.Index(fields=["modified"], name="pok_credential_modified"),
+            models.Index(fields=["pok_state"], name="pok_credential_pok_state"),
+            models.Index(fields=["account"], name="pok_credential_account"),
+            models.Index(fields=["emission_date"], name="pok_credential_emission_date"),
         ]
 
     def __str__(self):
@@ -337,3 +342,39 @@ class PokPage(PokCatalogEntry):
         verbose_name = _("POK page")
         verbose_name_plural = _("POK pages")
         constraints = [models.UniqueConstraint(fields=["account", "pok_id"], name="pok_page_unique_account_id")]
+
+
+class CredentialEvent(models.Model):
+    """
+    One line of a credential's history: a status change (or a staff request) with its time, cause and reason.
+
+    Written by the state machine only (``openedx_pok.history``); read-only in the admin.
+
+    .. pii: Ids only (the credential, the staff member who acted). The reason is the plugin's own text; learner
+       retirement (openedx_pok.retirement.retire_learner) blanks any reason that mentions the learner.
+    .. pii_types: id
+    .. pii_retirement: local_api
+    """
+
+    credential = models.ForeignKey(PokCertificate, on_delete=models.CASCADE, related_name="history",
+                                   verbose_name=_("credential"))
+    created = models.DateTimeField(default=timezone.now, verbose_name=_("time"))
+    cause = models.CharField(max_length=32, blank=True, choices=Cause.choices, verbose_name=_("cause"))
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", verbose_name=_("staff member"))
+    from_status = models.CharField(max_length=16, blank=True, choices=CredentialStatus.choices,
+                                   verbose_name=_("from"))
+    to_status = models.CharField(max_length=16, blank=True, choices=CredentialStatus.choices, verbose_name=_("to"))
+    attempt = models.PositiveIntegerField(default=0, verbose_name=_("POST attempts"),
+                                          help_text=_("The credential's POST attempts at that time."))
+    pok_id = models.CharField(max_length=255, blank=True, verbose_name=_("POK credential id"))
+    reason = models.TextField(blank=True, verbose_name=_("reason"))
+
+    class Meta:
+        db_table = "openedx_pok_credential_event"
+        verbose_name = _("credential history entry")
+        verbose_name_plural = _("credential history")
+        indexes = [models.Index(fields=["credential", "created"], name="pok_credential_event_time")]
+
+    def __str__(self):
+        return f"{self.credential_id}: {self.from_status} -> {self.to_status} ({self.cause})"

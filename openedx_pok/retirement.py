@@ -3,8 +3,9 @@ Learner retirement: what the plugin forgets when the LMS retires a learner (``US
 
 A credential row keeps what was sent to POK and what POK answered: the receiver snapshot (first and last name,
 email), custom parameters that may print the name, and POK's last answer (which repeats the receiver). Retirement
-blanks those and marks the snapshot retired, and keeps the row with its ids and statuses, so issuance stays
-countable (how many credentials a course issued) and a credential is never sent twice. A credential that was not
+blanks those (and any line of the credential's history that mentions the learner) and marks the snapshot retired,
+and keeps the row with its ids and statuses, so issuance stays countable (how many credentials a course issued) and
+a credential is never sent twice. A credential that was not
 sent yet never will be: it is held with a reason. The credential POK already holds is POK's to erase (its issuer
 panel); the row keeps its POK id so staff can find it.
 """
@@ -14,7 +15,7 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok.models import PokCertificate
+from openedx_pok.models import CredentialEvent, PokCertificate
 from openedx_pok.states import CredentialStatus, transition
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,15 @@ def scrub_answer(raw):
     return json.dumps({key: answer[key] for key in KEPT_ANSWER_KEYS if key in answer})
 
 
+def _scrub_history(row_id, receiver):
+    """Blank the history reasons of a credential that mention the learner (the plugin's reasons normally don't)."""
+    words, emails = _personal(receiver)
+    lines = CredentialEvent.objects.filter(credential_id=row_id).exclude(reason="").values_list("id", "reason")
+    mentioning = [line_id for line_id, reason in lines if _mentions(reason, words, emails)]
+    if mentioning:
+        CredentialEvent.objects.filter(id__in=mentioning).update(reason="")
+
+
 def retire_learner(user_id):
     """
     Anonymize every credential of learner ``user_id`` (see the module docstring); returns how many there were.
@@ -75,6 +85,7 @@ def retire_learner(user_id):
             receiver=RETIRED_RECEIVER, custom_parameters=scrub_parameters(parameters, receiver),
             pok_response=scrub_answer(raw), modified=timezone.now(),
         )
+        _scrub_history(row_id, receiver)
         if status in NOT_SENT:
             transition(row_id, NOT_SENT, status=CredentialStatus.HELD, retryable=False, not_before=None,
                        status_reason=_("The learner's account was retired; no credential is sent for it."))

@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from openedx_pok import events
+from openedx_pok import events, history
 from openedx_pok.client import host_allowed, is_web_url
 
 log = logging.getLogger(__name__)
@@ -112,25 +112,35 @@ def _credentials():
     return apps.get_model("openedx_pok", "PokCertificate").objects
 
 
-def transition(row_id, expected, **fields):
+def transition(row_id, expected, record=True, **fields):
     """
     Compare-and-set: write ``fields`` to credential ``row_id`` only if its status is still ``expected`` (one status
     or several). Returns True when the row was written.
 
     One UPDATE, so it is atomic on every database; ``modified`` is stamped unless given. Fields without a status
     change (e.g. a reason while in progress) go through here too, so no writer can overwrite a status it did not
-    expect.
+    expect. A status change writes its line of the credential's history (``record=False``: a step whose outcome
+    writes the line, the claim before a POST).
     """
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
     fields.setdefault("modified", timezone.now())
-    return bool(_credentials().filter(id=row_id, status__in=expected).update(**fields))
+    written = bool(_credentials().filter(id=row_id, status__in=expected).update(**fields))
+    if written and record and "status" in fields:
+        history.record([row_id], expected[0] if len(expected) == 1 else "", fields, fields["modified"])
+    return written
 
 
 def transition_many(row_ids, expected, **fields):
-    """:func:`transition` for a batch of rows in one UPDATE; returns how many were written."""
+    """:func:`transition` for a batch of rows in one UPDATE (and one history statement); returns how many."""
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
+    row_ids = list(row_ids)
+    if not row_ids:
+        return 0
     fields.setdefault("modified", timezone.now())
-    return _credentials().filter(id__in=list(row_ids), status__in=expected).update(**fields)
+    written = _credentials().filter(id__in=row_ids, status__in=expected).update(**fields)
+    if written and "status" in fields:
+        history.record(row_ids, expected[0] if len(expected) == 1 else "", fields, fields["modified"])
+    return written
 
 
 def guarded():

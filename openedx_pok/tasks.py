@@ -15,9 +15,10 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from edx_django_utils.monitoring import set_code_owner_attribute
 
-from openedx_pok import backfill, issuance, media
+from openedx_pok import backfill, history, issuance, media
 from openedx_pok import reconcile as reconciliation
 from openedx_pok.exceptions import CourseSetupError, RetryLater
+from openedx_pok.history import Cause
 from openedx_pok.states import CredentialStatus, transition
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,8 @@ def run_issuance(row_id, wait=0, tries=0):
     Retry-After) would then spin, so there the row is left to the reconcile run, which honours the wait.
     """
     try:
-        return issuance.issue(row_id, wait=wait, tries=tries)
+        with history.recorded_as(Cause.ISSUANCE):
+            return issuance.issue(row_id, wait=wait, tries=tries)
     except RetryLater as later:
         if later.waiting and issue_credential_task.app.conf.task_always_eager:
             log.info("POK: credential %s waits %.1fs; left to reconcile (eager Celery)", row_id, later.countdown)
@@ -135,6 +137,12 @@ def run_issuance(row_id, wait=0, tries=0):
 # Rows per message when the reconcile run hands work to the workers: one message per row made publishing most of
 # the run's time, one message for all would serialize the POSTs in one worker.
 RECONCILE_CHUNK_SIZE = 20
+
+
+def refresh(row_id):
+    """Poll POK for one credential in progress (:func:`openedx_pok.issuance.refresh`); returns the local status."""
+    with history.recorded_as(Cause.REFRESH):
+        return issuance.refresh(row_id)
 
 
 def _chunks(row_ids):
@@ -157,13 +165,14 @@ def reconcile(limit=None, inline=False, pending_grace=None):
     ``inline`` runs the work in this process (management command); otherwise it is published for the workers in
     chunks of rows.
     """
-    plan = reconciliation.reconcile_plan(limit=limit, pending_grace=pending_grace)
+    with history.recorded_as(Cause.RECONCILE):
+        plan = reconciliation.reconcile_plan(limit=limit, pending_grace=pending_grace)
     wait = settings.POK_CERTIFICATE_WAIT_RETRIES  # reconcile never waits for a certificate that is not there
     if inline:
         for row_id in plan.to_issue:
             run_issuance(row_id, wait=wait)
         for row_id in plan.to_refresh:
-            issuance.refresh(row_id)
+            refresh(row_id)
     else:
         for chunk in _chunks(plan.to_issue):
             _enqueue_chunk(issue_credentials_task, chunk, wait=wait)
@@ -183,7 +192,7 @@ def issue_credential_task(row_id, wait=0, tries=0):
 @set_code_owner_attribute
 def refresh_credential_task(row_id):
     """Poll POK for one credential in progress (:func:`openedx_pok.issuance.refresh`)."""
-    issuance.refresh(row_id)
+    refresh(row_id)
 
 
 @shared_task(name="openedx_pok.tasks.cache_credential_image", ignore_result=True)
@@ -206,7 +215,7 @@ def issue_credentials_task(row_ids, wait=0):
 def refresh_credentials_task(row_ids):
     """Poll POK for a chunk of credentials in progress found by the reconcile run."""
     for row_id in row_ids:
-        issuance.refresh(row_id)
+        refresh(row_id)
 
 
 @shared_task(name="openedx_pok.tasks.reconcile_credentials", ignore_result=True)
@@ -246,6 +255,7 @@ def backfill_courses_task(course_keys):
     except CourseSetupError as exc:  # a mapping disabled since the admin started it
         log.warning("POK: background backfill not run: %s", exc.reason)
         return None
-    report = backfill.run(courses, schedule=enqueue_issuance)
+    with history.recorded_as(Cause.BACKFILL):
+        report = backfill.run(courses, schedule=enqueue_issuance)
     log.info("POK: background backfill of %s courses: %s", len(courses), report.counts)
     return report.counts

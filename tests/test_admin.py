@@ -69,7 +69,7 @@ def test_retry_action_issues_a_failed_credential(
     assert row.status == CredentialStatus.FAILED
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:openedx_pok_pokcertificate_changelist"), {
-            "action": "retry_issuance", "_selected_action": [row.id],
+            "action": "retry_issuance", "_selected_action": [row.id], "post": "yes",
         }, follow=True)
     assert b"1 credential scheduled for issuance" in response.content
     assert PokCertificate.objects.get().status == CredentialStatus.EMITTED
@@ -83,6 +83,6 @@ def test_refresh_action_polls_pok(admin_client, pok, course, learner, lms, djang
     row = PokCertificate.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(reverse("admin:openedx_pok_pokcertificate_changelist"), {
-            "action": "refresh_from_pok", "_selected_action": [row.id],
+            "action": "refresh_from_pok", "_selected_action": [row.id], "post": "yes",
         })
     assert PokCertificate.objects.get().status == CredentialStatus.EMITTED

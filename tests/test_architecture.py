@@ -20,7 +20,8 @@ _spec.loader.exec_module(import_graph)
 ENTRY_POINT = {"api"}
 ALLOWED = {
     "__init__": set(),
-    "admin": ENTRY_POINT | {"models", "admin_forms"},
+    "admin": ENTRY_POINT | {"models", "admin_forms", "admin_credentials"},
+    "admin_credentials": ENTRY_POINT | {"models"},  # the credential admin's filters, history and confirmations
     "admin_forms": ENTRY_POINT | {"models"},  # the course mapping form (pickers, validation on save)
     "pipeline": ENTRY_POINT,
     "receivers": ENTRY_POINT,
@@ -35,9 +36,13 @@ ALLOWED = {
     "accounts": {"exceptions"},
     "parameters": set(),
     "log_filters": set(),
-    "api": {"caching", "tasks", "configuration", "media", "render", "sharing", "states", "models", "exceptions",
-            "payload", "legacy", "events", "backfill", "report", "retirement", "accounts", "catalog", "parameters"},
-    "tasks": {"issuance", "reconcile", "media", "states", "exceptions", "backfill", "catalog"},
+    "api": {"caching", "history", "staff", "tasks", "configuration", "media", "render", "sharing", "states", "models",
+            "exceptions", "payload", "legacy", "events", "backfill", "report", "retirement", "accounts", "catalog",
+            "parameters"},
+    "tasks": {"issuance", "reconcile", "media", "states", "exceptions", "backfill", "catalog", "history"},
+    # Issue 10, the credential admin's actions and the history every status change writes.
+    "staff": {"caching", "events", "history", "tasks", "states", "models"},
+    "history": set(),
     # Issuance at scale: the backfill (scheduling handed in by api / tasks), the CSV report, learner retirement.
     "backfill": {"compat", "events", "states", "models", "exceptions"},
     "report": {"states", "models"},
@@ -54,8 +59,8 @@ ALLOWED = {
     "sharing": {"compat"},
     "payload": {"parameters", "exceptions"},
     "compat": set(),
-    "models": {"states"},
-    "states": {"client", "events"},
+    "models": {"states", "history"},
+    "states": {"client", "events", "history"},
     "client": {"exceptions"},
     "exceptions": set(),
     "settings": set(),

@@ -84,7 +84,7 @@ def test_one_award_is_one_read_one_insert_and_one_publish(course, learner, monke
 
 
 @pytest.mark.django_db
-def test_one_issuance_is_one_read_the_claim_and_the_store(pok, course, learner, lms, monkeypatch):
+def test_one_issuance_is_one_read_the_claim_the_store_and_its_history_line(pok, course, learner, lms, monkeypatch):
     monkeypatch.setattr(tasks, "enqueue_issuance", lambda *args, **kwargs: None)
     certificate = lms.award(learner, course)  # nothing issued: the task was not sent
     row = PokCertificate.objects.get(user=learner)
@@ -93,6 +93,8 @@ def test_one_issuance_is_one_read_the_claim_and_the_store(pok, course, learner, 
     with CaptureQueriesContext(connection) as queries:
         assert issuance.issue(row.id) == CredentialStatus.EMITTED
     plugin = plugin_statements(queries)
-    assert len(plugin) == 3, plugin
-    assert plugin[0].upper().startswith("SELECT") and all(sql.upper().startswith("UPDATE") for sql in plugin[1:])
+    assert len(plugin) == 4, plugin
+    assert plugin[0].upper().startswith("SELECT") and all(sql.upper().startswith("UPDATE") for sql in plugin[1:3])
+    # The credential's history line, written from the stored row in the same statement that reads it.
+    assert plugin[3].upper().startswith("INSERT INTO") and "openedx_pok_credential_event" in plugin[3]
     assert len(real_statements(queries)) <= 8, real_statements(queries)  # with the sandbox LMS's own reads
