@@ -121,6 +121,9 @@ class HistoryInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 def confirmed(model_admin, request, queryset, *, title, question, with_reason=False):
     """

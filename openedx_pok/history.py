@@ -64,6 +64,8 @@ def record(row_ids, from_status, fields, stamp, pok_id=None):
     cause, actor_id = _current.get()
     reason = fields.get("status_reason")
     pok_id = pok_id or fields.get("pok_credential_id")
+    if not pok_id and fields.get("previous_credential_ids"):
+        pok_id = fields["previous_credential_ids"][-1]  # a new issuance: the line names the credential it replaces
     events, credentials = _events()._meta, apps.get_model("openedx_pok", "PokCertificate")._meta
     quote = connection.ops.quote_name
     columns = ("credential_id", "created", "cause", "actor_id", "from_status", "to_status", "attempt", "pok_id",

@@ -1,0 +1,283 @@
+"""
+The credential admin of issue 10: the history every status change writes, the staff actions (retry, refresh,
+re-issue, mark revoked) behind a confirmation page and recorded with the staff member, the filters, the counts per
+status above the list and the link to the credential on POK. Against the POK simulator, through Django's test client.
+"""
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from openedx_pok import api
+from openedx_pok.history import Cause
+from openedx_pok.models import CredentialEvent, CredentialStatus, PokCertificate
+from openedx_pok.testing.pok_simulator import Fault
+from test_utils.factories import CourseMappingFactory, CredentialFactory
+from test_utils.helpers import credential_of
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:openedx_pok_pokcertificate_changelist"
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+
+
+@pytest.fixture
+def admin_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def history_of(row):
+    return list(CredentialEvent.objects.filter(credential_id=row.id).order_by("id")
+                .values_list("cause", "from_status", "to_status", "attempt", "pok_id", "actor_id"))
+
+
+def act(client, action, rows, confirm=True, captured=None, **extra):
+    """Run an admin action on ``rows``; ``confirm`` answers its confirmation page."""
+    data = {"action": action, "_selected_action": [row.id for row in rows], **extra}
+    if confirm:
+        data["post"] = "yes"
+    if captured is None:
+        return client.post(reverse(CHANGELIST), data, follow=True)
+    with captured(execute=True):
+        return client.post(reverse(CHANGELIST), data, follow=True)
+
+
+# ---- the history ------------------------------------------------------------------------------------------------
+
+def test_an_issuance_writes_one_history_line_with_the_attempt_and_pok_id(pok, course, learner, lms):
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.EMITTED
+    assert history_of(row) == [(Cause.ISSUANCE, CredentialStatus.REQUESTING, CredentialStatus.EMITTED, 1,
+                                row.pok_credential_id, None)]
+
+
+def test_a_refused_post_and_a_staff_retry_are_in_the_history(
+        pok, course, learner, lms, admin_client, staff, django_capture_on_commit_callbacks):
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=400, times=1))
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.FAILED
+    [failed] = CredentialEvent.objects.filter(credential_id=row.id)
+    assert (failed.to_status, failed.attempt, failed.cause) == (CredentialStatus.FAILED, 1, Cause.ISSUANCE)
+    assert failed.reason == row.status_reason and "POK refused" in failed.reason
+
+    response = act(admin_client, "retry_issuance", [row], captured=django_capture_on_commit_callbacks)
+    assert b"1 credential scheduled for issuance" in response.content
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.EMITTED
+    assert history_of(row)[1:] == [
+        (Cause.STAFF_RETRY, CredentialStatus.FAILED, CredentialStatus.PENDING, 1, "", staff.id),
+        (Cause.ISSUANCE, CredentialStatus.REQUESTING, CredentialStatus.EMITTED, 2, row.pok_credential_id, None),
+    ]
+
+
+def test_the_reconcile_run_writes_lines_only_for_the_rows_it_changed(pok, settings):
+    settings.POK_RETRY_AMBIGUOUS = False
+    stale = timezone.now() - timedelta(hours=1)
+    abandoned = CredentialFactory(requesting=True)
+    PokCertificate.objects.filter(id=abandoned.id).update(modified=stale)
+    fresh = CredentialFactory(requesting=True)  # a worker is sending it right now: not abandoned
+    api.reconcile(inline=True)
+    assert credential_of(abandoned.user, _course(abandoned)).status == CredentialStatus.FAILED
+    assert history_of(abandoned) == [(Cause.RECONCILE, CredentialStatus.REQUESTING, CredentialStatus.FAILED, 1, "",
+                                      None)]
+    assert history_of(fresh) == []
+
+
+def _course(row):
+    class Course:
+        id = row.course_key
+    return Course
+
+
+def test_the_change_page_shows_the_history_read_only_without_learner_data(
+        pok, course, learner, lms, admin_client, staff, django_capture_on_commit_callbacks):
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=400, times=1))
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    act(admin_client, "retry_issuance", [row], captured=django_capture_on_commit_callbacks)
+    response = admin_client.get(reverse("admin:openedx_pok_pokcertificate_change", args=[row.id]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "staff: retry" in html and "issuance task" in html and "boss" in html
+    inline = response.context["inline_admin_formsets"][0]
+    assert len(inline.formset.forms) == 3 and not inline.has_add_permission and not inline.has_delete_permission
+    lines = " ".join(CredentialEvent.objects.values_list("reason", flat=True))
+    assert learner.email not in lines and "Lovelace" not in lines
+
+
+# ---- the actions ------------------------------------------------------------------------------------------------
+
+def test_every_action_asks_for_confirmation_first(pok, admin_client):
+    rows = [CredentialFactory(failed=True), CredentialFactory(emitted=True)]
+    for action in ("retry_issuance", "refresh_from_pok", "reissue_credentials", "mark_revoked"):
+        response = act(admin_client, action, rows, confirm=False)
+        html = response.content.decode()
+        assert response.status_code == 200 and 'name="post" value="yes"' in html, action
+        assert "2 credentials are selected" in html, action
+        assert all(f'name="_selected_action" value="{row.id}"' in html for row in rows), action
+    assert list(PokCertificate.objects.order_by("id").values_list("status", flat=True)) == [
+        CredentialStatus.FAILED, CredentialStatus.EMITTED]
+    assert not CredentialEvent.objects.exists()
+
+
+def test_reissue_makes_a_new_credential_and_keeps_the_old_one_as_replaced(
+        pok, course, learner, lms, admin_client, staff, django_capture_on_commit_callbacks):
+    lms.award(learner, course)
+    old = credential_of(learner, course)
+    response = act(admin_client, "reissue_credentials", [old], captured=django_capture_on_commit_callbacks)
+    assert b"1 credential scheduled for re-issue" in response.content
+    new = credential_of(learner, course)
+    assert new.status == CredentialStatus.EMITTED and new.pok_credential_id != old.pok_credential_id
+    assert new.previous_credential_ids == [old.pok_credential_id] and new.issuance == old.issuance + 1
+    assert len(pok.credentials_for(learner.email)) == 2  # the old one stays on POK until revoked there
+    replaced = CredentialEvent.objects.get(credential_id=new.id, cause=Cause.STAFF_REISSUE)
+    assert (replaced.pok_id, replaced.actor_id) == (old.pok_credential_id, staff.id)
+    assert f"replaces POK credential {old.pok_credential_id}" in replaced.reason
+
+
+def test_reissue_leaves_credentials_without_a_pok_credential(pok, admin_client):
+    held = CredentialFactory(held=True)
+    response = act(admin_client, "reissue_credentials", [held])
+    assert b"has no POK credential to replace" in response.content
+    assert PokCertificate.objects.get().status == CredentialStatus.HELD
+
+
+def test_mark_revoked_needs_a_reason_and_reminds_to_revoke_on_pok(pok, admin_client, staff):
+    row = CredentialFactory(emitted=True)
+    response = act(admin_client, "mark_revoked", [row])  # confirmed, but no reason given
+    assert b"Give the reason" in response.content
+    assert PokCertificate.objects.get().status == CredentialStatus.EMITTED
+    response = act(admin_client, "mark_revoked", [row], reason="Plagiarism found by the course team.")
+    assert b"1 credential marked revoked. Revoke it on POK as well." in response.content
+    row.refresh_from_db()
+    assert row.status == CredentialStatus.REVOKED
+    assert row.status_reason == (f"Plagiarism found by the course team. Revoke credential {row.pok_credential_id} "
+                                 "on POK as well.")
+    assert history_of(row) == [(Cause.STAFF_REVOKE, CredentialStatus.EMITTED, CredentialStatus.REVOKED, 1,
+                                row.pok_credential_id, staff.id)]
+    response = act(admin_client, "mark_revoked", [row], reason="again")
+    assert b"1 credential was already revoked" in response.content
+
+
+def test_refresh_is_recorded_with_the_staff_member(
+        pok, course, learner, lms, admin_client, staff, django_capture_on_commit_callbacks):
+    pok.emission_mode = "async"
+    pok.polls_until_emitted = 1
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.IN_PROGRESS
+    act(admin_client, "refresh_from_pok", [row], captured=django_capture_on_commit_callbacks)
+    row.refresh_from_db()
+    assert row.status == CredentialStatus.EMITTED
+    causes = [line[0] for line in history_of(row)]
+    assert causes == [Cause.ISSUANCE, Cause.STAFF_REFRESH, Cause.REFRESH]
+    assert CredentialEvent.objects.get(cause=Cause.STAFF_REFRESH).actor_id == staff.id
+
+
+def test_an_action_across_all_filtered_rows_applies_to_the_filter_only(pok, admin_client):
+    failed = [CredentialFactory(failed=True) for _index in range(3)]
+    emitted = CredentialFactory(emitted=True)
+    url = reverse(CHANGELIST) + "?status__exact=failed"
+    page = admin_client.post(url, {"action": "mark_revoked", "select_across": "1", "index": "0",
+                                   "_selected_action": [failed[0].id]})
+    assert b"3 credentials are selected" in page.content
+    admin_client.post(url, {"action": "mark_revoked", "select_across": "1", "index": "0", "post": "yes",
+                            "_selected_action": [failed[0].id], "reason": "Course withdrawn."})
+    assert set(PokCertificate.objects.filter(status=CredentialStatus.REVOKED).values_list("id", flat=True)) == {
+        row.id for row in failed}
+    assert PokCertificate.objects.get(id=emitted.id).status == CredentialStatus.EMITTED
+
+
+def test_actions_need_the_change_permission(pok, client):
+    viewer = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    from django.contrib.auth.models import Permission  # noqa: PLC0415
+
+    viewer.user_permissions.add(Permission.objects.get(codename="view_pokcertificate"))
+    client.force_login(viewer)
+    row = CredentialFactory(failed=True)
+    response = client.get(reverse(CHANGELIST))
+    actions = [choice[0] for choice in response.context["action_form"].fields["action"].choices]
+    assert "export_csv" in actions
+    assert not {"retry_issuance", "refresh_from_pok", "reissue_credentials", "mark_revoked"} & set(actions)
+    act(client, "mark_revoked", [row], reason="no")
+    assert PokCertificate.objects.get().status == CredentialStatus.FAILED
+
+
+# ---- the list: filters, counts, link ---------------------------------------------------------------------------
+
+def shown(response):
+    return {row.id for row in response.context["cl"].result_list}
+
+
+def test_each_filter_narrows_the_list(pok, admin_client, settings):
+    settings.POK_ACCOUNTS = {"other": {"url": pok.url, "key": "k2"}}
+    first = CourseMappingFactory(course_key="course-v1:OrgA+C1+2026").course_key
+    second = CourseMappingFactory(course_key="course-v1:OrgB+C2+2026").course_key
+    old_day = timezone.now() - timedelta(days=40)
+    waiting = CredentialFactory(in_progress=True, pok_state="waitingForApproval", course_key=first)
+    emitted = CredentialFactory(emitted=True, course_key=first, emission_date=old_day)
+    other_org = CredentialFactory(emitted=True, course_key=second, account="other")
+    cases = {
+        "status__exact=emitted": {emitted.id, other_org.id},
+        "pok_state=waitingForApproval": {waiting.id},
+        f"course={first}": {waiting.id, emitted.id},
+        "org=OrgB": {other_org.id},
+        "account=other": {other_org.id},
+        f"emission_date__gte={(timezone.now() - timedelta(days=7)).date()}": {other_org.id},
+        "course=not-a-course-key": set(),
+    }
+    for query, expected in cases.items():
+        name, value = query.split("=", 1)
+        response = admin_client.get(reverse(CHANGELIST), {name: value})
+        assert response.status_code == 200, query
+        assert shown(response) == expected, query
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    for choice in ({"pok_state": "waitingForApproval"}, {"course": str(first)}, {"org": "OrgA"}, {"org": "OrgB"},
+                   {"account": "other"}):
+        assert f'href="?{urlencode(choice)}"' in html, choice
+
+
+def test_counts_per_status_are_shown_cached_and_forgotten_after_an_action(pok, admin_client):
+    rows = [CredentialFactory(failed=True), CredentialFactory(failed=True), CredentialFactory(emitted=True)]
+    response = admin_client.get(reverse(CHANGELIST))
+    counts = dict((status, count) for status, _label, count in response.context["status_counts"])
+    assert counts[CredentialStatus.FAILED] == 2 and counts[CredentialStatus.EMITTED] == 1
+    assert counts[CredentialStatus.PENDING] == 0
+    assert 'href="?status__exact=failed"' in response.content.decode()
+    assert api.status_counts() == {CredentialStatus.FAILED: 2, CredentialStatus.EMITTED: 1}
+    PokCertificate.objects.filter(id=rows[0].id).update(status=CredentialStatus.HELD)  # not through an action
+    assert api.status_counts()[CredentialStatus.FAILED] == 2  # still the cached counts
+    act(admin_client, "mark_revoked", [rows[1]], reason="Withdrawn.")  # forgets them: the list counts again
+    assert api.status_counts() == {CredentialStatus.HELD: 1, CredentialStatus.REVOKED: 1,
+                                   CredentialStatus.EMITTED: 1}
+
+
+def test_the_list_links_to_the_pok_page_of_allowed_hosts_only(pok, admin_client, settings):
+    good = CredentialFactory(emitted=True)
+    bad = CredentialFactory(emitted=True, view_url="https://evil.example.net/c/1")
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert f'href="{good.view_url}" target="_blank" rel="noopener noreferrer"' in html
+    assert bad.view_url not in html.split('id="result_list"')[1]
+    page = admin_client.get(reverse("admin:openedx_pok_pokcertificate_change", args=[good.id])).content.decode()
+    assert f'href="{good.view_url}"' in page
+
+
+def test_retirement_blanks_history_lines_that_mention_the_learner(pok, course, learner, lms):
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    CredentialEvent.objects.create(credential=row, to_status=CredentialStatus.HELD,
+                                   reason=f"Name {learner.profile.name} is too long")
+    api.retire_learner(learner.id)
+    reasons = list(CredentialEvent.objects.filter(credential=row).values_list("reason", flat=True))
+    assert "" in reasons and not [reason for reason in reasons if "Lovelace" in reason]
+    assert CredentialEvent.objects.filter(credential=row).count() == 2
