@@ -21,6 +21,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -29,6 +30,7 @@ from django.db import connection
 from django.test import RequestFactory
 
 from bench import data
+from openedx_pok import api
 from openedx_pok.models import PokCertificate
 
 
@@ -50,6 +52,11 @@ class Case:
     params: dict
     expect: int | None = None
     sort: str | None = None  # a list_display name: the URL's ``o`` is its position in each admin's list_display
+    # The same question in the baseline admin's URL, where it has no such filter (a plain field lookup).
+    baseline_params: dict | None = None
+
+    def params_for(self, key):
+        return dict(self.baseline_params if key == "baseline" and self.baseline_params is not None else self.params)
 
 
 def cases(size, users=data.USERS):
@@ -61,6 +68,9 @@ def cases(size, users=data.USERS):
     per_learner = PokCertificate.objects.filter(user_id=target.user_id).count()
     per_course = PokCertificate.objects.filter(course_key=target.course_key).count()
     total = PokCertificate.objects.count()  # the load data and the LMS paths' own credentials
+    newest = PokCertificate.objects.filter(emission_date__isnull=False).order_by("-emission_date").first()
+    # As the admin's own date filter writes it in its links: midnight, with the time zone.
+    month_ago = (newest.emission_date - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
     last_page = -(-total // 100)
     return [
         Case("default", "default page (newest first)", {}, total),
@@ -78,6 +88,20 @@ def cases(size, users=data.USERS):
              PokCertificate.objects.filter(emission_type="blockchain").count()),
         Case("possible_duplicate", "filter possible duplicate = yes", {"possible_duplicate__exact": 1},
              PokCertificate.objects.filter(possible_duplicate=True).count()),
+        # The filters of issue 10 (the baseline admin has none of them: the same lookups as plain URL parameters).
+        Case("pok_state", "filter POK state = processing", {"pok_state": "processing"},
+             PokCertificate.objects.filter(pok_state="processing").count(),
+             baseline_params={"pok_state__exact": "processing"}),
+        Case("course", "filter course", {"course": str(target.course_key)}, per_course,
+             baseline_params={"course_key__exact": str(target.course_key)}),
+        Case("organization", f"filter organization = {data.ORG}", {"org": data.ORG},
+             PokCertificate.objects.filter(course_key__startswith=f"course-v1:{data.ORG}+").count(),
+             baseline_params={"course_key__startswith": f"course-v1:{data.ORG}+"}),
+        Case("account", f"filter POK account = {data.OTHER_ACCOUNT}", {"account": data.OTHER_ACCOUNT},
+             PokCertificate.objects.filter(account=data.OTHER_ACCOUNT).count(),
+             baseline_params={"account__exact": data.OTHER_ACCOUNT}),
+        Case("emitted_last_month", "filter emission date: past 30 days", {"emission_date__gte": str(month_ago)},
+             PokCertificate.objects.filter(emission_date__gte=month_ago).count()),
         Case("search_user_id", "search user id", {"q": str(target.user_id)}, per_learner),
         Case("search_email", "search email", {"q": target.user.email}, per_learner),
         Case("search_username", "search username", {"q": target.user.username}, per_learner),
@@ -198,9 +222,9 @@ class ChangelistBench:
         response.render()
         return response
 
-    def measure(self, case, repeats):
+    def measure(self, case, repeats, key="plugin"):
         """``repeats`` timed requests after one untimed one; None when this admin has no such URL (a sort)."""
-        params = dict(case.params)
+        params = case.params_for(key)
         if case.sort:
             order = _order_param(self.model_admin, self.staff_request({}), case.sort)
             if order is None:
@@ -249,9 +273,33 @@ def measure_admin_pages(size, repeats, users=data.USERS, check=True):
     for case in cases(size, users):
         results[case.key] = {"label": case.label, "expect": case.expect}
         for key, bench in benches:
-            results[case.key][key] = summary = bench.measure(case, repeats)
+            results[case.key][key] = summary = bench.measure(case, repeats, key)
             # The plugin's admin must find exactly what was asked; the baseline's misses are part of its figures.
             if key == "plugin" and check and summary is not None and case.expect is not None \
                     and summary["result_count"] != case.expect:
                 raise RuntimeError(f"{case.key}: {summary['result_count']} results, expected {case.expect}")
+    results["status_counts"] = {"label": "counts per status (each 30 s)", "expect": None, "baseline": None,
+                                "plugin": measure_status_counts(repeats)}
     return results
+
+
+def measure_status_counts(repeats):
+    """The counts per status above the list, uncached (the list counts them once per STATUS_COUNTS_TTL)."""
+    result = CaseResult("counts per status", {})
+    api.status_counts()  # warm
+    for index in range(repeats):
+        api.forget_status_counts()
+        timer = StatementTimer()
+        reads = _handler_reads() if index == 0 else None
+        start = time.perf_counter_ns()
+        with connection.execute_wrapper(timer):
+            counts = api.status_counts()
+        result.wall_ns.append(time.perf_counter_ns() - start)
+        result.sql_ns.append(sum(ns for _sql, _params, ns in timer.statements))
+        if index == 0:
+            result.rows_read = _handler_reads() - reads
+            result.queries = len(timer.statements)
+            result.result_count = sum(counts.values())
+            result.sql = [{"sql": sql, "ms": _ms(ns), "explain": _explain(sql, sql_params)}
+                          for sql, sql_params, ns in timer.statements]
+    return result.summary()

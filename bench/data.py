@@ -25,6 +25,7 @@ from lms_sandbox.models import CourseOverview, GeneratedCertificate
 from openedx_pok.models import CredentialStatus, EmissionType, PokCertificate
 
 ORG = "LoadX"
+OTHER_ACCOUNT = "partner"
 COURSES = 100
 USERS = 20000
 USERNAME = "learner{n}"
@@ -108,6 +109,8 @@ def _credential_columns(users):
         "tries": f"IF({_BUCKET} IN (88, 89), 3, 0)",
         "not_before": f"IF({_BUCKET} IN (88, 89), NOW(6) + INTERVAL 10 MINUTE, NULL)",
         "pok_response": "''",
+        # Every fifth course issues with a second POK account (the credential admin's account filter).
+        "account": f"IF({course} % 5 = 0, '{OTHER_ACCOUNT}', 'default')",
         "requested_at": f"IF({SENT}, {created}, NULL)",
         "last_synced_at": f"IF({SENT}, {created} + INTERVAL 1 MINUTE, NULL)",
     }

@@ -35,14 +35,30 @@ def _mapped(request):
     return request.pok_mapped_courses
 
 
-class CourseFilter(admin.SimpleListFilter):
+class _ChoiceFilter(admin.SimpleListFilter):
+    """
+    A filter that applies whatever value its URL carries, listed or not: Django applies (and shows) a list filter only
+    when it has choices, so a course key in a shared link would otherwise show every credential.
+    """
+
+    def choices_from(self, values):
+        values = list(values)
+        if self.value() and self.value() not in values:
+            values.append(self.value())
+        return [(value, value) for value in values]
+
+    def has_output(self):
+        return bool(self.lookup_choices)
+
+
+class CourseFilter(_ChoiceFilter):
     """Credentials of one course; the choices are the mapped courses."""
 
     title = _("course")
     parameter_name = "course"
 
     def lookups(self, request, model_admin):
-        return [(key, key) for key in _mapped(request)[0]]
+        return self.choices_from(_mapped(request)[0])
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -53,14 +69,14 @@ class CourseFilter(admin.SimpleListFilter):
             return queryset.none()
 
 
-class OrganizationFilter(admin.SimpleListFilter):
+class OrganizationFilter(_ChoiceFilter):
     """Credentials of one organization's courses: the indexed prefix of the course key, never a join."""
 
     title = _("organization")
     parameter_name = "org"
 
     def lookups(self, request, model_admin):
-        return [(org, org) for org in _mapped(request)[1]]
+        return self.choices_from(_mapped(request)[1])
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -71,7 +87,7 @@ class OrganizationFilter(admin.SimpleListFilter):
         return queryset.filter(condition)
 
 
-class PokStateFilter(admin.SimpleListFilter):
+class PokStateFilter(_ChoiceFilter):
     """POK's own state (e.g. waitingForApproval); the choices come from the state's index."""
 
     title = _("POK state")
@@ -80,20 +96,20 @@ class PokStateFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         states = (PokCertificate.objects.exclude(pok_state="").order_by("pok_state")
                   .values_list("pok_state", flat=True).distinct()[:FILTER_CHOICES_LIMIT])
-        return [(state, state) for state in states]
+        return self.choices_from(states)
 
     def queryset(self, request, queryset):
         return queryset.filter(pok_state=self.value()) if self.value() else queryset
 
 
-class AccountFilter(admin.SimpleListFilter):
+class AccountFilter(_ChoiceFilter):
     """The POK account a credential was issued with; the choices are the configured accounts."""
 
     title = _("POK account")
     parameter_name = "account"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in api.account_names()]
+        return self.choices_from(api.account_names())
 
     def queryset(self, request, queryset):
         return queryset.filter(account=self.value()) if self.value() else queryset

@@ -58,7 +58,7 @@ __all__ = [
     "is_pok_enabled",
     "note_missing_image", "note_page_view", "preview_image_url", "public_status", "reconcile", "refresh",
     "render_certificate_page", "request_issuance", "reset_clients", "retry", "revoke", "status_payload",
-    "reissue", "mark_revoked", "status_counts", "view_url_allowed",
+    "reissue", "mark_revoked", "status_counts", "forget_status_counts", "view_url_allowed",
 ]
 
 #: The registered Celery name of the issuance task (the benchmarks count its messages).
@@ -181,7 +181,7 @@ def revoke(user_id, course_key, reason):
 
 # Staff actions of the credential admin (staff.py): each in the credential's history with the staff member.
 retry, refresh, reissue, mark_revoked = staff.retry, staff.refresh, staff.reissue, staff.mark_revoked
-status_counts = staff.status_counts
+status_counts, forget_status_counts = staff.status_counts, staff.forget_status_counts
 view_url_allowed = is_allowed_view_url  # the admin links only to credential pages on allowed hosts
 
 

@@ -157,7 +157,7 @@ def issue(row_id, wait=0, tries=0):
     task). Transient POK failures are counted on the row (``tries``); the argument tells the task a backoff
     scheduled from any other (see :func:`_not_yet`). A row whose POK answer was received but not stored (the
     database failed right after the POST) is stored from the remembered answer, never sent again. The plugin's own
-    SQL per issuance: one read, the claim, the store.
+    SQL per issuance: one read, the claim, the store and the history line it writes.
     """
     row = PokCertificate.objects.select_related("user").filter(id=row_id).first()
     if row is None:

@@ -235,6 +235,8 @@ def test_each_filter_narrows_the_list(pok, admin_client, settings):
         "account=other": {other_org.id},
         f"emission_date__gte={(timezone.now() - timedelta(days=7)).date()}": {other_org.id},
         "course=not-a-course-key": set(),
+        "course=course-v1:Unmapped+X+2026": set(),  # a course without a mapping (a shared link): still applied
+        "org=NoMapping": set(),
     }
     for query, expected in cases.items():
         name, value = query.split("=", 1)
