@@ -156,6 +156,12 @@ def _as_uuid(term):
         return None
 
 
+#: Every field of a credential (all read-only: the issuance writes them) and those that say what was sent to POK.
+CREDENTIAL_FIELDS = [field.name for field in PokCertificate._meta.fields if field.name != "id"]
+SENT_TO_POK = ("template_id", "page_id", "emission_type", "title", "emitter", "tags", "receiver", "custom_parameters",
+               "emission_date", "grade", "verify_uuid", "uuid", "pok_response")
+
+
 @admin.register(PokCertificate)
 class PokCertificateAdmin(admin.ModelAdmin):
     """Every credential with its state and reason; retry and refresh without leaving the admin."""
@@ -184,7 +190,12 @@ class PokCertificateAdmin(admin.ModelAdmin):
         # Facet counts ("Show counts") run a full-table aggregate per filter on every page view.
         show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("user",)
-    readonly_fields = ["pok_page", *[field.name for field in PokCertificate._meta.fields if field.name != "id"]]
+    readonly_fields = ["pok_page", *CREDENTIAL_FIELDS]
+    # Where the credential stands first, then what was sent to POK (folded), then its history.
+    fieldsets = (
+        (None, {"fields": [name for name in ["pok_page", *CREDENTIAL_FIELDS] if name not in SENT_TO_POK]}),
+        (_("What was sent to POK, and its last answer"), {"fields": SENT_TO_POK, "classes": ("collapse",)}),
+    )
     inlines = (HistoryInline,)
     change_list_template = "openedx_pok/admin/credential_change_list.html"
     actions = ("retry_issuance", "refresh_from_pok", "reissue_credentials", "mark_revoked", "export_csv",

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -200,8 +201,6 @@ def test_an_action_across_all_filtered_rows_applies_to_the_filter_only(pok, admi
 
 def test_actions_need_the_change_permission(pok, client):
     viewer = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    from django.contrib.auth.models import Permission  # noqa: PLC0415
-
     viewer.user_permissions.add(Permission.objects.get(codename="view_pokcertificate"))
     client.force_login(viewer)
     row = CredentialFactory(failed=True)
@@ -252,7 +251,7 @@ def test_each_filter_narrows_the_list(pok, admin_client, settings):
 def test_counts_per_status_are_shown_cached_and_forgotten_after_an_action(pok, admin_client):
     rows = [CredentialFactory(failed=True), CredentialFactory(failed=True), CredentialFactory(emitted=True)]
     response = admin_client.get(reverse(CHANGELIST))
-    counts = dict((status, count) for status, _label, count in response.context["status_counts"])
+    counts = {status: count for status, _label, count in response.context["status_counts"]}
     assert counts[CredentialStatus.FAILED] == 2 and counts[CredentialStatus.EMITTED] == 1
     assert counts[CredentialStatus.PENDING] == 0
     assert 'href="?status__exact=failed"' in response.content.decode()
