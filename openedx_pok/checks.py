@@ -36,17 +36,19 @@ def check_accounts(**kwargs):
     """E001 an account a mapping uses cannot be used (no key, malformed); E002 POK_ACCOUNTS is not a dict;
     E003 an account URL is not https outside DEBUG; W006 a malformed account no mapping uses."""
     found = []
-    used = _used_accounts() or set()
+    used = _used_accounts()
+    # Before migrate nothing can use an account yet: a broken one is a warning, and it must not claim to be unused.
+    unused_hint = ("Fix or remove this POK_ACCOUNTS entry (no course mapping uses it)." if used is not None else
+                   "Fix or remove this POK_ACCOUNTS entry (the course mappings cannot be read yet: run migrate).")
     for name, message in accounts.problems():
         if name is None:
             found.append(Error(message, hint="Fix POK_ACCOUNTS in the LMS settings.", id="openedx_pok.E002"))
-        elif name in used:
+        elif name in (used or ()):
             found.append(Error(message, hint="Set the account's key in POK_ACCOUNTS (POK_API_KEY for the default "
                                              "account), or move its course mappings to another account.",
                                id="openedx_pok.E001"))
         elif name != accounts.DEFAULT_ACCOUNT:
-            found.append(Warning(message, hint="Fix or remove this POK_ACCOUNTS entry (no course mapping uses it).",
-                                 id="openedx_pok.W006"))
+            found.append(Warning(message, hint=unused_hint, id="openedx_pok.W006"))
     if not settings.DEBUG:
         for name in accounts.account_names():
             try:

@@ -66,3 +66,15 @@ class Lms:
 @pytest.fixture
 def lms(django_capture_on_commit_callbacks):
     return Lms(django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """
+    A factory of headless Chromium drivers (``browser(javascript=False)``), all quit at teardown; fails, never skips,
+    without Debian's chromium and chromium-driver. Selenium is imported only by the tests that ask for it.
+    """
+    # Imported here, not at the top: Selenium stays out of every other test's imports.
+    from tests.browser import chromium_drivers
+
+    yield from chromium_drivers(tmp_path)

@@ -12,67 +12,23 @@ browser never causes that POK call); the page must move on to the credential's P
 - JavaScript disabled: the ``<noscript>`` meta refresh is there, and a manual refresh lands on the credential.
 
 Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (Debian packages chromium and chromium-driver); the test
-fails, never skips, without them. Screenshots go to ``test-artifacts/browser/`` for a human to look at.
+fails, never skips, without them (the ``browser`` fixture and the helpers: ``tests/browser.py``). Screenshots go to
+``test-artifacts/browser/`` for a human to look at.
 """
-import os
-from pathlib import Path
-
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from openedx_pok import api
 from openedx_pok.models import CredentialStatus, PokCertificate
+from tests.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 STATUS_HEADING = "Your credential is being issued"
 # How long the browser may take to reach the credential once the plugin's record says it is emitted.
 EMITTED_WITHIN = 15
-
-
-@pytest.fixture
-def browser(tmp_path):
-    """A factory of headless Chromium drivers (``browser(javascript=False)``), all quit at teardown."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"Browser test needs {' and '.join(missing)}: install Debian's chromium and chromium-driver "
-            "(apt-get install -y chromium chromium-driver; .ci/run does it).", pytrace=False,
-        )
-    drivers = []
-
-    def start(javascript=True):
-        options = Options()
-        options.binary_location = CHROMIUM
-        for argument in (
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / f'chrome-profile-{len(drivers)}'}", "--window-size=1280,900",
-            "--lang=en-US",
-        ):
-            options.add_argument(argument)
-        prefs = {"intl.accept_languages": "en-US,en"}
-        if not javascript:
-            prefs["profile.managed_default_content_settings.javascript"] = 2
-        options.add_experimental_option("prefs", prefs)
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-        drivers.append(driver)
-        driver.set_page_load_timeout(20)
-        return driver
-
-    yield start
-    for driver in drivers:
-        driver.quit()
 
 
 @pytest.fixture
@@ -97,20 +53,6 @@ def emit_on_pok(pok, row):
     row.refresh_from_db()
     assert row.status == CredentialStatus.EMITTED and row.view_url == view_url
     return view_url
-
-
-def screenshot(driver, name):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(ARTIFACTS / name)), name
-
-
-def log_in(driver, live_server, user):
-    """Sign ``user`` in the browser with a session made by the test client."""
-    client = Client()
-    client.force_login(user)
-    driver.get(live_server.url + "/")
-    cookie_name = django_settings.SESSION_COOKIE_NAME
-    driver.add_cookie({"name": cookie_name, "value": client.cookies[cookie_name].value, "path": "/"})
 
 
 def assert_status_page(driver, certificate_url, scripting):
