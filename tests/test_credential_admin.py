@@ -232,7 +232,7 @@ def test_each_filter_narrows_the_list(pok, admin_client, settings):
         f"course={first}": {waiting.id, emitted.id},
         "org=OrgB": {other_org.id},
         "account=other": {other_org.id},
-        f"emission_date__gte={(timezone.now() - timedelta(days=7)).date()}": {other_org.id},
+        f"emission_date__gte={(timezone.now() - timedelta(days=7)).replace(hour=0, minute=0, second=0)}": {other_org.id},
         "course=not-a-course-key": set(),
         "course=course-v1:Unmapped+X+2026": set(),  # a course without a mapping (a shared link): still applied
         "org=NoMapping": set(),
