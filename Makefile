@@ -70,8 +70,9 @@ quality: $(STAMP) ## lint and import order (ruff); setting, toggle and PII annot
 migrations-check: $(STAMP) ## fail if the models and the migrations differ
 	$(BIN)/python -m django makemigrations openedx_pok --check --dry-run --settings=test_settings
 
-bench: $(STAMP) ## benchmarks on SQLite, then MariaDB at 10k/100k credentials (admin list, LMS paths); ARGS=--quick
+bench: $(STAMP) ## benchmarks: SQLite, MariaDB at 10k/100k (admin list, LMS paths), Celery worker on Redis; ARGS=--quick
 	$(BIN)/python -m bench.run $(ARGS)
+	$(if $(filter --no-mariadb,$(ARGS)),,$(BIN)/python -m bench.worker $(filter --quick,$(ARGS)))
 
 translations: $(STAMP) ## extract messages into openedx_pok/conf/locale (needs GNU gettext), then compile them
 	cd openedx_pok && ../$(BIN)/django-admin makemessages -l es_419 -l pt_BR --no-obsolete

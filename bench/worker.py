@@ -1,0 +1,482 @@
+"""
+``python -m bench.worker [--quick]``: issuance through a real Celery worker on the real Redis broker, on MariaDB.
+
+``make bench`` runs it after ``bench.run`` / ``bench.mysql``. It makes a scratch database ``bench_pok_worker_<pid>``
+(mysqlclient, as the LMS), starts the POK simulator answering in 100 ms, and uses a queue and a cache key prefix of
+its own on a scratch Redis database (``POK_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/14``); the queue, the
+cache keys and the database are removed at the end. Three parts, each a median of ``--runs`` runs:
+
+``award``
+    The award path inside the LMS (``bench.run.Bench.award``: ``generate_certificate`` in ``transaction.atomic()``,
+    the on-commit publish included), plugin installed vs removed, interleaved, the publish going to Redis (no worker
+    runs meanwhile; the queue is purged after). p50 each, p50 added, queries and tasks per award.
+``backfill``
+    ``api.backfill`` (what ``manage.py lms pok_backfill --course KEY`` calls) for learners holding downloadable
+    certificates in a mapped course without credentials, handed to a ``celery worker --pool=prefork`` subprocess
+    (the pool Open edX's workers run) at each ``--concurrency``; the wall time until every credential is settled
+    against the ideal (learners x 0.1 s / concurrency), POK requests per credential, duplicates (POK credentials of
+    one learner beyond the first), and the CPU time of the worker's process tree per credential.
+``backfill_rss``
+    Peak RSS (``ru_maxrss`` of the process, from ``wait4``) of ``pok_backfill --course KEY`` run as its own process
+    at each ``--rss-sizes`` learner count (on a queue no worker reads, purged after), and of a dry run over one
+    certificate as the floor (Django, the plugin and the command loaded). Flat: the largest within 10 % of the
+    smallest.
+
+Nothing asserts on time. Results go to ``var/bench/worker.json`` (``$POK_BENCH_DIR`` overrides the directory).
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+RUN_ID = uuid.uuid4().hex[:10]
+DATABASE = f"bench_pok_worker_{os.getpid()}"
+QUEUE = f"openedx-pok-bench-{RUN_ID}"
+RSS_QUEUE = f"{QUEUE}-rss"  # the backfill whose memory is read publishes here, where no worker listens
+CACHE_PREFIX = f"openedx-pok-bench-{RUN_ID}"
+REDIS_URL = os.environ.get("POK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.update({
+    "DJANGO_SETTINGS_MODULE": "bench.worker_settings", "POK_BENCH_DB": "mysql", "POK_BENCH_MYSQL_DB": DATABASE,
+    "POK_BENCH_REDIS_URL": REDIS_URL, "POK_BENCH_QUEUE": QUEUE, "POK_BENCH_CACHE_PREFIX": CACHE_PREFIX,
+})
+
+import django  # noqa: E402
+
+django.setup()
+
+import psutil  # noqa: E402
+import redis  # noqa: E402
+from celery.signals import after_task_publish  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Count  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from kombu import Exchange, Queue  # noqa: E402
+from opaque_keys.edx.keys import CourseKey  # noqa: E402
+
+from bench import data, db  # noqa: E402
+from bench import run as lms_parts  # noqa: E402
+from lms_sandbox.celery import app as celery_app  # noqa: E402
+from lms_sandbox.models import CourseOverview, GeneratedCertificate, UserProfile  # noqa: E402
+from openedx_pok import api  # noqa: E402
+from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate  # noqa: E402
+from openedx_pok.testing.pok_simulator import PokSimulator  # noqa: E402
+
+REPO_DIR = settings.REPO_DIR
+POK_LATENCY = 0.1
+ORG = "WorkerX"
+LEARNERS, QUICK_LEARNERS = 1_000, 20
+CONCURRENCY, QUICK_CONCURRENCY = (4, 8), (2,)
+RUNS, QUICK_RUNS = 3, 1
+RSS_SIZES, QUICK_RSS_SIZES = (1_000, 10_000), (20, 200)
+AWARDS, QUICK_AWARDS = 300, 20
+UNSETTLED = (CredentialStatus.PENDING, CredentialStatus.REQUESTING, CredentialStatus.IN_PROGRESS)
+WORKER_START_TIMEOUT = 60
+SUCCEEDED = re.compile(r"Task openedx_pok\.tasks\.issue_credential\[[^\]]+\] succeeded in ([0-9.]+)s")
+
+
+# ---- data -------------------------------------------------------------------------------------------------------
+def build_learners(count):
+    """``count`` learners (user + profile with a name), set-based; returns the id before the first."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM auth_user")
+        base = cursor.fetchone()[0]
+    data._insert_select(get_user_model(), {  # noqa: SLF001 - the load data's own INSERT ... SELECT helper
+        "id": f"{base} + s.seq", "password": "'!'", "is_superuser": "0", "username": "CONCAT('wlearner', s.seq)",
+        "first_name": "'Ada'", "last_name": "CONCAT('Lovelace', s.seq)",
+        "email": "CONCAT('wlearner', s.seq, '@example.com')", "is_staff": "0", "is_active": "1",
+        "date_joined": "NOW(6)",
+    }, 1, count)
+    data._insert_select(UserProfile, {"user_id": f"{base} + s.seq",  # noqa: SLF001
+                                      "name": "CONCAT('Ada Lovelace', s.seq)", "language": "''"}, 1, count)
+    return base
+
+
+def mapped_course(name, base, learners):
+    """A course mapped to the simulator's template whose first ``learners`` learners hold a downloadable certificate.
+
+    Written with SQL, not saved through the model: a save sends CERTIFICATE_CREATED, and the plugin would request
+    the credentials at once; the backfill is for certificates that exist before the course issues credentials.
+    """
+    key = f"course-v1:{ORG}+{name}+2026"
+    CourseOverview.objects.create(id=CourseKey.from_string(key), display_name=f"Backfill {name}", org=ORG)
+    data._insert_select(GeneratedCertificate, {  # noqa: SLF001
+        "user_id": f"{base} + s.seq", "course_id": f"'{key}'", "verify_uuid": f"MD5(CONCAT('{key}', s.seq))",
+        "status": "'downloadable'", "mode": "'verified'", "grade": "'0.9'", "name": "CONCAT('Ada Lovelace', s.seq)",
+        "download_url": "''", "created_date": "NOW(6)", "modified_date": "NOW(6)",
+    }, 1, learners)
+    CertificateTemplate.objects.create(course_key=CourseKey.from_string(key), template_id=lms_parts.TEMPLATE_ID)
+    return key
+
+
+# ---- the broker and the worker ----------------------------------------------------------------------------------
+def remove_queue(name):
+    """Purge and delete ``name`` (and its binding) on the broker; returns the messages purged."""
+    with celery_app.connection_for_write() as conn:
+        queue = Queue(name, Exchange(name, type="direct"), routing_key=name)(conn.default_channel)
+        queue.declare()
+        purged = queue.purge() or 0
+        queue.delete()
+        return purged
+
+
+def remove_cache_keys():
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{CACHE_PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def child_env(pok, queue=QUEUE):
+    """The environment of a worker or command process: these settings, this database, broker, queue, simulator."""
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.worker_settings", "POK_BENCH_QUEUE": queue,
+            "POK_BENCH_API_URL": pok.url, "POK_BENCH_API_KEY": pok.api_key,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")]))}
+
+
+class Worker:
+    """``celery -A lms_sandbox.celery worker --pool=prefork`` on the run's queue; stopped warm, killed if it hangs."""
+
+    def __init__(self, pok, concurrency):
+        self.concurrency = concurrency
+        self.log_path = settings.BENCH_DIR / f"worker-c{concurrency}.log"
+        command = [sys.executable, "-m", "celery", "-A", "lms_sandbox.celery", "worker", "--pool=prefork",
+                   f"--concurrency={concurrency}", "-Q", QUEUE, "-n", f"{QUEUE}-c{concurrency}@%h",
+                   "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        self.log = open(self.log_path, "wb")  # closed in stop()
+        self.process = subprocess.Popen(command, cwd=REPO_DIR, env=child_env(pok), stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while b" ready." not in self.log_path.read_bytes():
+            self.check_alive("starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start in {WORKER_START_TIMEOUT} s; see {self.log_path}")
+            time.sleep(0.2)
+
+    def check_alive(self, doing):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the worker exited ({self.process.returncode}) while {doing}; see {self.log_path}")
+
+    def cpu_seconds(self):
+        """User + system CPU of the worker and its pool processes (those already gone included)."""
+        main = psutil.Process(self.process.pid)
+        times = main.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in main.children(recursive=True):
+            try:
+                times = child.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def task_seconds(self):
+        """Durations of the issuance tasks logged so far ("succeeded in 0.123s")."""
+        return [float(value) for value in SUCCEEDED.findall(self.log_path.read_text(errors="replace"))]
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self.log.close()
+
+
+def process_cpu_seconds(process):
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def mariadb_process():
+    """The local MariaDB server process, to show its share of the CPU (None if it is not visible from here)."""
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("mariadbd", "mysqld"):
+            return process
+    return None
+
+
+# ---- part: backfill through the worker --------------------------------------------------------------------------
+def wait_settled(course, count, worker, timeout):
+    """Poll until no credential of ``course`` is unsettled and ``count`` exist; returns the seconds waited."""
+    deadline = time.monotonic() + timeout
+    key = CourseKey.from_string(course)
+    while True:
+        rows = PokCertificate.objects.filter(course_key=key)
+        if rows.count() >= count and not rows.filter(status__in=UNSETTLED).exists():
+            return
+        worker.check_alive("issuing")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{course}: credentials still unsettled after {timeout} s; see {worker.log_path}")
+        time.sleep(0.05)
+
+
+def backfill_once(pok, worker, course, learners):
+    """One backfill of ``course`` through the worker; returns its figures."""
+    pok.reset()
+    pok.latency = POK_LATENCY
+    tasks_before, server = len(worker.task_seconds()), mariadb_process()
+    cpu_before, server_before = worker.cpu_seconds(), process_cpu_seconds(server) if server else None
+    started = time.perf_counter()
+    report = api.backfill([course])
+    published = time.perf_counter() - started
+    wait_settled(course, learners, worker, timeout=60 + learners * POK_LATENCY * 3)
+    wall = time.perf_counter() - started
+    cpu = worker.cpu_seconds() - cpu_before
+    statuses = dict(PokCertificate.objects.filter(course_key=CourseKey.from_string(course))
+                    .values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    per_learner = [len(pok.credentials_for(f"wlearner{n}@example.com")) for n in range(1, learners + 1)]
+    task_times = worker.task_seconds()[tasks_before:]
+    ideal = learners * POK_LATENCY / worker.concurrency
+    result = {
+        "learners": learners, "requested": report.requested, "wall_s": round(wall, 3), "ideal_s": round(ideal, 3),
+        "ratio_to_ideal": round(wall / ideal, 3), "backfill_call_s": round(published, 3),
+        "emitted": statuses.get(CredentialStatus.EMITTED, 0), "statuses": statuses,
+        "posts": pok.count("issue_credential"), "template_gets": pok.count("get_template"),
+        "pok_requests": pok.count(),
+        "posts_per_credential": round(pok.count("issue_credential") / learners, 4),
+        "pok_requests_per_credential": round(pok.count() / learners, 4),
+        "duplicates": sum(max(0, n - 1) for n in per_learner),
+        "learners_without_credential": sum(1 for n in per_learner if n == 0),
+        "worker_cpu_ms_per_credential": round(cpu * 1000 / learners, 2),
+        "task_median_ms": round(statistics.median(task_times) * 1000, 1) if task_times else None,
+        "tasks_logged": len(task_times),
+    }
+    if server is not None:
+        result["mariadb_cpu_ms_per_credential"] = round(
+            (process_cpu_seconds(server) - server_before) * 1000 / learners, 2)
+    return result
+
+
+def measure_backfill(pok, args, base):
+    """Per concurrency: a worker, a warm-up backfill (pool processes connected, template cached), then the runs."""
+    results = {}
+    for concurrency in args.concurrency:
+        worker = Worker(pok, concurrency)
+        try:
+            warm = mapped_course(f"WARM{concurrency}", base, concurrency * 4)
+            backfill_once(pok, worker, warm, concurrency * 4)
+            runs = [backfill_once(pok, worker, mapped_course(f"C{concurrency}R{run}", base, args.learners),
+                                  args.learners) for run in range(args.runs)]
+        finally:
+            worker.stop()
+        summary = {key: statistics.median(each[key] for each in runs) for key in (
+            "wall_s", "ratio_to_ideal", "posts_per_credential", "pok_requests_per_credential",
+            "worker_cpu_ms_per_credential", "backfill_call_s")}
+        summary.update({"ideal_s": runs[0]["ideal_s"], "duplicates": sum(run["duplicates"] for run in runs),
+                        "emitted": sum(run["emitted"] for run in runs), "credentials": args.learners * len(runs),
+                        "posts": sum(run["posts"] for run in runs),
+                        "template_gets": sum(run["template_gets"] for run in runs)})
+        results[str(concurrency)] = {"summary": summary, "runs": runs, "pool": "prefork"}
+    return results
+
+
+# ---- part: peak memory of the backfill command ------------------------------------------------------------------
+def command_peak_rss(pok, course, dry_run=False):
+    """Run ``pok_backfill --course KEY`` as its own process; returns (peak RSS in MiB, seconds)."""
+    command = [sys.executable, "-m", "django", "pok_backfill", "--course", course, *(["--dry-run"] if dry_run else [])]
+    out_path = settings.BENCH_DIR / "backfill-command.out"
+    started = time.perf_counter()
+    with open(out_path, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO_DIR, env=child_env(pok, RSS_QUEUE), stdout=out,
+                                   stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, not the maximum over all children
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"pok_backfill exited with {process.returncode}: {out_path.read_text(errors='replace')}")
+    return round(usage.ru_maxrss / 1024, 1), round(time.perf_counter() - started, 2)  # Linux: ru_maxrss in KiB
+
+
+def measure_rss(pok, args, base):
+    floor, _seconds = command_peak_rss(pok, mapped_course("RSSFLOOR", base, 1), dry_run=True)
+    sizes = {}
+    for size in args.rss_sizes:
+        runs = [command_peak_rss(pok, mapped_course(f"RSS{size}R{run}", base, size)) for run in range(args.runs)]
+        sizes[str(size)] = {"peak_rss_mib": statistics.median(rss for rss, _s in runs),
+                            "runs_mib": [rss for rss, _s in runs], "seconds": [s for _rss, s in runs]}
+    purged = remove_queue(RSS_QUEUE)
+    smallest, largest = sizes[str(min(args.rss_sizes))], sizes[str(max(args.rss_sizes))]
+    ratio = round(largest["peak_rss_mib"] / smallest["peak_rss_mib"], 3)
+    return {"floor_dry_run_one_certificate_mib": floor, "sizes": sizes, "ratio_largest_to_smallest": ratio,
+            "flat": ratio <= 1.10, "tasks_purged": purged}
+
+
+# ---- part: the award path ---------------------------------------------------------------------------------------
+def measure_award(pok, args):
+    """Plugin vs plugin removed, interleaved, ``args.awards`` each per run; publish to Redis, no worker running."""
+    configs = {config.key: config for config in lms_parts.ISSUANCE_CONFIGS if config.key in ("no_plugin", "pok_0ms")}
+    bench = lms_parts.Bench(pok, args.awards * args.runs, 1, 0, prefix="award-")
+    bench.setup()  # learners for all of bench.run's configurations; only two are used here
+    queries, published = {}, []
+
+    def record(sender=None, routing_key=None, **_kwargs):
+        published.append((sender, routing_key))
+
+    for index in range(lms_parts.WARMUP):
+        for key, config in configs.items():
+            captured = CaptureQueriesContext(connection) if index == lms_parts.WARMUP - 1 else None
+            bench.award(config, bench.users[key][index], captured)
+            if captured is not None:
+                sql = [query["sql"] for query in captured.captured_queries]
+                queries[key] = {"queries": len(sql), "plugin_queries": sum("openedx_pok_" in q for q in sql),
+                                "sql": sql}
+    after_task_publish.connect(record, weak=False)
+    samples = {key: [] for key in configs}
+    try:
+        for index in range(lms_parts.WARMUP, lms_parts.WARMUP + args.awards * args.runs):
+            for config in bench.order.sample(list(configs.values()), len(configs)):
+                elapsed, _pok_requests = bench.award(config, bench.users[config.key][index])
+                samples[config.key].append(elapsed / 1e6)
+    finally:
+        after_task_publish.disconnect(record)
+    runs = []
+    for run in range(args.runs):
+        chunk = slice(run * args.awards, (run + 1) * args.awards)
+        p50 = {key: statistics.median(values[chunk]) for key, values in samples.items()}
+        runs.append({"p50_no_plugin_ms": round(p50["no_plugin"], 3), "p50_plugin_ms": round(p50["pok_0ms"], 3),
+                     "p50_added_ms": round(p50["pok_0ms"] - p50["no_plugin"], 3)})
+    awards = args.awards * args.runs
+    return {
+        "awards_per_configuration_per_run": args.awards, "runs": runs,
+        "p50_no_plugin_ms": statistics.median(run["p50_no_plugin_ms"] for run in runs),
+        "p50_plugin_ms": statistics.median(run["p50_plugin_ms"] for run in runs),
+        "p50_added_ms": statistics.median(run["p50_added_ms"] for run in runs),
+        "queries_per_award": {key: value["queries"] for key, value in queries.items()},
+        "plugin_queries_per_award": queries["pok_0ms"]["plugin_queries"],
+        "queries_added_per_award": queries["pok_0ms"]["queries"] - queries["no_plugin"]["queries"],
+        "plugin_sql": [q for q in queries["pok_0ms"]["sql"] if "openedx_pok_" in q],
+        "tasks_published_per_award": round(len(published) / awards, 3),
+        "published_to": sorted({str(key) for _name, key in published}),
+        "broker": REDIS_URL, "tasks_purged": remove_queue(QUEUE),
+    }
+
+
+# ---- report -----------------------------------------------------------------------------------------------------
+def print_report(results):
+    meta = results["meta"]
+    print(f"openedx-pok worker benchmark, {meta['date']}, {meta['machine']['cpus']} CPUs, {meta['server']}, "
+          f"{meta['driver']}, broker {meta['broker']}, POK latency {POK_LATENCY * 1000:.0f} ms")
+    part = results.get("award")
+    if part:
+        print_award(part)
+    if "backfill" in results:
+        print_backfill(results["backfill"])
+    if "backfill_rss" in results:
+        print_rss(results["backfill_rss"])
+
+
+def print_award(part):
+    print(f"\nAward path in the LMS (generate_certificate in transaction.atomic(), publish to Redis), "
+          f"{part['awards_per_configuration_per_run']} interleaved awards x {len(part['runs'])} run(s):")
+    print(f"  p50 plugin removed {part['p50_no_plugin_ms']:.2f} ms, plugin {part['p50_plugin_ms']:.2f} ms, "
+          f"added {part['p50_added_ms']:.2f} ms (goal <= 5)")
+    print(f"  queries per award: {part['queries_per_award']}, plugin's {part['plugin_queries_per_award']} "
+          f"(goal <= 3), tasks published per award {part['tasks_published_per_award']} (goal 1)")
+
+
+def print_backfill(part):
+    header = (f"{'concurrency':>11} {'learners':>8} {'wall s':>8} {'ideal s':>8} {'x ideal':>8} {'POST/cred':>10} "
+              f"{'POK req/cred':>13} {'dups':>5} {'emitted':>8} {'CPU ms/cred':>12}")
+    print("\nBackfill through a prefork Celery worker on Redis (medians of the runs; goals x ideal <= 1.2, "
+          "CPU <= 10 ms):")
+    print(header)
+    print("-" * len(header))
+    for concurrency, value in part.items():
+        s = value["summary"]
+        print(f"{concurrency:>11} {s['credentials'] // len(value['runs']):>8} {s['wall_s']:>8.2f} {s['ideal_s']:>8.2f} "
+              f"{s['ratio_to_ideal']:>8.2f} {s['posts_per_credential']:>10.3f} "
+              f"{s['pok_requests_per_credential']:>13.3f} {s['duplicates']:>5} "
+              f"{s['emitted']:>4}/{s['credentials']:<3} {s['worker_cpu_ms_per_credential']:>12.1f}")
+
+
+def print_rss(part):
+    sizes = ", ".join(f"{int(size):,} learners {value['peak_rss_mib']:.1f} MiB"
+                      for size, value in part["sizes"].items())
+    print(f"\nPeak RSS of pok_backfill: {sizes}; ratio {part['ratio_largest_to_smallest']:.3f} "
+          f"({'flat' if part['flat'] else 'NOT flat'}; floor, dry run of one certificate: "
+          f"{part['floor_dry_run_one_certificate_mib']:.1f} MiB)")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.worker", description=__doc__.strip().split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one run with tiny numbers (a smoke test)")
+    parser.add_argument("--learners", type=int, help=f"learners per backfill run (default {LEARNERS})")
+    parser.add_argument("--concurrency", type=int, nargs="+", help="worker concurrencies (default 4 8)")
+    parser.add_argument("--runs", type=int, help=f"runs per figure, median reported (default {RUNS})")
+    parser.add_argument("--rss-sizes", type=int, nargs="+", help="learner counts of the memory runs")
+    parser.add_argument("--awards", type=int, help=f"awards per configuration per run (default {AWARDS})")
+    parser.add_argument("--only", nargs="+", choices=("award", "backfill", "backfill_rss"), default=None)
+    args = parser.parse_args(argv)
+    args.learners = args.learners or (QUICK_LEARNERS if args.quick else LEARNERS)
+    args.concurrency = args.concurrency or (QUICK_CONCURRENCY if args.quick else CONCURRENCY)
+    args.runs = args.runs or (QUICK_RUNS if args.quick else RUNS)
+    args.rss_sizes = sorted(args.rss_sizes or (QUICK_RSS_SIZES if args.quick else RSS_SIZES))
+    args.awards = args.awards or (QUICK_AWARDS if args.quick else AWARDS)
+    return args
+
+
+def run(args):
+    call_command("migrate", verbosity=0)
+    base = build_learners(max(args.learners, *args.rss_sizes))
+    parts = args.only or ("award", "backfill", "backfill_rss")
+    results = {}
+    with PokSimulator() as pok:
+        settings.POK_API_URL, settings.POK_API_KEY = pok.url, pok.api_key
+        api.reset_clients()
+        for name in parts:
+            started = time.perf_counter()
+            if name == "award":
+                results[name] = measure_award(pok, args)
+            elif name == "backfill":
+                results[name] = measure_backfill(pok, args, base)
+            else:
+                results[name] = measure_rss(pok, args, base)
+            results[f"{name}_s"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def main(argv=None):
+    """Create the scratch database, measure, report; exit 1 only when the benchmark itself is broken."""
+    args = parse_args(argv)
+    redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()  # fails loudly without Redis
+    settings.BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    db.create_database(DATABASE)
+    try:
+        results = run(args)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT VERSION()")
+            server = cursor.fetchone()[0]
+    except RuntimeError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        connection.close()
+        db.drop_database(DATABASE)
+        for queue in (QUEUE, RSS_QUEUE):
+            remove_queue(queue)
+        remove_cache_keys()
+    results = {"meta": {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": lms_parts.machine(), "server": server,
+        "driver": settings.MYSQL_DRIVER, "broker": REDIS_URL, "queue": QUEUE, "pok_latency_ms": POK_LATENCY * 1000,
+        "quick": args.quick, "learners": args.learners, "concurrency": args.concurrency, "runs": args.runs,
+        "rss_sizes": args.rss_sizes, "awards": args.awards, "duration_s": round(time.perf_counter() - started, 1),
+    }, **results}
+    print_report(results)
+    out = settings.BENCH_DIR / "worker.json"
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"\nWritten to {out} in {results['meta']['duration_s']} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

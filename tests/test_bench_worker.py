@@ -1,0 +1,65 @@
+"""
+The worker benchmark (``python -m bench.worker``, a step of ``make bench``) runs end to end with tiny numbers, and
+what it must never show holds: every backfilled learner gets exactly one credential through the real Celery worker
+(one POST each, no duplicate), the award path publishes one task per award to the run's own Redis queue, and the
+backfill command's peak memory is read.
+
+Only counts are asserted, never times. The benchmark runs as a subprocess (it configures Django with its own
+settings: MariaDB scratch database, Redis broker) and starts the worker itself. Needs MariaDB on 127.0.0.1:3306
+(``POK_TEST_MYSQL_*``) and Redis (``POK_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/14``): without either
+the benchmark exits with an error and the test fails.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.mysql, pytest.mark.redis]
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+LEARNERS = 20
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("bench-worker")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.worker", "--quick", "--learners", str(LEARNERS), "--concurrency", "2",
+         "--rss-sizes", "20", "50", "--awards", "5"],
+        cwd=REPO_DIR, env={**os.environ, "POK_BENCH_DIR": str(out_dir)}, capture_output=True, text=True,
+        timeout=300, check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return json.loads((out_dir / "worker.json").read_text(encoding="utf-8")), completed.stdout
+
+
+def test_every_backfilled_learner_gets_exactly_one_credential(results):
+    data, _stdout = results
+    (run,) = data["backfill"]["2"]["runs"]
+    assert run["requested"] == LEARNERS
+    assert run["emitted"] == LEARNERS, run["statuses"]
+    assert run["posts"] == LEARNERS  # one POST per credential
+    assert run["duplicates"] == 0
+    assert run["learners_without_credential"] == 0
+    assert data["backfill"]["2"]["pool"] == "prefork"
+
+
+def test_the_award_path_publishes_one_task_per_award_to_redis(results):
+    data, _stdout = results
+    award = data["award"]
+    assert award["broker"].startswith("redis://")
+    assert award["published_to"] == [data["meta"]["queue"]]
+    assert award["tasks_published_per_award"] == 1.0
+    assert award["tasks_purged"] >= 5  # no worker ran: every published task was still on the queue
+
+
+def test_the_backfill_command_memory_is_read_and_the_queues_are_left_empty(results):
+    data, stdout = results
+    rss = data["backfill_rss"]
+    assert set(rss["sizes"]) == {"20", "50"}
+    assert all(value["peak_rss_mib"] > 0 for value in rss["sizes"].values())
+    assert rss["tasks_purged"] == 20 + 50 + 0  # the dry run (the floor) publishes nothing
+    assert "Peak RSS of pok_backfill" in stdout
