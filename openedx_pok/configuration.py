@@ -46,8 +46,13 @@ def get_client(account=None):
 
 
 def reset_clients():
-    """Forget the pooled clients, e.g. after the POK settings changed (tests, the demo, the benchmarks)."""
+    """
+    Forget the pooled clients and this process's short-lived copies (mappings, course facts), e.g. after the POK
+    settings or the course data changed (tests, the demo, the benchmarks).
+    """
     _cached_client.cache_clear()
+    process_copies.mappings = (0.0, None)
+    process_copies.courses.clear()
 
 
 def account_api_hosts():
@@ -186,17 +191,62 @@ def _load_mappings():
     return {"courses": courses, "organizations": organizations}
 
 
-def _mappings():
+# On top of the shared cache, each process keeps what it read for about a second: an award (the creation step, then
+# CERTIFICATE_CREATED), an issuance (the account's wait, then the course setup) and a busy certificate page ask for
+# the mappings several times in a row, and each ask was a cache round trip and an unpickling of every mapping. The
+# local copy only ever answers for a course it finds mapped: "not mapped" is asked of the shared cache again, so a
+# course mapped a moment ago in another process (the admin, then its backfill) is never skipped nor held for it. A
+# changed or disabled mapping reaches the other processes up to that second later; this process forgets at once.
+MAPPINGS_LOCAL_SECONDS = 1.0
+# Course facts (title, organization name, dates, signatories) per course run, kept for a minute in each process: every
+# learner of a course needs the same ones, and in the LMS reading them loads the course from the modulestore. A
+# changed course title reaches new credentials within that minute.
+COURSE_INFO_SECONDS = 60.0
+COURSE_INFO_ENTRIES = 512
+
+
+class _ProcessCopies:
+    """This process's short-lived copies (module state: every thread of a worker shares them)."""
+
+    def __init__(self):
+        self.mappings = (0.0, None)  # (expires at, mappings)
+        self.courses = {}  # str(course key) -> (expires at, CourseInfo)
+
+
+process_copies = _ProcessCopies()
+
+
+def _mappings(local=True):
+    """(every mapping, whether this process's copy answered)."""
+    expires, mappings = process_copies.mappings
+    if local and mappings is not None and time.monotonic() < expires:
+        return mappings, True
     mappings = caching.get(MAPPINGS_CACHE_KEY)  # a cache outage costs a query, never an error
     if mappings is None:
         mappings = _load_mappings()
         caching.set(MAPPINGS_CACHE_KEY, mappings, MAPPINGS_CACHE_TIMEOUT)
-    return mappings
+    process_copies.mappings = (time.monotonic() + MAPPINGS_LOCAL_SECONDS, mappings)
+    return mappings, False
 
 
 def forget_mappings(**kwargs):
     """Drop the cached mappings (connected to the mapping model's save and delete signals)."""
+    process_copies.mappings = (0.0, None)
     caching.delete(MAPPINGS_CACHE_KEY)
+
+
+def _course_info(course_key):
+    """The course's :class:`~openedx_pok.compat.CourseInfo` (None when it does not exist), kept for a minute."""
+    key = str(course_key)
+    entry = process_copies.courses.get(key)
+    if entry is not None and time.monotonic() < entry[0]:
+        return entry[1]
+    course = compat.get_course(course_key)
+    if course is not None:
+        if len(process_copies.courses) >= COURSE_INFO_ENTRIES:
+            process_copies.courses.clear()  # bounded; refilled by the courses actually issuing
+        process_copies.courses[key] = (time.monotonic() + COURSE_INFO_SECONDS, course)
+    return course
 
 
 post_save.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.save")
@@ -211,11 +261,18 @@ def mapping_for(course_key):
     Same rule as ``CertificateTemplate.objects.for_course``: a course's own mapping wins over its organization's
     default, even when disabled (that is how one course opts out). No query when the mappings are cached.
     """
-    mappings = _mappings()
+    mappings, local = _mappings()
+    values = _mapping_values(mappings, course_key)
+    if values is None and local:
+        values = _mapping_values(_mappings(local=False)[0], course_key)  # "not mapped": only the shared cache says
+    return CertificateTemplate(**values) if values is not None else None
+
+
+def _mapping_values(mappings, course_key):
     values = mappings["courses"].get(str(course_key))
     if values is None:
         values = mappings["organizations"].get(getattr(course_key, "org", None))
-    return CertificateTemplate(**values) if values is not None else None
+    return values
 
 
 def course_setup(course_key):
@@ -228,7 +285,7 @@ def course_setup(course_key):
         raise CourseSetupError(
             _("No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID).")
         )
-    course = compat.get_course(course_key)
+    course = _course_info(course_key)
     if course is None:
         raise CourseSetupError(_("The course {course} does not exist in Open edX.").format(course=course_key))
     return CourseSetup(mapping=mapping, template_id=template_id, course=course)

@@ -1,7 +1,8 @@
 """
 pytest fixtures for the POK simulator, registered for the whole suite by the root ``conftest.py``.
 
-One server per test session keeps the suite fast (binding and thread start-up happen once); each test gets it through
+An autouse fixture gives every test a process without the plugin's in-process copies. One server per test session
+keeps the suite fast (binding and thread start-up happen once); each test gets it through
 ``pok_simulator`` freshly reset, so data, faults, counters and modes never leak from one test into the next.
 """
 from __future__ import annotations
@@ -11,6 +12,18 @@ from collections.abc import Iterator
 import pytest
 
 from openedx_pok.testing.pok_simulator import PokSimulator
+
+
+@pytest.fixture(autouse=True)
+def _pok_fresh_process_state():
+    """
+    Each test starts without the plugin's in-process copies (mappings, course facts): a test's database is rolled
+    back without the signals that would make a real process forget them.
+    """
+    from openedx_pok import api  # noqa: PLC0415 - the plugin's models need Django set up first
+
+    api.reset_clients()
+    yield
 
 
 @pytest.fixture(scope="session")
