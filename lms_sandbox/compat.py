@@ -28,6 +28,9 @@ class SandboxBackend:
     them to its event tracker, so tests can see exactly what analytics would receive.
     """
 
+    #: As the LMS: the learner's profile is the user's ``profile``, read with the credential row.
+    learner_relations = ("user", "user__profile")
+
     def __init__(self):
         self.tracked_events = []
 

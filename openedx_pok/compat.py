@@ -126,6 +126,10 @@ def count_certificates(model, course_keys, since=None, until=None):
 class PlatformBackend:
     """Reads the real LMS. Each import happens inside the method that needs it."""
 
+    #: What to read with a credential row so that the learner's name costs no query of its own (the LMS's
+    #: ``UserProfile`` is the user's ``profile``).
+    learner_relations = ("user", "user__profile")
+
     def get_course(self, course_key):
         """Course overview plus the active certificate configuration (title, signatories) of the course block."""
         from openedx.core.djangoapps.content.course_overviews.models import (  # noqa: PLC0415
@@ -308,6 +312,11 @@ def _load_backend(path):
 def backend():
     """The configured backend instance (cached per dotted path, so override_settings in tests switches it)."""
     return _load_backend(getattr(settings, "POK_COMPAT_BACKEND", DEFAULT_BACKEND) or DEFAULT_BACKEND)
+
+
+def learner_relations():
+    """The relations to ``select_related`` with a credential row for issuing it (at least its ``user``)."""
+    return getattr(backend(), "learner_relations", ("user",))
 
 
 def get_course(course_key):

@@ -159,7 +159,7 @@ def issue(row_id, wait=0, tries=0):
     database failed right after the POST) is stored from the remembered answer, never sent again. The plugin's own
     SQL per issuance: one read, the claim, the store and the history line it writes.
     """
-    row = PokCertificate.objects.select_related("user").filter(id=row_id).first()
+    row = PokCertificate.objects.select_related(*compat.learner_relations()).filter(id=row_id).first()
     if row is None:
         return None
     if row.status == CredentialStatus.REQUESTING:

@@ -226,13 +226,14 @@ def test_each_filter_narrows_the_list(pok, admin_client, settings):
     waiting = CredentialFactory(in_progress=True, pok_state="waitingForApproval", course_key=first)
     emitted = CredentialFactory(emitted=True, course_key=first, emission_date=old_day)
     other_org = CredentialFactory(emitted=True, course_key=second, account="other")
+    week_ago = (timezone.now() - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
     cases = {
         "status__exact=emitted": {emitted.id, other_org.id},
         "pok_state=waitingForApproval": {waiting.id},
         f"course={first}": {waiting.id, emitted.id},
         "org=OrgB": {other_org.id},
         "account=other": {other_org.id},
-        f"emission_date__gte={(timezone.now() - timedelta(days=7)).replace(hour=0, minute=0, second=0)}": {other_org.id},
+        f"emission_date__gte={week_ago}": {other_org.id},
         "course=not-a-course-key": set(),
         "course=course-v1:Unmapped+X+2026": set(),  # a course without a mapping (a shared link): still applied
         "org=NoMapping": set(),
