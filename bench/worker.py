@@ -80,7 +80,7 @@ RSS_SIZES, QUICK_RSS_SIZES = (1_000, 10_000), (20, 200)
 AWARDS, QUICK_AWARDS = 300, 20
 UNSETTLED = (CredentialStatus.PENDING, CredentialStatus.REQUESTING, CredentialStatus.IN_PROGRESS)
 WORKER_START_TIMEOUT = 60
-SUCCEEDED = re.compile(r"Task openedx_pok\.tasks\.issue_credential\[[^\]]+\] succeeded in ([0-9.]+)s")
+SUCCEEDED = re.compile(r"Task openedx_pok\.tasks\.issue_credentials?\[[^\]]+\] succeeded in ([0-9.]+)s")
 
 
 # ---- data -------------------------------------------------------------------------------------------------------

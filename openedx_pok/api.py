@@ -375,7 +375,7 @@ def backfill(course_keys=(), orgs=(), background=False, **options):
     """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.backfill.backfill`."""
     with history.recorded_as(Cause.BACKFILL):
             return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
-                                    **options)
+                                    schedule_many=tasks.enqueue_issuance_chunks, **options)
 
 
 # Issue 9, course setup without knowing POK's ids: accounts, the synced catalog, mapping validation and preview.

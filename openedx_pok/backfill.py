@@ -185,8 +185,11 @@ def _due(now, offset):
     return now + timedelta(seconds=offset) if offset else None
 
 
-def _create(records, pacer, schedule, report):
-    """Insert the new rows in one statement, learn their ids, and schedule them (and their event) after commit."""
+def _create(records, pacer, schedule, report, schedule_many=None):
+    """
+    Insert the new rows in one statement, learn their ids, and schedule them (and their event) after commit: with
+    ``schedule_many`` and no rate, all of them in one call (the workers get them a few per message).
+    """
     now = timezone.now()
     rows, offsets = [], {}
     for record in records:
@@ -197,11 +200,15 @@ def _create(records, pacer, schedule, report):
         offsets[row.uuid] = offset
     PokCertificate.objects.bulk_create(rows, ignore_conflicts=True)
     inserted = dict(PokCertificate.objects.filter(uuid__in=list(offsets)).values_list("uuid", "id"))
+    together = schedule_many is not None and not any(offsets.values())
+    if together:
+        transaction.on_commit(partial(schedule_many, [inserted[row.uuid] for row in rows if row.uuid in inserted]))
     for row in rows:
         if row.uuid not in inserted:
             continue
         row.id = inserted[row.uuid]
-        transaction.on_commit(partial(schedule, row.id, countdown=offsets[row.uuid]))
+        if not together:
+            transaction.on_commit(partial(schedule, row.id, countdown=offsets[row.uuid]))
         transaction.on_commit(partial(events.emit, events.REQUESTED, row))
     report.requested += len(inserted)
     missed = [compat.CertificateRecord(0, row.user_id, row.course_key) for row in rows if row.uuid not in inserted]
@@ -231,7 +238,7 @@ def _retry(row_ids, pacer, schedule, report):
                 report.count_existing(*row)
 
 
-def _record_batch(batch, report, schedule, pacer, dry_run, room):
+def _record_batch(batch, report, schedule, pacer, dry_run, room, schedule_many=None):
     """One batch: sort its certificates into new, retried and left alone; write and schedule unless a dry run."""
     existing = _existing(batch)
     new, retry = [], []
@@ -254,20 +261,20 @@ def _record_batch(batch, report, schedule, pacer, dry_run, room):
         return
     with transaction.atomic():
         if new:
-            _create(new, pacer, schedule, report)
+            _create(new, pacer, schedule, report, schedule_many)
         _retry(retry, pacer, schedule, report)
 
 
 def run(courses, schedule, since=None, until=None, dry_run=False, limit=None, rate=None, progress=None,
-        batch_size=BATCH_SIZE, clock=time.monotonic, sleep=time.sleep):
+        batch_size=BATCH_SIZE, clock=time.monotonic, sleep=time.sleep, schedule_many=None):
     """
     Request a credential for every downloadable certificate of ``courses`` that has none (see the module docstring).
 
     ``since`` / ``until`` bound the certificates' creation dates (inclusive / exclusive); ``limit`` caps the number
     of requests of this run; ``rate`` caps tasks per second; ``progress(n, total=None)`` is called with the number
     of certificates to read (one COUNT query, only with ``progress``), then after each batch with how many it read.
-    ``dry_run`` writes and schedules nothing and counts what a run would do.
-    Returns a :class:`BackfillReport`.
+    ``dry_run`` writes and schedules nothing and counts what a run would do. ``schedule_many(row_ids)``, when given,
+    schedules a batch's new rows together when no rate spaces them out. Returns a :class:`BackfillReport`.
     """
     report = BackfillReport(courses=tuple(courses), dry_run=dry_run)
     pacer = Pacer(rate, clock=clock, sleep=sleep)
@@ -278,7 +285,7 @@ def run(courses, schedule, since=None, until=None, dry_run=False, limit=None, ra
     for batch in _batches(certificates, batch_size):
         room = None if limit is None else limit - report.requested
         pacer.wait_if_ahead()
-        _record_batch(batch, report, schedule, pacer, dry_run, room)
+        _record_batch(batch, report, schedule, pacer, dry_run, room, schedule_many)
         if progress is not None:
             progress(len(batch))
         if report.limit_reached:

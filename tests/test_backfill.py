@@ -17,7 +17,7 @@ from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox import models as sandbox_models
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, OrganizationFactory, UserFactory
-from openedx_pok import api, backfill, compat
+from openedx_pok import api, backfill, compat, tasks
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.testing.pok_simulator import Fault
 from tests.test_compat import install
@@ -383,8 +383,6 @@ def test_admin_action_reports_a_course_it_cannot_backfill(pok, late_course, clie
 
 
 def test_background_task_skips_courses_no_longer_enabled(pok, late_course, lms):
-    from openedx_pok import tasks
-
     earn(LATE, 1)
     assert tasks.backfill_courses_task(course_keys=[str(LATE)]) is None  # not mapped (any more): nothing done
     map_course(LATE)
@@ -441,7 +439,6 @@ def test_summary_lists_the_most_common_reasons_and_adds_up_the_rest():
 
 
 def test_admin_says_when_the_background_run_cannot_start(pok, late_course, client):
-    from openedx_pok import tasks
     from test_utils import celery_conf
 
     earn(LATE, 2)
@@ -455,3 +452,51 @@ def test_admin_says_when_the_background_run_cannot_start(pok, late_course, clien
         }, follow=True)
     assert b"The backfill could not be started: the task queue cannot be reached." in response.content
     assert not PokCertificate.objects.exists()
+
+
+# ---- messages to the workers (issue 12: the worker's cost per credential) ------------------------------------
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """(task name, row ids) of every message the backfill publishes, instead of sending it."""
+    messages = []
+    monkeypatch.setattr(tasks, "_publish", lambda task, argument, _kwargs, countdown=0: messages.append(
+        (task.name, argument if isinstance(argument, list) else [argument], countdown)))
+    return messages
+
+
+def test_without_a_rate_the_workers_get_a_few_credentials_per_message(pok, late_course, lms, published):
+    earn(LATE, 12)
+    map_course(LATE)
+    backfill_command(lms, "--course", str(LATE))
+    ids = [row.id for row in credentials()]
+    assert [(name, len(rows)) for name, rows, _countdown in published] == [
+        ("openedx_pok.tasks.issue_credentials", tasks.BACKFILL_CHUNK_SIZE),
+        ("openedx_pok.tasks.issue_credentials", tasks.BACKFILL_CHUNK_SIZE),
+        ("openedx_pok.tasks.issue_credentials", 2)]
+    assert sorted(row for _name, rows, _countdown in published for row in rows) == ids  # each once
+
+
+def test_with_a_rate_each_credential_keeps_its_own_countdown(pok, late_course, lms, published):
+    earn(LATE, 3)
+    map_course(LATE)
+    backfill_command(lms, "--course", str(LATE), "--rate", "2")
+    one_each = [("openedx_pok.tasks.issue_credential", 1)] * 3
+    assert [(name, len(rows)) for name, rows, _countdown in published] == one_each
+    # The k-th one due k / rate seconds after the run's start (less the moments the run itself took).
+    assert [countdown for _name, _rows, countdown in published] == pytest.approx([0.0, 0.5, 1.0], abs=0.05)
+
+
+def test_a_chunk_the_broker_refuses_stays_pending_with_a_reason(pok, late_course, lms, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks, "_publish", broker_down)
+    earn(LATE, 3)
+    map_course(LATE)
+    backfill_command(lms, "--course", str(LATE))
+    rows = credentials()
+    assert [row.status for row in rows] == [CredentialStatus.PENDING] * 3
+    assert all("task queue could not be reached" in row.status_reason for row in rows)
+    assert pok.count("issue_credential") == 0
