@@ -4,7 +4,9 @@
 ``make bench`` runs it after ``bench.run`` / ``bench.mysql``. It makes a scratch database ``bench_pok_worker_<pid>``
 (mysqlclient, as the LMS), starts the POK simulator answering in 100 ms, and uses a queue and a cache key prefix of
 its own on a scratch Redis database (``POK_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/14``); the queue, the
-cache keys and the database are removed at the end. Three parts, each a median of ``--runs`` runs:
+cache keys and the database are removed at the end. The credentials table first holds ``--load-rows`` credentials
+of other learners (``bench.data``: 100,000 by default, ``bench.mysql``'s largest size; none with ``--quick``), so
+the worker issues beside a big table. Three parts, each a median of ``--runs`` runs:
 
 ``award``
     The award path inside the LMS (``bench.run.Bench.award``: ``generate_certificate`` in ``transaction.atomic()``,
@@ -78,6 +80,7 @@ CONCURRENCY, QUICK_CONCURRENCY = (4, 8), (2,)
 RUNS, QUICK_RUNS = 3, 1
 RSS_SIZES, QUICK_RSS_SIZES = (1_000, 10_000), (20, 200)
 AWARDS, QUICK_AWARDS = 300, 20
+LOAD_ROWS = 100_000  # credentials in the table beside the measured ones, as in bench.mysql's largest size
 UNSETTLED = (CredentialStatus.PENDING, CredentialStatus.REQUESTING, CredentialStatus.IN_PROGRESS)
 WORKER_START_TIMEOUT = 60
 SUCCEEDED = re.compile(r"Task openedx_pok\.tasks\.issue_credentials?\[[^\]]+\] succeeded in ([0-9.]+)s")
@@ -364,7 +367,8 @@ def measure_award(pok, args):
 def print_report(results):
     meta = results["meta"]
     print(f"openedx-pok worker benchmark, {meta['date']}, {meta['machine']['cpus']} CPUs, {meta['server']}, "
-          f"{meta['driver']}, broker {meta['broker']}, POK latency {POK_LATENCY * 1000:.0f} ms")
+          f"{meta['driver']}, broker {meta['broker']}, POK latency {POK_LATENCY * 1000:.0f} ms, "
+          f"{results['load']['rows']:,} other credentials in the table")
     part = results.get("award")
     if part:
         print_award(part)
@@ -415,7 +419,11 @@ def parse_args(argv):
     parser.add_argument("--rss-sizes", type=int, nargs="+", help="learner counts of the memory runs")
     parser.add_argument("--awards", type=int, help=f"awards per configuration per run (default {AWARDS})")
     parser.add_argument("--only", nargs="+", choices=("award", "backfill", "backfill_rss"), default=None)
+    parser.add_argument("--load-rows", type=int, default=None,
+                        help=f"credentials of other learners already in the table (bench.data; default "
+                             f"{LOAD_ROWS:,}, --quick: none)")
     args = parser.parse_args(argv)
+    args.load_rows = args.load_rows if args.load_rows is not None else (0 if args.quick else LOAD_ROWS)
     args.learners = args.learners or (QUICK_LEARNERS if args.quick else LEARNERS)
     args.concurrency = args.concurrency or (QUICK_CONCURRENCY if args.quick else CONCURRENCY)
     args.runs = args.runs or (QUICK_RUNS if args.quick else RUNS)
@@ -426,9 +434,10 @@ def parse_args(argv):
 
 def run(args):
     call_command("migrate", verbosity=0)
+    load = data.build(args.load_rows) if args.load_rows else None  # the big table the worker issues beside
     base = build_learners(max(args.learners, *args.rss_sizes))
     parts = args.only or ("award", "backfill", "backfill_rss")
-    results = {}
+    results = {"load": {"rows": args.load_rows, "build": load}}
     with PokSimulator() as pok:
         settings.POK_API_URL, settings.POK_API_KEY = pok.url, pok.api_key
         api.reset_clients()
