@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -126,7 +126,7 @@ def transition(row_id, expected, record=True, **fields):
     fields.setdefault("modified", timezone.now())
     written = bool(_credentials().filter(id=row_id, status__in=expected).update(**fields))
     if written and record and "status" in fields:
-        history.record([row_id], expected[0] if len(expected) == 1 else "", fields, fields["modified"])
+        _record_history([row_id], expected, fields)
     return written
 
 
@@ -139,8 +139,17 @@ def transition_many(row_ids, expected, **fields):
     fields.setdefault("modified", timezone.now())
     written = _credentials().filter(id__in=row_ids, status__in=expected).update(**fields)
     if written and "status" in fields:
-        history.record(row_ids, expected[0] if len(expected) == 1 else "", fields, fields["modified"])
+        _record_history(row_ids, expected, fields)
     return written
+
+
+def _record_history(row_ids, expected, fields):
+    """The history lines of a status change; a line that cannot be written (e.g. before ``migrate``) is only logged."""
+    try:
+        with guarded():
+            history.record(row_ids, expected[0] if len(expected) == 1 else "", fields, fields["modified"])
+    except DatabaseError as exc:
+        log.warning("POK: history of %s credentials not written (%s)", len(row_ids), type(exc).__name__)
 
 
 def guarded():

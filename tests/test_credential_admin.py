@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from openedx_pok import api
+from openedx_pok import api, tasks
 from openedx_pok.history import Cause
 from openedx_pok.models import CredentialEvent, CredentialStatus, PokCertificate
 from openedx_pok.testing.pok_simulator import Fault
@@ -283,3 +283,21 @@ def test_retirement_blanks_history_lines_that_mention_the_learner(pok, course, l
     reasons = list(CredentialEvent.objects.filter(credential=row).values_list("reason", flat=True))
     assert "" in reasons and not [reason for reason in reasons if "Lovelace" in reason]
     assert CredentialEvent.objects.filter(credential=row).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_history_that_cannot_be_written_never_fails_the_status_change(pok, monkeypatch, caplog):
+    """E.g. the package upgraded and the LMS running before ``migrate`` made the history table."""
+    from django.db import ProgrammingError
+
+    from openedx_pok import history
+
+    def table_missing(*args, **kwargs):
+        raise ProgrammingError("no such table: openedx_pok_credential_event")
+
+    monkeypatch.setattr(history, "record", table_missing)
+    monkeypatch.setattr(tasks, "enqueue_issuance", lambda *args, **kwargs: None)
+    row = CredentialFactory(failed=True)
+    assert api.retry(row)
+    assert PokCertificate.objects.get(id=row.id).status == CredentialStatus.PENDING
+    assert "history of 1 credentials not written (ProgrammingError)" in caplog.text
