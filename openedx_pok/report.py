@@ -54,10 +54,12 @@ def _chunks(queryset, size):
     values = values.order_by("id")
     last = 0
     while chunk := list(values.filter(id__gt=last)[:size]):
+        last, full = chunk[-1]["id"], len(chunk) == size
         yield chunk
-        if len(chunk) < size:
+        # Dropped before the next page is read: one page in memory at a time, not two.
+        del chunk
+        if not full:
             return
-        last = chunk[-1]["id"]
 
 
 def _row(values, users, include_emails):
@@ -100,6 +102,7 @@ def _lines(queryset, titles, include_emails, chunk_size):
         known = {user_id: (username, email) for user_id, username, email in found}
         for values in chunk:
             yield writer.writerow(_row(values, known, include_emails))
+        del chunk, found, known, values  # before the next page is read (see _chunks)
 
 
 def csv_response(queryset, include_emails=False):
