@@ -44,6 +44,7 @@ from openedx_pok.states import (
     PublicStatus,
     guarded,
     is_allowed_view_url,
+    new_issuance_fields,
     public_status,
     transition,
 )
@@ -149,13 +150,13 @@ def request_issuance(user_id, course_key, grade=None):
                 row.status = CredentialStatus.PENDING
                 schedule = True
     if schedule and row.status == CredentialStatus.PENDING:
-        staff.schedule_issuance(row.id)
+        tasks.schedule_issuance(row.id)
     return row
 
 
 def _reissue(row):
     """Turn a revoked record into a new pending issuance (a new award); the old POK id is kept in the history."""
-    if transition(row.id, CredentialStatus.REVOKED, **staff.new_issuance_fields(row)):
+    if transition(row.id, CredentialStatus.REVOKED, **new_issuance_fields(row)):
         log.info("POK: credential %s re-issued after revocation (issuance %s)", row.id, row.issuance + 1)
     return PokCertificate.objects.get(id=row.id)
 
@@ -374,7 +375,7 @@ def retire_learner(user_id):
 def backfill(course_keys=(), orgs=(), background=False, **options):
     """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.backfill.backfill`."""
     with history.recorded_as(Cause.BACKFILL):
-            return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
+        return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
                                     schedule_many=tasks.enqueue_issuance_chunks, **options)
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from openedx_pok import caching, events, history, tasks
 from openedx_pok.history import Cause
 from openedx_pok.models import PokCertificate
-from openedx_pok.states import RETRIABLE_BY_STAFF, CredentialStatus, transition
+from openedx_pok.states import RETRIABLE_BY_STAFF, CredentialStatus, new_issuance_fields, transition
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +27,6 @@ REISSUABLE = (CredentialStatus.EMITTED, CredentialStatus.IN_PROGRESS, Credential
 #: view would cost more than the page itself. Staff actions forget them at once.
 STATUS_COUNTS_TTL = 30
 STATUS_COUNTS_KEY = "openedx_pok:admin:status_counts"
-
-
-def schedule_issuance(row_id):
-    # After commit: the task must see the row, and a rolled-back transaction must not issue anything.
-    transaction.on_commit(lambda: tasks.enqueue_issuance(row_id))
-
-
-def new_issuance_fields(row, reason=""):
-    """The fields that turn a row into a new issuance: a new idempotency key, the old POK id kept as replaced."""
-    previous = list(row.previous_credential_ids or [])
-    if row.pok_credential_id and row.pok_credential_id not in previous:
-        previous.append(row.pok_credential_id)
-    return {"status": CredentialStatus.PENDING, "status_reason": reason, "issuance": row.issuance + 1,
-            "pok_credential_id": None, "pok_state": "", "view_url": "", "previous_credential_ids": previous,
-            "retryable": False, "tries": 0, "not_before": None, "ambiguous_attempts": 0, "possible_duplicate": False}
 
 
 def _actor_id(actor):
@@ -63,7 +48,7 @@ def retry(row, actor=None):
         if not transition(row.id, row.status, **fields):
             return False
     log.info("POK: staff user %s retried credential %s", _actor_id(actor), row.id)
-    schedule_issuance(row.id)
+    tasks.schedule_issuance(row.id)
     forget_status_counts()
     return True
 
@@ -95,7 +80,7 @@ def reissue(row, actor=None):
     if not written:
         return False
     log.info("POK: staff user %s re-issued credential %s (issuance %s)", _actor_id(actor), row.id, row.issuance + 1)
-    schedule_issuance(row.id)
+    tasks.schedule_issuance(row.id)
     forget_status_counts()
     return True
 

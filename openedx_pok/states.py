@@ -112,6 +112,19 @@ def _credentials():
     return apps.get_model("openedx_pok", "PokCertificate").objects
 
 
+def new_issuance_fields(row, reason=""):
+    """
+    The fields that turn a row into a new issuance (a re-award after revocation, a staff re-issue or retry): a new
+    idempotency key, and the old POK id kept in ``previous_credential_ids`` as replaced.
+    """
+    previous = list(row.previous_credential_ids or [])
+    if row.pok_credential_id and row.pok_credential_id not in previous:
+        previous.append(row.pok_credential_id)
+    return {"status": CredentialStatus.PENDING, "status_reason": reason, "issuance": row.issuance + 1,
+            "pok_credential_id": None, "pok_state": "", "view_url": "", "previous_credential_ids": previous,
+            "retryable": False, "tries": 0, "not_before": None, "ambiguous_attempts": 0, "possible_duplicate": False}
+
+
 def transition(row_id, expected, record=True, **fields):
     """
     Compare-and-set: write ``fields`` to credential ``row_id`` only if its status is still ``expected`` (one status
@@ -122,15 +135,10 @@ def transition(row_id, expected, record=True, **fields):
     expect. A status change writes its line of the credential's history (``record=False``: a step whose outcome
     writes the line, the claim before a POST).
     """
-    expected = (expected,) if isinstance(expected, str) else tuple(expected)
-    fields.setdefault("modified", timezone.now())
-    written = bool(_credentials().filter(id=row_id, status__in=expected).update(**fields))
-    if written and record and "status" in fields:
-        _record_history([row_id], expected, fields)
-    return written
+    return bool(transition_many([row_id], expected, record=record, **fields))
 
 
-def transition_many(row_ids, expected, **fields):
+def transition_many(row_ids, expected, record=True, **fields):
     """:func:`transition` for a batch of rows in one UPDATE (and one history statement); returns how many."""
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
     row_ids = list(row_ids)
@@ -138,7 +146,7 @@ def transition_many(row_ids, expected, **fields):
         return 0
     fields.setdefault("modified", timezone.now())
     written = _credentials().filter(id__in=row_ids, status__in=expected).update(**fields)
-    if written and "status" in fields:
+    if written and record and "status" in fields:
         _record_history(row_ids, expected, fields)
     return written
 

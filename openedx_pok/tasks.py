@@ -12,6 +12,7 @@ import threading
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext as _
 from edx_django_utils.monitoring import set_code_owner_attribute
 
@@ -104,6 +105,12 @@ def _enqueue(task, row_id, countdown=0, **kwargs):
 def enqueue_issuance(row_id, countdown=0, wait=0, tries=0):
     """Schedule :func:`issue_credential_task` for the credential."""
     _enqueue(issue_credential_task, row_id, countdown=countdown, wait=wait, tries=tries)
+
+
+def schedule_issuance(row_id):
+    """:func:`enqueue_issuance` once the current transaction commits (the task must see the row, and a rolled-back
+    transaction must not issue anything)."""
+    transaction.on_commit(lambda: enqueue_issuance(row_id))
 
 
 def enqueue_refresh(row_id):
