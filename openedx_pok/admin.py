@@ -19,6 +19,7 @@ from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import api
 from openedx_pok.admin_credentials import (
+    COURSE_KEY_PREFIXES,
     AccountFilter,
     CourseFilter,
     HistoryInline,
@@ -76,8 +77,6 @@ class CertificateTemplateAdmin(CourseSetupAdminMixin, admin.ModelAdmin):
 LEARNER_LOOKUP_LIMIT = 200
 #: Characters of the reason shown in the list (the whole reason is in the tooltip and on the change page).
 REASON_LENGTH = 50
-#: What a pasted course key starts with: a prefix of one is searched as a prefix (e.g. all runs of a course).
-COURSE_KEY_PREFIXES = ("course-v1:", "ccx-v1:")
 
 
 class CredentialPaginator(Paginator):

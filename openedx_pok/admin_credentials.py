@@ -21,7 +21,8 @@ from openedx_pok.models import CertificateTemplate, CredentialEvent, PokCertific
 FILTER_CHOICES_LIMIT = 100
 #: Credentials the confirmation page names (the count covers all of them).
 CONFIRM_PREVIEW = 20
-#: What a course key of each kind starts with, before its organization.
+#: What a course key of each kind starts with, before its organization (the credential search treats a pasted
+#: beginning of one as a course prefix).
 COURSE_KEY_PREFIXES = ("course-v1:", "ccx-v1:")
 
 

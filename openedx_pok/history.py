@@ -53,7 +53,7 @@ def _events():
     return apps.get_model("openedx_pok", "CredentialEvent")
 
 
-def record(row_ids, from_status, fields, stamp, pok_id=None):
+def record(row_ids, from_status, fields, stamp):
     """
     One line per credential of ``row_ids`` that now has ``fields["status"]`` and the ``stamp`` of the UPDATE that
     put it there; ``from_status`` is the status it was expected to have (several: left blank).
@@ -63,7 +63,7 @@ def record(row_ids, from_status, fields, stamp, pok_id=None):
         return
     cause, actor_id = _current.get()
     reason = fields.get("status_reason")
-    pok_id = pok_id or fields.get("pok_credential_id")
+    pok_id = fields.get("pok_credential_id")
     if not pok_id and fields.get("previous_credential_ids"):
         pok_id = fields["previous_credential_ids"][-1]  # a new issuance: the line names the credential it replaces
     events, credentials = _events()._meta, apps.get_model("openedx_pok", "PokCertificate")._meta
@@ -89,7 +89,7 @@ def record(row_ids, from_status, fields, stamp, pok_id=None):
         cursor.execute(sql, params)
 
 
-def note(row_id, reason="", pok_id=None):
+def note(row_id, reason=""):
     """A line without a status change: a staff action that only asked for something (e.g. a refresh)."""
     cause, actor_id = _current.get()
     credential = apps.get_model("openedx_pok", "PokCertificate").objects.filter(id=row_id).values(
@@ -98,5 +98,5 @@ def note(row_id, reason="", pok_id=None):
         return
     _events().objects.create(
         credential_id=row_id, cause=cause, actor_id=actor_id, from_status=credential["status"],
-        to_status=credential["status"], attempt=credential["attempts"], pok_id=pok_id or credential[
-            "pok_credential_id"] or "", reason=str(reason))
+        to_status=credential["status"], attempt=credential["attempts"],
+        pok_id=credential["pok_credential_id"] or "", reason=str(reason))

@@ -301,3 +301,14 @@ def test_a_history_that_cannot_be_written_never_fails_the_status_change(pok, mon
     assert api.retry(row)
     assert PokCertificate.objects.get(id=row.id).status == CredentialStatus.PENDING
     assert "history of 1 credentials not written (ProgrammingError)" in caplog.text
+
+
+def test_an_action_on_a_credential_that_moved_meanwhile_does_nothing(pok, admin_client, monkeypatch):
+    """The admin read the row as failed; a reconcile run made it pending before staff confirmed: no second send."""
+    sent = []
+    monkeypatch.setattr(tasks, "enqueue_issuance", lambda row_id, **kwargs: sent.append(row_id))
+    row = CredentialFactory(failed=True)
+    PokCertificate.objects.filter(id=row.id).update(status=CredentialStatus.PENDING)
+    assert not api.retry(row) and not api.reissue(row) and sent == []
+    assert PokCertificate.objects.get(id=row.id).status == CredentialStatus.PENDING
+    assert not CredentialEvent.objects.exists()
