@@ -4,9 +4,10 @@
 ``make bench`` runs it after ``bench.run`` / ``bench.mysql``. It makes a scratch database ``bench_pok_worker_<pid>``
 (mysqlclient, as the LMS), starts the POK simulator answering in 100 ms, and uses a queue and a cache key prefix of
 its own on a scratch Redis database (``POK_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/14``); the queue, the
-cache keys and the database are removed at the end. The credentials table first holds ``--load-rows`` credentials
-of other learners (``bench.data``: 100,000 by default, ``bench.mysql``'s largest size; none with ``--quick``), so
-the worker issues beside a big table. Three parts, each a median of ``--runs`` runs:
+cache keys and the database are removed at the end. The award and backfill parts run once per ``--load-rows`` size:
+the credentials table first holds that many credentials of other learners (``bench.data``, grown from one size to
+the next: 10,000 and 100,000 by default, ``bench.mysql``'s sizes; none with ``--quick``), so the worker issues
+beside a big table. Three parts, each a median of ``--runs`` runs:
 
 ``award``
     The award path inside the LMS (``bench.run.Bench.award``: ``generate_certificate`` in ``transaction.atomic()``,
@@ -36,6 +37,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 
 RUN_ID = uuid.uuid4().hex[:10]
 DATABASE = f"bench_pok_worker_{os.getpid()}"
@@ -64,12 +66,13 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from kombu import Exchange, Queue  # noqa: E402
 from opaque_keys.edx.keys import CourseKey  # noqa: E402
 
-from bench import data, db  # noqa: E402
+from bench import data, db, worker_tasks  # noqa: E402
 from bench import run as lms_parts  # noqa: E402
 from lms_sandbox.celery import app as celery_app  # noqa: E402
 from lms_sandbox.models import CourseOverview, GeneratedCertificate, UserProfile  # noqa: E402
 from openedx_pok import api  # noqa: E402
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate  # noqa: E402
+from openedx_pok.tasks import BACKFILL_CHUNK_SIZE  # noqa: E402
 from openedx_pok.testing.pok_simulator import PokSimulator  # noqa: E402
 
 REPO_DIR = settings.REPO_DIR
@@ -80,10 +83,11 @@ CONCURRENCY, QUICK_CONCURRENCY = (4, 8), (2,)
 RUNS, QUICK_RUNS = 3, 1
 RSS_SIZES, QUICK_RSS_SIZES = (1_000, 10_000), (20, 200)
 AWARDS, QUICK_AWARDS = 300, 20
-LOAD_ROWS = 100_000  # credentials in the table beside the measured ones, as in bench.mysql's largest size
+LOAD_ROWS = (10_000, 100_000)  # credentials in the table beside the measured ones, as bench.mysql's sizes
 UNSETTLED = (CredentialStatus.PENDING, CredentialStatus.REQUESTING, CredentialStatus.IN_PROGRESS)
 WORKER_START_TIMEOUT = 60
 SUCCEEDED = re.compile(r"Task openedx_pok\.tasks\.issue_credentials?\[[^\]]+\] succeeded in ([0-9.]+)s")
+FLOOR_SUCCEEDED = re.compile(r"Task bench\.worker_tasks\.post_only\[[^\]]+\] succeeded in ([0-9.]+)s")
 
 
 # ---- data -------------------------------------------------------------------------------------------------------
@@ -146,14 +150,20 @@ def child_env(pok, queue=QUEUE):
 
 
 class Worker:
-    """``celery -A lms_sandbox.celery worker --pool=prefork`` on the run's queue; stopped warm, killed if it hangs."""
+    """
+    ``celery -A lms_sandbox.celery worker --pool=prefork`` on the run's queue; stopped warm, killed if it hangs.
+
+    With the options of Tutor's LMS worker (INFO logging, a prefetch of one, each pool process replaced after 100
+    tasks, no gossip or mingle), so its per-process copies and connections are lost as often as in production.
+    """
 
     def __init__(self, pok, concurrency):
         self.concurrency = concurrency
         self.log_path = settings.BENCH_DIR / f"worker-c{concurrency}.log"
         command = [sys.executable, "-m", "celery", "-A", "lms_sandbox.celery", "worker", "--pool=prefork",
                    f"--concurrency={concurrency}", "-Q", QUEUE, "-n", f"{QUEUE}-c{concurrency}@%h",
-                   "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+                   "--loglevel=INFO", "--prefetch-multiplier=1", "--max-tasks-per-child=100", "--without-gossip",
+                   "--without-mingle", "--without-heartbeat", "--include", "bench.worker_tasks"]
         self.log = open(self.log_path, "wb")  # closed in stop()
         self.process = subprocess.Popen(command, cwd=REPO_DIR, env=child_env(pok), stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -181,9 +191,9 @@ class Worker:
                 pass
         return total
 
-    def task_seconds(self):
-        """Durations of the issuance tasks logged so far ("succeeded in 0.123s")."""
-        return [float(value) for value in SUCCEEDED.findall(self.log_path.read_text(errors="replace"))]
+    def task_seconds(self, pattern=SUCCEEDED):
+        """Durations of the issuance (or floor) tasks logged so far ("succeeded in 0.123s")."""
+        return [float(value) for value in pattern.findall(self.log_path.read_text(errors="replace"))]
 
     def stop(self):
         self.process.terminate()
@@ -260,16 +270,47 @@ def backfill_once(pok, worker, course, learners):
     return result
 
 
-def measure_backfill(pok, args, base):
-    """Per concurrency: a worker, a warm-up backfill (pool processes connected, template cached), then the runs."""
+def floor_once(pok, worker, course, learners):
+    """The floor (``bench.worker_tasks.post_only``) over the certificates of ``course``; returns its figures."""
+    pok.reset()
+    pok.latency = POK_LATENCY
+    ids = list(GeneratedCertificate.objects.filter(course_id=CourseKey.from_string(course))
+               .order_by("id").values_list("id", flat=True))
+    chunks = [ids[start:start + BACKFILL_CHUNK_SIZE] for start in range(0, len(ids), BACKFILL_CHUNK_SIZE)]
+    tasks_before, cpu_before = len(worker.task_seconds(FLOOR_SUCCEEDED)), worker.cpu_seconds()
+    started = time.perf_counter()
+    for chunk in chunks:
+        worker_tasks.post_only.apply_async(args=[chunk, pok.url, pok.api_key], queue=QUEUE)
+    deadline = time.monotonic() + 60 + learners * POK_LATENCY * 3
+    while len(worker.task_seconds(FLOOR_SUCCEEDED)) - tasks_before < len(chunks):
+        worker.check_alive("running the floor")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{course}: the floor tasks did not finish; see {worker.log_path}")
+        time.sleep(0.05)
+    wall, cpu = time.perf_counter() - started, worker.cpu_seconds() - cpu_before
+    ideal = learners * POK_LATENCY / worker.concurrency
+    return {"learners": learners, "posts": pok.count("issue_credential"), "wall_s": round(wall, 3),
+            "ratio_to_ideal": round(wall / ideal, 3), "worker_cpu_ms_per_credential": round(cpu * 1000 / learners, 2)}
+
+
+def measure_backfill(pok, args, base, tag):
+    """
+    Per concurrency: a worker, a warm-up (pool processes connected, template cached), then the runs, each the
+    plugin's backfill followed by the floor over as many learners (interleaved, so both see the same machine).
+    """
     results = {}
     for concurrency in args.concurrency:
         worker = Worker(pok, concurrency)
         try:
-            warm = mapped_course(f"WARM{concurrency}", base, concurrency * 4)
+            warm = mapped_course(f"{tag}WARM{concurrency}", base, concurrency * 4)
             backfill_once(pok, worker, warm, concurrency * 4)
-            runs = [backfill_once(pok, worker, mapped_course(f"C{concurrency}R{run}", base, args.learners),
-                                  args.learners) for run in range(args.runs)]
+            floor_once(pok, worker, warm, concurrency * 4)
+            runs, floors = [], []
+            for run in range(args.runs):
+                runs.append(backfill_once(pok, worker, mapped_course(f"{tag}C{concurrency}R{run}", base,
+                                                                     args.learners), args.learners))
+                floors.append(floor_once(pok, worker, mapped_course(f"{tag}C{concurrency}F{run}", base,
+                                                                    args.learners), args.learners))
         finally:
             worker.stop()
         summary = {key: statistics.median(each[key] for each in runs) for key in (
@@ -279,7 +320,13 @@ def measure_backfill(pok, args, base):
                         "emitted": sum(run["emitted"] for run in runs), "credentials": args.learners * len(runs),
                         "posts": sum(run["posts"] for run in runs),
                         "template_gets": sum(run["template_gets"] for run in runs)})
-        results[str(concurrency)] = {"summary": summary, "runs": runs, "pool": "prefork"}
+        floor = {key: statistics.median(each[key] for each in floors)
+                 for key in ("wall_s", "ratio_to_ideal", "worker_cpu_ms_per_credential")}
+        floor["posts"] = sum(each["posts"] for each in floors)
+        summary["cpu_ratio_to_floor"] = round(summary["worker_cpu_ms_per_credential"]
+                                              / floor["worker_cpu_ms_per_credential"], 2)
+        results[str(concurrency)] = {"summary": summary, "runs": runs, "floor": floor, "floor_runs": floors,
+                                     "pool": "prefork"}
     return results
 
 
@@ -314,10 +361,10 @@ def measure_rss(pok, args, base):
 
 
 # ---- part: the award path ---------------------------------------------------------------------------------------
-def measure_award(pok, args):
+def measure_award(pok, args, tag):
     """Plugin vs plugin removed, interleaved, ``args.awards`` each per run; publish to Redis, no worker running."""
     configs = {config.key: config for config in lms_parts.ISSUANCE_CONFIGS if config.key in ("no_plugin", "pok_0ms")}
-    bench = lms_parts.Bench(pok, args.awards * args.runs, 1, 0, prefix="award-")
+    bench = lms_parts.Bench(pok, args.awards * args.runs, 1, 0, prefix=f"award{tag}-")
     bench.setup()  # learners for all of bench.run's configurations; only two are used here
     queries, published = {}, []
 
@@ -367,13 +414,13 @@ def measure_award(pok, args):
 def print_report(results):
     meta = results["meta"]
     print(f"openedx-pok worker benchmark, {meta['date']}, {meta['machine']['cpus']} CPUs, {meta['server']}, "
-          f"{meta['driver']}, broker {meta['broker']}, POK latency {POK_LATENCY * 1000:.0f} ms, "
-          f"{results['load']['rows']:,} other credentials in the table")
-    part = results.get("award")
-    if part:
-        print_award(part)
-    if "backfill" in results:
-        print_backfill(results["backfill"])
+          f"{meta['driver']}, broker {meta['broker']}, POK latency {POK_LATENCY * 1000:.0f} ms")
+    for rows, size in results["sizes"].items():
+        print(f"\n=== {int(rows):,} other credentials in the table ===")
+        if "award" in size:
+            print_award(size["award"])
+        if "backfill" in size:
+            print_backfill(size["backfill"])
     if "backfill_rss" in results:
         print_rss(results["backfill_rss"])
 
@@ -391,15 +438,18 @@ def print_backfill(part):
     header = (f"{'concurrency':>11} {'learners':>8} {'wall s':>8} {'ideal s':>8} {'x ideal':>8} {'POST/cred':>10} "
               f"{'POK req/cred':>13} {'dups':>5} {'emitted':>8} {'CPU ms/cred':>12}")
     print("\nBackfill through a prefork Celery worker on Redis (medians of the runs; goals x ideal <= 1.2, "
-          "CPU <= 10 ms):")
+          "CPU <= 10 ms); floor: a task that only reads each certificate and POSTs (bench/worker_tasks.py):")
     print(header)
     print("-" * len(header))
     for concurrency, value in part.items():
-        s = value["summary"]
+        s, floor = value["summary"], value["floor"]
         print(f"{concurrency:>11} {s['credentials'] // len(value['runs']):>8} {s['wall_s']:>8.2f} {s['ideal_s']:>8.2f} "
               f"{s['ratio_to_ideal']:>8.2f} {s['posts_per_credential']:>10.3f} "
               f"{s['pok_requests_per_credential']:>13.3f} {s['duplicates']:>5} "
               f"{s['emitted']:>4}/{s['credentials']:<3} {s['worker_cpu_ms_per_credential']:>12.1f}")
+        print(f"{'  floor':>11} {'':>8} {floor['wall_s']:>8.2f} {'':>8} {floor['ratio_to_ideal']:>8.2f} {'':>10} "
+              f"{'':>13} {'':>5} {'':>8} {floor['worker_cpu_ms_per_credential']:>12.1f}  "
+              f"(plugin / floor CPU: {s['cpu_ratio_to_floor']:.2f})")
 
 
 def print_rss(part):
@@ -419,11 +469,11 @@ def parse_args(argv):
     parser.add_argument("--rss-sizes", type=int, nargs="+", help="learner counts of the memory runs")
     parser.add_argument("--awards", type=int, help=f"awards per configuration per run (default {AWARDS})")
     parser.add_argument("--only", nargs="+", choices=("award", "backfill", "backfill_rss"), default=None)
-    parser.add_argument("--load-rows", type=int, default=None,
-                        help=f"credentials of other learners already in the table (bench.data; default "
-                             f"{LOAD_ROWS:,}, --quick: none)")
+    parser.add_argument("--load-rows", type=int, nargs="+", default=None,
+                        help="credentials of other learners already in the table, one measurement per size "
+                             "(bench.data; default 10000 100000, --quick: 0)")
     args = parser.parse_args(argv)
-    args.load_rows = args.load_rows if args.load_rows is not None else (0 if args.quick else LOAD_ROWS)
+    args.load_rows = sorted(args.load_rows if args.load_rows is not None else ((0,) if args.quick else LOAD_ROWS))
     args.learners = args.learners or (QUICK_LEARNERS if args.quick else LEARNERS)
     args.concurrency = args.concurrency or (QUICK_CONCURRENCY if args.quick else CONCURRENCY)
     args.runs = args.runs or (QUICK_RUNS if args.quick else RUNS)
@@ -434,22 +484,26 @@ def parse_args(argv):
 
 def run(args):
     call_command("migrate", verbosity=0)
-    load = data.build(args.load_rows) if args.load_rows else None  # the big table the worker issues beside
     base = build_learners(max(args.learners, *args.rss_sizes))
     parts = args.only or ("award", "backfill", "backfill_rss")
-    results = {"load": {"rows": args.load_rows, "build": load}}
+    results = {"sizes": {}}
     with PokSimulator() as pok:
         settings.POK_API_URL, settings.POK_API_KEY = pok.url, pok.api_key
         api.reset_clients()
-        for name in parts:
+        for rows in args.load_rows:  # ascending: the load data grows from one size to the next
+            size = {"rows": rows, "build": data.build(rows) if rows else None}
+            size["credentials_in_table"] = PokCertificate.objects.count()  # the load + earlier sizes' own
+            for name in ("award", "backfill"):
+                if name in parts:
+                    started = time.perf_counter()
+                    measure = measure_award if name == "award" else partial(measure_backfill, base=base)
+                    size[name] = measure(pok, args, tag=f"L{rows}")
+                    size[f"{name}_s"] = round(time.perf_counter() - started, 1)
+            results["sizes"][str(rows)] = size
+        if "backfill_rss" in parts:  # the command's memory depends on the learners it backfills, not on the load
             started = time.perf_counter()
-            if name == "award":
-                results[name] = measure_award(pok, args)
-            elif name == "backfill":
-                results[name] = measure_backfill(pok, args, base)
-            else:
-                results[name] = measure_rss(pok, args, base)
-            results[f"{name}_s"] = round(time.perf_counter() - started, 1)
+            results["backfill_rss"] = measure_rss(pok, args, base)
+            results["backfill_rss_s"] = round(time.perf_counter() - started, 1)
     return results
 
 
@@ -478,7 +532,8 @@ def main(argv=None):
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": lms_parts.machine(), "server": server,
         "driver": settings.MYSQL_DRIVER, "broker": REDIS_URL, "queue": QUEUE, "pok_latency_ms": POK_LATENCY * 1000,
         "quick": args.quick, "learners": args.learners, "concurrency": args.concurrency, "runs": args.runs,
-        "rss_sizes": args.rss_sizes, "awards": args.awards, "duration_s": round(time.perf_counter() - started, 1),
+        "rss_sizes": args.rss_sizes, "awards": args.awards, "load_rows": args.load_rows,
+        "duration_s": round(time.perf_counter() - started, 1),
     }, **results}
     print_report(results)
     out = settings.BENCH_DIR / "worker.json"

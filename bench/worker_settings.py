@@ -10,8 +10,9 @@ Read by three kinds of process, all configured through the environment that ``be
 ``POK_BENCH_MYSQL_DB`` names the scratch database (required: ``bench.settings`` reads it), ``POK_BENCH_REDIS_URL``
 the broker (a scratch database number of the local Redis), ``POK_BENCH_QUEUE`` the run's own queue, and
 ``POK_BENCH_API_URL`` / ``POK_BENCH_API_KEY`` the POK simulator of the run. The Django cache is Redis too, under a
-key prefix of the run: as in a Tutor LMS, every worker process shares one cache, so the template definition is
-fetched from POK once for all of them rather than once per process.
+key prefix of the run, through the backend a Tutor LMS configures (``django_redis``; Django's own Redis backend builds
+a client object per cache call): every worker process shares one cache, so the template definition is fetched from
+POK once for all of them rather than once per process.
 """
 import os
 
@@ -29,7 +30,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": os.environ.get("POK_BENCH_CACHE_PREFIX", "openedx-pok-bench-worker"),
     }

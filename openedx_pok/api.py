@@ -96,7 +96,7 @@ def get_credential(user_id, course_key):
     course_key = as_course_key(course_key)
     if course_key is None:
         return None
-    return PokCertificate.objects.filter(user_id=user_id, course_key=course_key).first()
+    return PokCertificate.objects.filter(user_id=user_id, course_key=course_key).one()
 
 
 def _get_or_create(user_id, course_key, grade):
@@ -107,7 +107,7 @@ def _get_or_create(user_id, course_key, grade):
     creation filter and the CERTIFICATE_CREATED event ask for it. An award costs one indexed read and one insert; a
     savepoint guards the insert only inside a transaction, where a duplicate-key error must not break the LMS's.
     """
-    row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).first()
+    row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).one()
     if row is not None:
         return row, False
     try:
@@ -170,7 +170,7 @@ def revoke(user_id, course_key, reason):
     course_key = as_course_key(course_key)
     if course_key is None:
         return None
-    row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).first()
+    row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).one()
     if row is None or row.status == CredentialStatus.REVOKED:
         return row
     with history.recorded_as(Cause.LMS):

@@ -51,8 +51,7 @@ def reset_clients():
     settings or the course data changed (tests, the demo, the benchmarks).
     """
     _cached_client.cache_clear()
-    process_copies.mappings = (0.0, None)
-    process_copies.courses.clear()
+    process_copies.clear()
 
 
 def account_api_hosts():
@@ -87,6 +86,18 @@ def get_template(client, template_id, scope=""):
     account) so a sandbox and a production account, or two organizations on one POK, never share entries.
     """
     key = _template_key(client, template_id, scope)
+    entry = process_copies.templates.get(key)
+    if entry is not None and time.monotonic() < entry[0]:
+        return entry[1]
+    template = _shared_template(key, client, template_id)
+    if len(process_copies.templates) >= COURSE_INFO_ENTRIES:
+        process_copies.templates.clear()  # bounded, like the course facts
+    process_copies.templates[key] = (time.monotonic() + TEMPLATE_LOCAL_SECONDS, template)
+    return template
+
+
+def _shared_template(key, client, template_id):
+    """The definition from the shared cache, else fetched once for every thread and worker (see get_template)."""
     template = caching.get(key)
     if template is not None:
         return template
@@ -128,7 +139,9 @@ def forget_template(template_id, account=None):
         client = get_client(account)
     except PokConfigurationError:
         return
-    caching.delete(_template_key(client, template_id, _account_scope(account)))
+    key = _template_key(client, template_id, _account_scope(account))
+    process_copies.templates.pop(key, None)
+    caching.delete(key)
 
 
 def _template_key(client, template_id, scope):
@@ -203,14 +216,26 @@ MAPPINGS_LOCAL_SECONDS = 1.0
 # changed course title reaches new credentials within that minute.
 COURSE_INFO_SECONDS = 60.0
 COURSE_INFO_ENTRIES = 512
+# A template definition, kept for 10 s in each process: every credential needs it, and each read was a cache round
+# trip and an unpickling. forget_template (the catalog sync saw it change) drops this process's copy at once; other
+# processes follow within those seconds.
+TEMPLATE_LOCAL_SECONDS = 10.0
+# An account's shared wait (POK's Retry-After), kept for a second: every issuance asks for it before its POST. A 429
+# seen by another worker reaches this process up to that second later; one this process sees applies here at once.
+ACCOUNT_WAIT_LOCAL_SECONDS = 1.0
 
 
 class _ProcessCopies:
     """This process's short-lived copies (module state: every thread of a worker shares them)."""
 
     def __init__(self):
+        self.clear()
+
+    def clear(self):
         self.mappings = (0.0, None)  # (expires at, mappings)
         self.courses = {}  # str(course key) -> (expires at, CourseInfo)
+        self.templates = {}  # template cache key -> (expires at, definition); a handful per LMS
+        self.account_waits = {}  # account cache key -> (expires at, not before as a wall-clock time or 0)
 
 
 process_copies = _ProcessCopies()
@@ -309,10 +334,14 @@ def account_wait_seconds(account=None):
     Shared through the Django cache the LMS configures, so one rate limit holds for all workers and all task chains
     of that account, and only of that account: another POK organization is not slowed down by it.
     """
-    not_before = caching.get(_account_key(account))  # a cache outage: no shared wait, the per-row backoff applies
-    if not not_before:
-        return 0.0
-    return max(0.0, not_before - time.time())
+    key = _account_key(account)
+    entry = process_copies.account_waits.get(key)
+    if entry is not None and time.monotonic() < entry[0]:
+        not_before = entry[1]
+    else:
+        not_before = caching.get(key) or 0  # a cache outage: no shared wait, the per-row backoff applies
+        process_copies.account_waits[key] = (time.monotonic() + ACCOUNT_WAIT_LOCAL_SECONDS, not_before)
+    return max(0.0, not_before - time.time()) if not_before else 0.0
 
 
 def note_rate_limited(seconds, account=None):
@@ -320,5 +349,8 @@ def note_rate_limited(seconds, account=None):
     if seconds <= 0:
         return
     until = time.time() + seconds
-    if until > (caching.get(_account_key(account)) or 0):
-        caching.set(_account_key(account), until, int(seconds) + 1)
+    key = _account_key(account)
+    shared = caching.get(key) or 0
+    if until > shared:
+        caching.set(key, until, int(seconds) + 1)
+    process_copies.account_waits[key] = (time.monotonic() + ACCOUNT_WAIT_LOCAL_SECONDS, max(until, shared))

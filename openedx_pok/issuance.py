@@ -159,7 +159,7 @@ def issue(row_id, wait=0, tries=0):
     database failed right after the POST) is stored from the remembered answer, never sent again. The plugin's own
     SQL per issuance: one read, the claim, the store and the history line it writes.
     """
-    row = PokCertificate.objects.select_related(*compat.learner_relations()).filter(id=row_id).first()
+    row = PokCertificate.objects.select_related(*compat.learner_relations()).filter(id=row_id).one()
     if row is None:
         return None
     if row.status == CredentialStatus.REQUESTING:
@@ -261,7 +261,7 @@ def _after_post_failure(row, exc):
 
 def refresh(row_id):
     """Poll POK for a credential in progress and record its new state. Returns the local status."""
-    row = PokCertificate.objects.filter(id=row_id).first()
+    row = PokCertificate.objects.filter(id=row_id).one()
     if row is None or row.status != CredentialStatus.IN_PROGRESS or not row.pok_credential_id:
         return row.status if row else None
     try:

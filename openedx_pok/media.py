@@ -59,7 +59,7 @@ def cache_image_location(row_id):
 
     Failures are logged only: the page then shows the link to POK without the image and asks again later.
     """
-    row = PokCertificate.objects.filter(id=row_id, status=CredentialStatus.EMITTED).first()
+    row = PokCertificate.objects.filter(id=row_id, status=CredentialStatus.EMITTED).one()
     if row is None or not row.pok_credential_id:
         return None
     try:

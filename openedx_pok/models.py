@@ -169,6 +169,20 @@ class CertificateTemplate(TimeStampedModel):
         super().save(*args, **kwargs)
 
 
+class CredentialQuerySet(models.QuerySet):
+    """Credential lookups."""
+
+    def one(self):
+        """
+        The row a lookup on a unique key finds (an id, a learner and course), or None.
+
+        Unlike ``first()`` it adds no ``ORDER BY`` to sort one row: Django compiles that on every call, and these
+        lookups run on every certificate page, award and issuance.
+        """
+        rows = list(self[:1])
+        return rows[0] if rows else None
+
+
 class PokCertificate(TimeStampedModel):
     """
     The POK credential of one learner for one course: what was sent, what POK answered, and where it stands.
@@ -259,6 +273,8 @@ class PokCertificate(TimeStampedModel):
     )
     requested_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last POST at"))
     last_synced_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last refreshed from POK"))
+
+    objects = CredentialQuerySet.as_manager()
 
     class Meta:
         db_table = "openedx_pok_credential"

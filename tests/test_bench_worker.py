@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.mysql, pytest.mark.redis]
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 LEARNERS = 20
+LOAD_ROWS = 300  # the second size: the parts run again beside credentials of other learners
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def results(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("bench-worker")
     completed = subprocess.run(
         [sys.executable, "-m", "bench.worker", "--quick", "--learners", str(LEARNERS), "--concurrency", "2",
-         "--rss-sizes", "20", "50", "--awards", "5"],
+         "--rss-sizes", "20", "50", "--awards", "5", "--load-rows", "0", str(LOAD_ROWS)],
         cwd=REPO_DIR, env={**os.environ, "POK_BENCH_DIR": str(out_dir)}, capture_output=True, text=True,
         timeout=300, check=False,
     )
@@ -39,20 +40,31 @@ def results(tmp_path_factory):
     return json.loads((out_dir / "worker.json").read_text(encoding="utf-8")), completed.stdout
 
 
-def test_every_backfilled_learner_gets_exactly_one_credential(results):
+def test_each_load_size_is_measured_beside_that_many_other_credentials(results):
+    data, stdout = results
+    assert list(data["sizes"]) == ["0", str(LOAD_ROWS)]
+    assert data["sizes"]["0"]["build"] is None
+    sizes = data["sizes"]
+    assert sizes[str(LOAD_ROWS)]["credentials_in_table"] >= LOAD_ROWS + sizes["0"]["credentials_in_table"]
+    assert f"=== {LOAD_ROWS} other credentials in the table ===" in stdout
+
+
+@pytest.mark.parametrize("rows", ["0", str(LOAD_ROWS)])
+def test_every_backfilled_learner_gets_exactly_one_credential(results, rows):
     data, _stdout = results
-    (run,) = data["backfill"]["2"]["runs"]
+    (run,) = data["sizes"][rows]["backfill"]["2"]["runs"]
     assert run["requested"] == LEARNERS
     assert run["emitted"] == LEARNERS, run["statuses"]
     assert run["posts"] == LEARNERS  # one POST per credential
     assert run["duplicates"] == 0
     assert run["learners_without_credential"] == 0
-    assert data["backfill"]["2"]["pool"] == "prefork"
+    assert data["sizes"][rows]["backfill"]["2"]["pool"] == "prefork"
 
 
-def test_the_award_path_publishes_one_task_per_award_to_redis(results):
+@pytest.mark.parametrize("rows", ["0", str(LOAD_ROWS)])
+def test_the_award_path_publishes_one_task_per_award_to_redis(results, rows):
     data, _stdout = results
-    award = data["award"]
+    award = data["sizes"][rows]["award"]
     assert award["broker"].startswith("redis://")
     assert award["published_to"] == [data["meta"]["queue"]]
     assert award["tasks_published_per_award"] == 1.0

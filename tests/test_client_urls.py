@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from urllib3.util import parse_url
 
-from openedx_pok.client import fetch_image, host_allowed, is_web_url
+from openedx_pok.client import fetch_image, host_allowed, is_web_url, urls
 from openedx_pok.exceptions import PokNetworkError, PokResponseError
 
 ALLOWED = ["pok.tech", "credentity.xyz"]
@@ -211,3 +211,15 @@ def test_image_on_a_confusable_url_is_never_requested(image_host):
             fetch_image(url, ["pok.tech"])
         assert info.value.retryable is False
     assert ImageHandler.seen == []
+
+
+@pytest.mark.parametrize("value", [None, "", 42, ["https://pok.tech/x"], {"url": "https://pok.tech"}])
+def test_anything_but_a_url_string_is_not_a_web_url(value):
+    """Judged URLs are remembered (issue 12); a value that cannot be remembered, or is not text, is refused plainly."""
+    assert urls.web_host(value) is None and not urls.is_web_url(value)
+
+
+def test_a_remembered_judgement_is_the_same_as_a_fresh_one():
+    for _attempt in range(2):
+        assert urls.web_host("https://POK.tech./c/1") == ("pok.tech", False)
+        assert urls.web_host("https://pok.tech@evil.example/") is None

@@ -1,7 +1,8 @@
 """
-The plugin's short-lived copies in each process (issue 12): the course mappings for about a second on top of the
-shared cache, the course facts for a minute. They save cache round trips and LMS reads on the award path, the
-worker and the certificate page, and must never make a course that was just mapped look unmapped.
+The plugin's short-lived copies in each process (issue 12): the course mappings and an account's shared wait for
+about a second on top of the shared cache, template definitions for 10 s, the course facts for a minute. They save
+cache round trips and LMS reads on the award path, the worker and the certificate page, and must never make a course
+that was just mapped look unmapped.
 """
 import pytest
 from opaque_keys.edx.keys import CourseKey
@@ -79,3 +80,41 @@ def test_a_course_that_does_not_exist_yet_is_not_remembered(pok, monkeypatch, lm
         configuration.course_setup(key)
     CourseOverviewFactory(id=key, display_name="Soon", org="DemoX")
     assert configuration.course_setup(key).course.display_name == "Soon"
+
+
+def test_a_template_is_read_from_the_shared_cache_once_per_process_period(pok, cache_reads, monkeypatch):
+    client = configuration.get_client()
+    first = configuration.get_template(client, "tpl-basic")
+    key = configuration._template_key(client, "tpl-basic", "")  # noqa: SLF001 - the key the copy is filed under
+    for _index in range(5):
+        assert configuration.get_template(client, "tpl-basic") == first
+    assert cache_reads.count(key) == 2  # the miss, and the re-check under the fetch lock; then only the copy
+    assert pok.count("get_template") == 1
+    clock = configuration.time.monotonic() + configuration.TEMPLATE_LOCAL_SECONDS + 1
+    monkeypatch.setattr(configuration.time, "monotonic", lambda: clock)
+    configuration.get_template(client, "tpl-basic")
+    assert cache_reads.count(key) == 3 and pok.count("get_template") == 1  # the shared cache again, not POK
+
+
+def test_a_forgotten_template_is_fetched_again_at_once_in_this_process(pok):
+    """The catalog sync saw the template change on POK: this process does not keep its copy."""
+    configuration.template("tpl-basic")
+    configuration.template("tpl-basic")
+    configuration.forget_template("tpl-basic")
+    configuration.template("tpl-basic")
+    assert pok.count("get_template") == 2
+
+
+def test_an_account_wait_is_shared_within_a_second_and_at_once_in_the_process_that_saw_it(monkeypatch):
+    assert configuration.account_wait_seconds() == 0.0
+    # Another worker saw a 429: it is in the shared cache, this process's copy says "no wait" for up to a second.
+    caching.set(configuration._account_key(), configuration.time.time() + 30, 31)  # noqa: SLF001
+    assert configuration.account_wait_seconds() == 0.0
+    clock = configuration.time.monotonic() + configuration.ACCOUNT_WAIT_LOCAL_SECONDS + 0.1
+    monkeypatch.setattr(configuration.time, "monotonic", lambda: clock)
+    assert 29 < configuration.account_wait_seconds() <= 30
+    # A 429 this process sees applies here at once, and never shortens a longer wait already shared.
+    configuration.note_rate_limited(5)
+    assert 29 < configuration.account_wait_seconds() <= 30
+    configuration.note_rate_limited(120, account="other")
+    assert 119 < configuration.account_wait_seconds("other") <= 120

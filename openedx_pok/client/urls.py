@@ -10,6 +10,7 @@ userinfo and percent-encoded hosts; such URLs are refused instead of being inter
 """
 import ipaddress
 import re
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from urllib3.util import parse_url
@@ -54,7 +55,16 @@ def web_host(url):
     The host is lower case without the trailing dot of a fully qualified name; ``is_ip`` is True for IPv4 and IPv6
     literals, which only ever match an allowed host exactly.
     """
-    if not isinstance(url, str) or not url or _AMBIGUOUS_CHARACTERS.search(url):
+    if not isinstance(url, str) or not url:
+        return None
+    return _web_host(url)
+
+
+# The same few URLs are judged over and over (a credential's page address is checked when it is stored and each time
+# it is shown; the account hosts on every image fetch), and parsing each twice is the costly part: answers are kept.
+@lru_cache(maxsize=4096)
+def _web_host(url):
+    if _AMBIGUOUS_CHARACTERS.search(url):
         return None
     try:
         parts = urlsplit(url)
