@@ -131,7 +131,7 @@ def print_admin(size, part):
 def print_report(results):
     meta = results["meta"]
     print(f"openedx-pok MariaDB benchmark, {meta['date']}, {meta['server']['server']}, {meta['server']['driver']}, "
-          f"{meta['users']:,} learners")
+          f"{meta['users']:,} learners, sum(range(10_000)) in {meta['machine']['reference_loop_us']} us")
     drivers = results["connect"]
     print("\nOne connect + SELECT 1 + close (each request pays it with CONN_MAX_AGE = 0):")
     for driver, value in drivers.items():

@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 from collections import Counter, defaultdict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -515,7 +516,18 @@ def machine():
         "python": platform.python_version(),
         "django": django.get_version(),
         "sqlite": sqlite3.sqlite_version,
+        "reference_loop_us": reference_loop_us(),
     }
+
+
+def reference_loop_us():
+    """
+    The machine's speed at plain Python: the best of 5 timings of ``sum(range(10_000))``, in microseconds.
+
+    Absolute figures (ms of CPU per credential, ms added to an award) scale with it; runs on different machines
+    compare through it, runs on one machine through their baselines.
+    """
+    return round(min(timeit.repeat("sum(range(10_000))", repeat=5, number=200)) / 200 * 1e6, 1)
 
 
 def _ratio(value):
@@ -526,7 +538,8 @@ def print_report(results):
     """The same numbers as the JSON, as tables a person can read."""
     meta = results["meta"]
     print(f"openedx-pok benchmark, {meta['date']}, {meta['machine']['cpu']} ({meta['machine']['cpus']} CPUs), "
-          f"Python {meta['machine']['python']}, Django {meta['machine']['django']}, SQLite {meta['machine']['sqlite']}")
+          f"Python {meta['machine']['python']}, Django {meta['machine']['django']}, "
+          f"SQLite {meta['machine']['sqlite']}, sum(range(10_000)) in {meta['machine']['reference_loop_us']} us")
     print_parts(results)
 
 

@@ -419,7 +419,8 @@ def measure_award(pok, args, tag):
 def print_report(results):
     meta = results["meta"]
     print(f"openedx-pok worker benchmark, {meta['date']}, {meta['machine']['cpus']} CPUs, {meta['server']}, "
-          f"{meta['driver']}, broker {meta['broker']}, POK latency {POK_LATENCY * 1000:.0f} ms")
+          f"{meta['driver']}, broker {meta['broker']}, POK latency {POK_LATENCY * 1000:.0f} ms; machine speed: "
+          f"sum(range(10_000)) in {meta['machine']['reference_loop_us']} us")
     for rows, size in results["sizes"].items():
         print(f"\n=== {int(rows):,} other credentials in the table ===")
         if "award" in size:
