@@ -18,7 +18,9 @@ beside a big table. Three parts, each a median of ``--runs`` runs:
     certificates in a mapped course without credentials, handed to a ``celery worker --pool=prefork`` subprocess
     (the pool Open edX's workers run) at each ``--concurrency``; the wall time until every credential is settled
     against the ideal (learners x 0.1 s / concurrency), POK requests per credential, duplicates (POK credentials of
-    one learner beyond the first), and the CPU time of the worker's process tree per credential.
+    one learner beyond the first), and the CPU time of the worker's process tree per credential. After each run the
+    same worker runs the floor over as many learners (``bench/worker_tasks.py``: one read and one POST per
+    certificate, no plugin), the baseline the plugin's figures are read against.
 ``backfill_rss``
     Peak RSS (``ru_maxrss`` of the process, from ``wait4``) of ``pok_backfill --course KEY`` run as its own process
     at each ``--rss-sizes`` learner count (on a queue no worker reads, purged after), and of a dry run over one
@@ -479,7 +481,7 @@ def parse_args(argv):
                         help="credentials of other learners already in the table, one measurement per size "
                              "(bench.data; default 10000 100000, --quick: 0)")
     args = parser.parse_args(argv)
-    args.load_rows = sorted(args.load_rows if args.load_rows is not None else ((0,) if args.quick else LOAD_ROWS))
+    args.load_rows = sorted(set(args.load_rows if args.load_rows is not None else ((0,) if args.quick else LOAD_ROWS)))
     args.learners = args.learners or (QUICK_LEARNERS if args.quick else LEARNERS)
     args.concurrency = args.concurrency or (QUICK_CONCURRENCY if args.quick else CONCURRENCY)
     args.runs = args.runs or (QUICK_RUNS if args.quick else RUNS)

@@ -59,6 +59,9 @@ def test_every_backfilled_learner_gets_exactly_one_credential(results, rows):
     assert run["duplicates"] == 0
     assert run["learners_without_credential"] == 0
     assert data["sizes"][rows]["backfill"]["2"]["pool"] == "prefork"
+    # The floor ran on the same worker: one POST per learner.
+    (floor,) = data["sizes"][rows]["backfill"]["2"]["floor_runs"]
+    assert floor["posts"] == LEARNERS and floor["worker_cpu_ms_per_credential"] > 0
 
 
 @pytest.mark.parametrize("rows", ["0", str(LOAD_ROWS)])
