@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from openedx_pok.client import PokApiClient
+from openedx_pok.client import PokApiClient, transport
 from openedx_pok.exceptions import PokApiError
 
 
@@ -88,3 +88,11 @@ def test_the_environment_is_read_when_a_client_first_calls_a_server(pok_simulato
         _get(client, "new-client")  # a client made after the change uses the proxy
     assert proxy.targets == [f"{pok_simulator.url}/credential/new-client"]
     assert pok_simulator.count("get_credential") == 2
+
+
+def test_the_remembered_settings_stay_bounded_whatever_hosts_are_called():
+    """Image locations may be on any subdomain of an allowed host: the session never remembers more than a few."""
+    session = transport.new_session()
+    for number in range(transport.ENVIRONMENT_ENTRIES * 3):
+        session.merge_environment_settings(f"https://img{number}.pok.tech/x.png", {}, None, None, None)
+    assert 0 < len(session._environment) <= transport.ENVIRONMENT_ENTRIES  # noqa: SLF001 - the bound under test

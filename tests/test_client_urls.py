@@ -223,3 +223,12 @@ def test_a_remembered_judgement_is_the_same_as_a_fresh_one():
     for _attempt in range(2):
         assert urls.web_host("https://POK.tech./c/1") == ("pok.tech", False)
         assert urls.web_host("https://pok.tech@evil.example/") is None
+
+
+def test_only_urls_of_a_usual_length_are_remembered():
+    before = urls._remembered_web_host.cache_info().currsize  # noqa: SLF001 - the memory this bounds
+    long_url = "https://pok.tech/c/" + "x" * urls.REMEMBERED_URL_LENGTH
+    assert urls.web_host(long_url) == ("pok.tech", False)
+    assert urls._remembered_web_host.cache_info().currsize == before  # noqa: SLF001
+    urls.web_host("https://pok.tech/c/a-usual-one")
+    assert urls._remembered_web_host.cache_info().currsize == before + 1  # noqa: SLF001

@@ -190,6 +190,9 @@ class DeadlineAdapter(HTTPAdapter):
         return manager
 
 
+ENVIRONMENT_ENTRIES = 64
+
+
 class _Session(requests.Session):
     """
     A session that reads the environment's proxy and CA bundle settings once per server, not on every request.
@@ -209,6 +212,8 @@ class _Session(requests.Session):
         merged = self._environment.get(key)
         if merged is None:
             merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if len(self._environment) >= ENVIRONMENT_ENTRIES:
+                self._environment.clear()  # image hosts are any subdomain of an allowed host: stay bounded
             self._environment[key] = merged
         return {**merged, "proxies": dict(merged["proxies"])}  # requests may change what it is given
 

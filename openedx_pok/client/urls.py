@@ -57,12 +57,20 @@ def web_host(url):
     """
     if not isinstance(url, str) or not url:
         return None
-    return _web_host(url)
+    return _remembered_web_host(url) if len(url) <= REMEMBERED_URL_LENGTH else _web_host(url)
 
 
 # The same few URLs are judged over and over (a credential's page address is checked when it is stored and each time
-# it is shown; the account hosts on every image fetch), and parsing each twice is the costly part: answers are kept.
+# it is shown; the account hosts on every image fetch), and parsing each twice is the costly part: answers are kept,
+# for URLs of a usual length only, so that a hostile answer full of huge URLs cannot fill the memory.
+REMEMBERED_URL_LENGTH = 2048
+
+
 @lru_cache(maxsize=4096)
+def _remembered_web_host(url):
+    return _web_host(url)
+
+
 def _web_host(url):
     if _AMBIGUOUS_CHARACTERS.search(url):
         return None
