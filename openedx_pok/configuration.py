@@ -86,13 +86,10 @@ def get_template(client, template_id, scope=""):
     account) so a sandbox and a production account, or two organizations on one POK, never share entries.
     """
     key = _template_key(client, template_id, scope)
-    entry = process_copies.templates.get(key)
-    if entry is not None and time.monotonic() < entry[0]:
-        return entry[1]
-    template = _shared_template(key, client, template_id)
-    if len(process_copies.templates) >= COURSE_INFO_ENTRIES:
-        process_copies.templates.clear()  # bounded, like the course facts
-    process_copies.templates[key] = (time.monotonic() + TEMPLATE_LOCAL_SECONDS, template)
+    template = process_copies.templates.get(key)
+    if template is None:
+        template = _shared_template(key, client, template_id)
+        process_copies.templates.put(key, template)
     return template
 
 
@@ -140,7 +137,7 @@ def forget_template(template_id, account=None):
     except PokConfigurationError:
         return
     key = _template_key(client, template_id, _account_scope(account))
-    process_copies.templates.pop(key, None)
+    process_copies.templates.pop(key)
     caching.delete(key)
 
 
@@ -225,17 +222,43 @@ TEMPLATE_LOCAL_SECONDS = 10.0
 ACCOUNT_WAIT_LOCAL_SECONDS = 1.0
 
 
+class _ShortLived:
+    """A map of this process whose entries expire ``seconds`` after they were put; bounded, refilled by use."""
+
+    def __init__(self, seconds, entries=COURSE_INFO_ENTRIES):
+        self.seconds, self.entries = seconds, entries
+        self._values = {}  # key -> (expires at, value)
+
+    def get(self, key):
+        """The value put under ``key`` less than ``seconds`` ago, else None."""
+        entry = self._values.get(key)
+        return entry[1] if entry is not None and time.monotonic() < entry[0] else None
+
+    def put(self, key, value):
+        if len(self._values) >= self.entries:
+            self._values.clear()
+        self._values[key] = (time.monotonic() + self.seconds, value)
+
+    def pop(self, key):
+        self._values.pop(key, None)
+
+    def clear(self):
+        self._values.clear()
+
+
 class _ProcessCopies:
     """This process's short-lived copies (module state: every thread of a worker shares them)."""
 
     def __init__(self):
+        self.courses = _ShortLived(COURSE_INFO_SECONDS)  # str(course key) -> CourseInfo
+        self.templates = _ShortLived(TEMPLATE_LOCAL_SECONDS)  # template cache key -> definition
+        self.account_waits = _ShortLived(ACCOUNT_WAIT_LOCAL_SECONDS)  # account key -> not before (wall clock) or 0
         self.clear()
 
     def clear(self):
-        self.mappings = (0.0, None)  # (expires at, mappings)
-        self.courses = {}  # str(course key) -> (expires at, CourseInfo)
-        self.templates = {}  # template cache key -> (expires at, definition); a handful per LMS
-        self.account_waits = {}  # account cache key -> (expires at, not before as a wall-clock time or 0)
+        self.mappings = (0.0, None)  # (expires at, mappings): answers only for mapped courses, see _mappings
+        for copies in (self.courses, self.templates, self.account_waits):
+            copies.clear()
 
 
 process_copies = _ProcessCopies()
@@ -263,14 +286,11 @@ def forget_mappings(**kwargs):
 def _course_info(course_key):
     """The course's :class:`~openedx_pok.compat.CourseInfo` (None when it does not exist), kept for a minute."""
     key = str(course_key)
-    entry = process_copies.courses.get(key)
-    if entry is not None and time.monotonic() < entry[0]:
-        return entry[1]
-    course = compat.get_course(course_key)
-    if course is not None:
-        if len(process_copies.courses) >= COURSE_INFO_ENTRIES:
-            process_copies.courses.clear()  # bounded; refilled by the courses actually issuing
-        process_copies.courses[key] = (time.monotonic() + COURSE_INFO_SECONDS, course)
+    course = process_copies.courses.get(key)
+    if course is None:
+        course = compat.get_course(course_key)
+        if course is not None:  # a course that does not exist yet is asked for again
+            process_copies.courses.put(key, course)
     return course
 
 
@@ -335,12 +355,10 @@ def account_wait_seconds(account=None):
     of that account, and only of that account: another POK organization is not slowed down by it.
     """
     key = _account_key(account)
-    entry = process_copies.account_waits.get(key)
-    if entry is not None and time.monotonic() < entry[0]:
-        not_before = entry[1]
-    else:
+    not_before = process_copies.account_waits.get(key)
+    if not_before is None:
         not_before = caching.get(key) or 0  # a cache outage: no shared wait, the per-row backoff applies
-        process_copies.account_waits[key] = (time.monotonic() + ACCOUNT_WAIT_LOCAL_SECONDS, not_before)
+        process_copies.account_waits.put(key, not_before)
     return max(0.0, not_before - time.time()) if not_before else 0.0
 
 
@@ -353,4 +371,4 @@ def note_rate_limited(seconds, account=None):
     shared = caching.get(key) or 0
     if until > shared:
         caching.set(key, until, int(seconds) + 1)
-    process_copies.account_waits[key] = (time.monotonic() + ACCOUNT_WAIT_LOCAL_SECONDS, max(until, shared))
+    process_copies.account_waits.put(key, max(until, shared))

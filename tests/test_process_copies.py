@@ -118,3 +118,10 @@ def test_an_account_wait_is_shared_within_a_second_and_at_once_in_the_process_th
     assert 29 < configuration.account_wait_seconds() <= 30
     configuration.note_rate_limited(120, account="other")
     assert 119 < configuration.account_wait_seconds("other") <= 120
+
+
+def test_a_process_copy_stays_bounded():
+    copies = configuration._ShortLived(60, entries=3)  # noqa: SLF001 - the map behind every copy
+    for number in range(7):
+        copies.put(number, f"value {number}")
+    assert copies.get(6) == "value 6" and sum(copies.get(number) is not None for number in range(7)) <= 3
