@@ -12,6 +12,9 @@ seconds for 100,000 rows, nothing issued) and measures, each against its baselin
 ``lms_paths``
     Parts 1a, 1b and 2 of ``bench.run`` (the award path in the LMS, the worker, the certificate page mapped and
     unmapped, the status endpoint) with the big tables underneath, as ratios against the plugin-free LMS.
+``reconcile``
+    One run of the periodic reconcile over the load data's unfinished rows plus abandoned requests
+    (``bench.reconcile_run``): statements, SQL time, rows read, broker messages; the smallest size is the baseline.
 
 Each measurement is one function in :data:`MEASUREMENTS` taking a :class:`Context` and returning a JSON-ready dict;
 add one there to measure another path at every size. Once per run it also measures what one connect costs with each
@@ -42,7 +45,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench import admin_pages, data, db  # noqa: E402
+from bench import admin_pages, data, db, reconcile_run  # noqa: E402
 from bench import run as lms_parts  # noqa: E402
 from openedx_pok.testing.pok_simulator import PokSimulator  # noqa: E402
 
@@ -87,10 +90,16 @@ def measure_lms_paths(context):
         }
 
 
+def measure_reconcile(context):
+    """One reconcile run over the unfinished rows of the load data, rolled back (``bench.reconcile_run``)."""
+    return reconcile_run.measure_reconcile(context.size, context.repeats)
+
+
 #: name -> function(Context) -> dict; run in this order at every size.
 MEASUREMENTS = {
     "admin_pages": measure_admin,
     "lms_paths": measure_lms_paths,
+    "reconcile": measure_reconcile,
 }
 
 
@@ -128,6 +137,29 @@ def print_admin(size, part):
     print("   rendering included; rows read: InnoDB handler reads of one request)")
 
 
+def print_reconcile(results):
+    """One line per size, and each figure as a ratio to the smallest size (the baseline: flat is 1.00)."""
+    sizes = {int(size): parts["reconcile"] for size, parts in results["sizes"].items() if "reconcile" in parts}
+    if not sizes:
+        return
+    base = sizes[min(sizes)]
+    print(f"\nMariaDB: one reconcile run (batch {base['batch_size']}; {base['abandoned_made']} abandoned requests "
+          "made, retryable failures due), rolled back after each run")
+    header = (f"{'credentials':>11} {'abandoned':>9} {'issued':>7} {'refreshed':>9} {'statements':>10} "
+              f"{'UPDATEs':>7} {'SQL ms':>7} {'wall ms':>8} {'rows read':>9} {'messages':>8} {'filesorts':>9}")
+    print(header)
+    print("-" * len(header))
+    for size, part in sorted(sizes.items()):
+        counts = part["counts"]
+        print(f"{size:>11,} {counts['abandoned']:>9} {counts['issued']:>7} {counts['refreshed']:>9} "
+              f"{part['statements']:>10} {part['updates']:>7} {part['sql_median_ms']:>7.1f} "
+              f"{part['wall_median_ms']:>8.1f} {part['rows_read']:>9} {part['messages']:>8} {part['filesorts']:>9}")
+    largest = sizes[max(sizes)]
+    print(f"  largest / smallest: SQL ms {largest['sql_median_ms'] / base['sql_median_ms']:.2f}, rows read "
+          f"{largest['rows_read'] / base['rows_read']:.2f}, statements {largest['statements']} vs {base['statements']}"
+          " (goal: flat)")
+
+
 def print_report(results):
     meta = results["meta"]
     print(f"openedx-pok MariaDB benchmark, {meta['date']}, {meta['server']['server']}, {meta['server']['driver']}, "
@@ -145,6 +177,7 @@ def print_report(results):
             print_admin(int(size), parts["admin_pages"])
         if "lms_paths" in parts:
             lms_parts.print_parts(parts["lms_paths"], where=f"MariaDB, {int(size):,} credentials: ")
+    print_reconcile(results)
 
 
 def parse_args(argv):

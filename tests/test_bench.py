@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from openedx_pok import tasks
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -145,3 +147,25 @@ def test_lms_paths_on_mariadb_keep_their_counts(mariadb_results):
         assert lms["issuance_requests"]["pok_0ms"]["posts_per_credential"] == 1.0
         assert lms["issuance_requests"]["all"]["emitted"] == lms["issuance_requests"]["all"]["credentials"]
         assert lms["page_views"]["configurations"]["emitted"]["plugin_queries_per_view"] == 1
+
+
+@pytest.mark.mysql
+def test_reconcile_run_is_set_based_chunked_and_the_same_at_every_size(mariadb_results):
+    """Issue 12.5: a few statements per run whatever the rows, messages in chunks, no sort of every unfinished row."""
+    results, stdout = mariadb_results
+    runs = {size: parts["reconcile"] for size, parts in results["sizes"].items()}
+    assert "one reconcile run" in stdout
+    for size, run in runs.items():
+        counts = run["counts"]
+        assert counts["abandoned"] == run["abandoned_made"] > 0, size
+        assert counts["issued"] > 0 and counts["refreshed"] > 0, size
+        # Two UPDATEs for the abandoned rows (resent, given up) and one for the due retryable failures, each with
+        # its history INSERT: not one or two per row.
+        assert run["updates"] == 3, (size, [statement["sql"] for statement in run["sql"]])
+        chunk = tasks.RECONCILE_CHUNK_SIZE
+        assert run["messages"] == -(-counts["issued"] // chunk) + -(-counts["refreshed"] // chunk), size
+        assert run["rows_published"] == counts["issued"] + counts["refreshed"], size
+        assert run["messages"] < run["rows_published"], size  # several rows per message, never one each
+        assert run["filesorts"] == 0, (size, [statement["explain"] for statement in run["sql"]])
+    statements = {size: run["statements"] for size, run in runs.items()}
+    assert len(set(statements.values())) == 1, statements

@@ -5,18 +5,23 @@ Query counts that are deterministic, pinned: the costs the performance issue set
 - the certificate page of an emitted credential: one indexed query;
 - one award (creation filter + CERTIFICATE_CREATED, as the LMS sends them): one read and one insert by the filter, one
   read by the receiver, and one task published;
-- one issuance in the worker: the plugin's own SQL is one read, the claim and the store.
+- one issuance in the worker: the plugin's own SQL is one read, the claim and the store;
+- one reconcile run: the same statements for 3 or 30 rows of each kind, the rows published in chunks.
 Only statements on the plugin's tables are counted where the sandbox LMS's own reads would blur the figure.
 """
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from openedx_filters.learning.filters import CertificateRenderStarted
 
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, UserFactory
 from openedx_pok import api, issuance, tasks
 from openedx_pok.models import CredentialStatus, PokCertificate
 from openedx_pok.settings.common import RENDER_FILTER
+from test_utils.factories import CredentialFactory
 
 PLUGIN_TABLES = ("openedx_pok_credential", "openedx_pok_course_template_mapping")
 
@@ -104,3 +109,40 @@ def test_one_issuance_is_one_read_the_claim_the_store_and_its_history_line(pok, 
     assert plugin[3].upper().startswith("INSERT INTO") and "openedx_pok_credential_event" in plugin[3]
     # With the LMS's own read of the certificate; the learner and the profile come with the row.
     assert len(real_statements(queries)) == 5, real_statements(queries)
+
+
+def _reconcile_statements(monkeypatch):
+    """The statements of one reconcile run (the publish recorded, not sent) and the rows of each message."""
+    published = []
+    monkeypatch.setattr(tasks, "_publish", lambda _task, row_ids, _kwargs, _countdown=0: published.append(len(row_ids)))
+    with CaptureQueriesContext(connection) as queries:
+        counts = api.reconcile()
+    return counts, real_statements(queries), published
+
+
+def _unfinished_rows(count):
+    """``count`` rows of each kind a reconcile run handles: abandoned, pending, retryable, in progress, settled."""
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    for _ in range(count):
+        for traits in ({"requesting": True}, {}, {"failed_retryable": True, "not_before": None},
+                       {"in_progress": True}, {"emitted": True}):
+            row = CredentialFactory(**traits)
+            PokCertificate.objects.filter(id=row.id).update(modified=an_hour_ago)
+
+
+@pytest.mark.django_db
+def test_a_reconcile_run_costs_the_same_statements_for_3_or_30_rows_of_each_kind(monkeypatch, settings):
+    """Set-based (issue 12.5): the statements of a run do not grow with its rows, and rows go out in chunks."""
+    settings.POK_SYNC_BATCH_SIZE = 200
+    _unfinished_rows(3)
+    few_counts, few, few_messages = _reconcile_statements(monkeypatch)
+    PokCertificate.objects.all().delete()
+    _unfinished_rows(30)
+    many_counts, many, many_messages = _reconcile_statements(monkeypatch)
+    assert few_counts == {"abandoned": 3, "issued": 9, "refreshed": 3}  # resent, pending and retried; polled
+    assert many_counts == {"abandoned": 30, "issued": 90, "refreshed": 30}
+    assert len(many) == len(few), many
+    # Each kind's change is one UPDATE and one history INSERT, for all its rows.
+    assert sum(sql.upper().startswith("UPDATE") for sql in many) == 2, many
+    assert many_messages == [tasks.RECONCILE_CHUNK_SIZE] * 4 + [10, 20, 10]  # 90 to issue, then 30 to refresh
+    assert few_messages == [9, 3]
