@@ -74,12 +74,12 @@ bench: $(STAMP) ## benchmarks: SQLite, MariaDB at 10k/100k (admin list, LMS path
 	$(BIN)/python -m bench.run $(ARGS)
 	$(if $(filter --no-mariadb,$(ARGS)),,$(BIN)/python -m bench.worker $(filter --quick,$(ARGS)))
 
-translations: $(STAMP) ## extract messages into openedx_pok/conf/locale (needs GNU gettext), then compile them
+translations: $(STAMP) ## extract messages into openedx_pok/locale (needs GNU gettext), then compile them
 	cd openedx_pok && ../$(BIN)/django-admin makemessages -l es_419 -l pt_BR --no-obsolete
 	$(MAKE) compile-translations
 
-compile-translations: $(STAMP) ## check and compile the openedx_pok/conf/locale .po files to .mo (needs GNU gettext)
-	for po in openedx_pok/conf/locale/*/LC_MESSAGES/django.po; do msgfmt --check --statistics -o /dev/null $$po; done
+compile-translations: $(STAMP) ## check and compile the openedx_pok/locale .po files to .mo (needs GNU gettext)
+	for po in openedx_pok/locale/*/LC_MESSAGES/django.po; do msgfmt --check --statistics -o /dev/null $$po; done
 	cd openedx_pok && ../$(BIN)/django-admin compilemessages
 
 upgrade: ## re-pin requirements/*.txt from requirements/*.in

@@ -1,35 +1,23 @@
 """
-Django settings for the plugin's test suite: a minimal stand-in for the LMS settings.
+Django settings of the plugin's test suite: the sandbox LMS's production settings, then the suite's own values.
+
+The sandbox LMS's settings load in the real LMS's phases and order (``lms_sandbox/envs``): the plugin's ``common``
+phase meets ``Derived`` placeholders, the operator's YAML replaces whole keys, ``derive_settings`` runs, then the
+plugin's ``production`` phase. The values below come after all of that, as Tutor's settings do after
+``from lms.envs.production import *``.
 
 ``POK_TEST_DB=mysql`` runs the suite on MariaDB/MySQL (127.0.0.1:3306 by default) through mysqlclient, the driver
-the LMS runs (``POK_TEST_MYSQL_DRIVER=pymysql`` for the pure-Python PyMySQL); the default is SQLite, the embedded
-database a new user gets. The plugin's own ``plugin_settings`` is applied at the end, exactly
-as the platform does after its own settings.
+the LMS runs (``POK_TEST_MYSQL_DRIVER=pymysql`` for the pure-Python PyMySQL), with Tutor's database options; the
+default is SQLite, the embedded database a new user gets.
 """
 import os
 
-from edx_django_utils.plugins import add_plugins
-
-from lms_sandbox import settings as sandbox
+from lms_sandbox.envs.lms_production import *  # noqa: F403 - the sandbox LMS, loaded as the LMS loads its settings
 
 SECRET_KEY = "insecure-test-key"  # noqa: S105 - tests only
-DEBUG = False
-USE_TZ = True
-TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en"
-LANGUAGES = sandbox.LANGUAGES
-USE_I18N = True
-ROOT_URLCONF = "lms_sandbox.urls"
-ALLOWED_HOSTS = ["*"]
 PLATFORM_NAME = "Test Academy"
 LMS_ROOT_URL = "http://lms.test"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
-
-INSTALLED_APPS = list(sandbox.INSTALLED_APPS)
-MIDDLEWARE = list(sandbox.MIDDLEWARE)
-TEMPLATES = sandbox.TEMPLATES
-STATIC_URL = "/static/"
 
 if os.environ.get("POK_TEST_DB", "sqlite") == "mysql":
     # mysqlclient (``MySQLdb``, the C client library), as in the LMS: PyMySQL builds a TLS context on every connect
@@ -49,8 +37,15 @@ if os.environ.get("POK_TEST_DB", "sqlite") == "mysql":
             "PASSWORD": os.environ.get("POK_TEST_MYSQL_PASSWORD", ""),
             "HOST": os.environ.get("POK_TEST_MYSQL_HOST", "127.0.0.1"),
             "PORT": os.environ.get("POK_TEST_MYSQL_PORT", "3306"),
-            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
-            "TEST": {"NAME": os.environ.get("POK_TEST_MYSQL_TEST_DB", "test_openedx_pok"), "CHARSET": "utf8mb4"},
+            # Tutor's options (tutor/templates/apps/openedx/config/partials/auth.yml, Tutor 19 to 22): every request
+            # in a transaction, strict mode, a utf8mb4 connection (Tutor's charset for the MySQL it runs; Django
+            # 5.2's default for an operator's own). No isolation level: Django's default for MySQL, read committed.
+            "ATOMIC_REQUESTS": True,
+            "OPTIONS": {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"},
+            # The database itself in utf8mb3, as an edxapp database created before utf8mb4 was MySQL's default (the
+            # plugin's tables take the database's charset at migrate): the stricter case, where a 4-byte character
+            # in a learner's name cannot be stored and strict mode refuses it instead of truncating.
+            "TEST": {"NAME": os.environ.get("POK_TEST_MYSQL_TEST_DB", "test_openedx_pok"), "CHARSET": "utf8mb3"},
         }
     }
 else:
@@ -58,6 +53,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("POK_TEST_SQLITE_NAME", ":memory:"),
+            "ATOMIC_REQUESTS": True,  # as the LMS's own settings (openedx/envs/common.py)
             "TEST": {"NAME": os.environ.get("POK_TEST_SQLITE_TEST_NAME", None)},
         }
     }
@@ -76,13 +72,9 @@ POK_API_KEY = os.environ.get("POK_TEST_API_KEY", "00000000-0000-4000-8000-000000
 POK_CELERY_QUEUE = os.environ.get("POK_TEST_CELERY_QUEUE") or None
 POK_DEFAULT_TEMPLATE_ID = ""
 POK_RETRY_BACKOFF_BASE = 0
-POK_CERTIFICATE_WAIT_DELAY = 0
+# A worker process started by a test may need to wait for the LMS's generation task (queued 2 s after the filter).
+POK_CERTIFICATE_WAIT_DELAY = int(os.environ.get("POK_TEST_CERTIFICATE_WAIT_DELAY", "0"))
 
-# The platform door goes to the sandbox LMS instead of the real one.
-POK_COMPAT_BACKEND = "lms_sandbox.compat.SandboxBackend"
-
-# Applied last, like the LMS does at the end of its settings.
-add_plugins(__name__, "lms.djangoapp", "common")
 
 # The simulator serves credential pages on the loopback host; a real POK serves them on pok.tech (the default).
 POK_VIEW_URL_HOSTS = ["pok.tech", "credentity.xyz", "127.0.0.1", "localhost"]

@@ -190,6 +190,10 @@ def build(rows, users=USERS):
             "display_org_with_default": f"'{ORG}'",
             "language": "'en'",
             "cert_html_view_enabled": "1",
+            # Certificates shown as soon as earned, so the load's credentials are issued, not scheduled.
+            "self_paced": "0",
+            "certificates_display_behavior": "'early_no_info'",
+            "certificates_show_before_end": "0",
             "certificate_title": "''",
             "signatories": "JSON_ARRAY()",
         }, 1, COURSES)

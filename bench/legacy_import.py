@@ -39,7 +39,7 @@ django.setup()  # connects lazily: the scratch database is created in main() bef
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
-from django.test.utils import override_settings  # noqa: E402
+from waffle.models import Flag  # noqa: E402
 
 from tests.legacy import create_schema, fixture  # noqa: E402
 from tests.legacy.build import mysql_connection  # noqa: E402
@@ -113,20 +113,21 @@ def run(args):
     fill(connection, args.rows)
     results = {"rows": args.rows, "batch_size": args.batch_size, "migration_batch_size": MIGRATION_BATCH,
                "fill_seconds": round(time.perf_counter() - started, 2)}
-    with override_settings(SANDBOX_WAFFLE_FLAGS={"module_pok.enable": {"everyone": True}}):
-        seconds, counts, _ = timed(connection, lambda: call_command("migrate", "openedx_pok", verbosity=0))
-        batches = -(-args.rows // MIGRATION_BATCH)
-        per_batch = {f"{head} {table}": round(n / batches, 2) for (head, table), n in counts.items()
-                     if table in ("openedx_pok_pokcertificate", "openedx_pok_credential", "auth_user")}
-        results["migrate"] = {"seconds": round(seconds, 2), "rows_per_second": round(args.rows / seconds),
-                              "batches": batches, "statements": sum(counts.values()),
-                              "statements_per_batch": per_batch, "credentials_by_status": dict(_status_counts())}
-        for label, extra in (("rerun", ()), ("dry_run", ("--dry-run",))):
-            out = StringIO()
-            seconds, counts, _ = timed(connection, lambda e=extra, o=out: call_command(
-                "pok_import_legacy", *e, "--batch-size", str(args.batch_size), stdout=o))
-            results[label] = {"seconds": round(seconds, 2), "rows_per_second": round(args.rows / seconds),
-                              "statements": sum(counts.values()), "output": out.getvalue().splitlines()}
+    # The earlier flag on for everyone: a django-waffle Flag row, as in the LMS.
+    Flag.objects.update_or_create(name="module_pok.enable", defaults={"everyone": True})
+    seconds, counts, _ = timed(connection, lambda: call_command("migrate", "openedx_pok", verbosity=0))
+    batches = -(-args.rows // MIGRATION_BATCH)
+    per_batch = {f"{head} {table}": round(n / batches, 2) for (head, table), n in counts.items()
+                 if table in ("openedx_pok_pokcertificate", "openedx_pok_credential", "auth_user")}
+    results["migrate"] = {"seconds": round(seconds, 2), "rows_per_second": round(args.rows / seconds),
+                          "batches": batches, "statements": sum(counts.values()),
+                          "statements_per_batch": per_batch, "credentials_by_status": dict(_status_counts())}
+    for label, extra in (("rerun", ()), ("dry_run", ("--dry-run",))):
+        out = StringIO()
+        seconds, counts, _ = timed(connection, lambda e=extra, o=out: call_command(
+            "pok_import_legacy", *e, "--batch-size", str(args.batch_size), stdout=o))
+        results[label] = {"seconds": round(seconds, 2), "rows_per_second": round(args.rows / seconds),
+                          "statements": sum(counts.values()), "output": out.getvalue().splitlines()}
     results["machine"] = {"python": platform.python_version(), "django": django.get_version(),
                           "database": _server_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     return results

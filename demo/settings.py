@@ -1,8 +1,9 @@
 """
 Django settings of the demo: the sandbox LMS on a SQLite file, with the plugin loaded the way the LMS loads it.
 
-The structure mirrors ``test_settings.py`` (plugin apps from the ``lms.djangoapp`` entry points, ``add_plugins`` at
-the end, the sandbox compat backend) so that the demo exercises the same wiring as the tests and the LMS. What differs
+The structure mirrors ``test_settings.py`` (the sandbox LMS's production settings, loaded in the LMS's phases, then
+the demo's own values, as Tutor's settings follow the LMS's) so that the demo exercises the same wiring as the tests
+and the LMS. What differs
 is what a person at a terminal needs: a database file that survives the run so the served admin shows the credentials
 (``var/demo/db.sqlite3``, or ``$POK_DEMO_DIR/db.sqlite3`` so the tests never clobber a developer's demo), DEBUG so
 ``runserver`` serves the admin's static files, and the POK account taken from the environment.
@@ -14,9 +15,7 @@ points these settings at it at runtime (the plugin reads them at call time).
 import os
 from pathlib import Path
 
-from edx_django_utils.plugins import add_plugins
-
-from lms_sandbox import settings as sandbox
+from lms_sandbox.envs.lms_production import *  # noqa: F403 - the sandbox LMS, loaded as the LMS loads its settings
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DEMO_DIR = Path(os.environ.get("POK_DEMO_DIR") or REPO_DIR / "var" / "demo")
@@ -27,24 +26,12 @@ SECRET_KEY = "insecure-demo-key-only-for-a-local-sandbox"  # noqa: S105 - a thro
 # DEBUG lets runserver serve the admin's static files; openedx-events then re-raises receiver errors, which is what a
 # demo wants (the plugin's receivers catch their own errors anyway).
 DEBUG = True
-USE_TZ = True
-TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en"
-LANGUAGES = sandbox.LANGUAGES
-USE_I18N = True
-ROOT_URLCONF = "lms_sandbox.urls"
 # testserver: the demo opens the certificate page with Django's test Client before serving.
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PLATFORM_NAME = "Demo Academy"
 LMS_ROOT_URL = "http://127.0.0.1:8000"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-INSTALLED_APPS = list(sandbox.INSTALLED_APPS)
-MIDDLEWARE = list(sandbox.MIDDLEWARE)
-TEMPLATES = sandbox.TEMPLATES
-STATIC_URL = "/static/"
-
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DEMO_DB_PATH)}}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DEMO_DB_PATH), "ATOMIC_REQUESTS": True}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "openedx-pok-demo"}}
 
 # No broker in the demo: tasks run in-process, eagerly, when the LMS transaction commits (transaction.on_commit).
@@ -62,8 +49,6 @@ POK_MAX_RETRIES = 2
 POK_RETRY_BACKOFF_BASE = 0
 POK_CERTIFICATE_WAIT_DELAY = 0
 
-# The platform door goes to the sandbox LMS instead of the real one.
-POK_COMPAT_BACKEND = "lms_sandbox.compat.SandboxBackend"
 
 
 
@@ -105,6 +90,3 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
-
-# Applied last, like the LMS does at the end of its settings.
-add_plugins(__name__, "lms.djangoapp", "common")

@@ -8,7 +8,15 @@ from django.contrib import admin
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from lms_sandbox.models import CourseOverview, GeneratedCertificate, Organization, UserProfile
+from lms_sandbox.models import (
+    CourseOverview,
+    GeneratedCertificate,
+    Organization,
+    UserPreference,
+    UserProfile,
+    WaffleFlagCourseOverrideModel,
+    WaffleFlagOrgOverrideModel,
+)
 
 
 @admin.register(CourseOverview)
@@ -19,9 +27,26 @@ class CourseOverviewAdmin(admin.ModelAdmin):
 
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "name", "language")
+    list_display = ("user", "name")
     search_fields = ("user__username", "name")
     raw_id_fields = ("user",)
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "key", "value")
+    search_fields = ("user__username", "key")
+    raw_id_fields = ("user",)
+
+
+@admin.register(WaffleFlagCourseOverrideModel)
+class WaffleFlagCourseOverrideAdmin(admin.ModelAdmin):
+    list_display = ("waffle_flag", "course_id", "override_choice", "enabled", "change_date")
+
+
+@admin.register(WaffleFlagOrgOverrideModel)
+class WaffleFlagOrgOverrideAdmin(admin.ModelAdmin):
+    list_display = ("waffle_flag", "org", "override_choice", "enabled", "change_date")
 
 
 @admin.register(Organization)

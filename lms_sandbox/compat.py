@@ -7,15 +7,22 @@ inside the LMS.
 """
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from waffle import get_waffle_flag_model
 
 from lms_sandbox import retirement
-from lms_sandbox.models import CourseOverview, GeneratedCertificate, Organization
-from openedx_pok.compat import (
-    CertificateInfo,
-    CourseFlagState,
-    CourseInfo,
-    Signatory,
+from lms_sandbox.models import (
+    CourseOverview,
+    GeneratedCertificate,
+    Organization,
+    UserPreference,
+    WaffleFlagCourseOverrideModel,
+    WaffleFlagOrgOverrideModel,
+)
+from openedx_pok.compat import CertificateInfo, CourseInfo, Signatory
+from openedx_pok.lms_tables import (
+    certificates_release_fields,
     count_certificates,
+    course_flag_state,
     keyset_certificates,
 )
 
@@ -57,11 +64,16 @@ class SandboxBackend:
             language=overview.language or "",
             certificate_title=overview.certificate_title or "",
             signatories=signatories,
+            **certificates_release_fields(overview),
         )
 
     def get_certificate(self, user, course_key):
-        """The learner's certificate as CertificateInfo, or None."""
-        certificate = GeneratedCertificate.objects.filter(user=user, course_id=course_key).first()
+        """
+        The learner's certificate as CertificateInfo, or None; read as ``get_certificate_for_user`` reads it
+        (lms/djangoapps/certificates/api.py, openedx-platform Verawood): by username, audit certificates left out.
+        """
+        certificate = GeneratedCertificate.eligible_certificates.filter(
+            user__username=user.username, course_id=course_key).first()
         if certificate is None:
             return None
         return CertificateInfo(
@@ -81,14 +93,15 @@ class SandboxBackend:
             return None
 
     def get_language_preference(self, user):
-        """The learner's "pref-lang"; None when unset, as ``get_user_preference`` returns."""
-        try:
-            return user.profile.language or None
-        except ObjectDoesNotExist:
-            return None
+        """
+        The learner's "pref-lang" preference, None when unset: ``get_user_preference(user, "pref-lang")`` reads the
+        UserPreference table (openedx/core/djangoapps/user_api/preferences/api.py, openedx-platform Verawood).
+        """
+        return UserPreference.get_value(user, "pref-lang")
 
     def get_platform_name(self):
-        return settings.PLATFORM_NAME
+        """The site's "platform_name" (lowercase, the LMS's key), else the PLATFORM_NAME setting."""
+        return self.get_site_setting("platform_name", settings.PLATFORM_NAME)
 
     def get_site_setting(self, name, default):
         """Site configuration of the sandbox: the SANDBOX_SITE_CONFIGURATION dict setting, like one site's values."""
@@ -102,15 +115,11 @@ class SandboxBackend:
 
     def get_course_flag_state(self, flag_name):
         """
-        A course waffle flag of the sandbox: the SANDBOX_WAFFLE_FLAGS dict setting, ``{flag name: {"everyone":
-        True/False/None, "courses": {course key: on}, "orgs": {org: on}}}``, standing for the waffle tables.
+        The platform backend's own reading (``compat.course_flag_state``) of django-waffle's Flag table and the
+        sandbox's copies of the LMS's override tables, so tests exercise the code that runs in the LMS.
         """
-        flag = getattr(settings, "SANDBOX_WAFFLE_FLAGS", {}).get(flag_name) or {}
-        return CourseFlagState(
-            everyone=flag.get("everyone", False),
-            course_overrides=tuple((str(key), bool(on)) for key, on in (flag.get("courses") or {}).items()),
-            org_overrides=tuple((str(org), bool(on)) for org, on in (flag.get("orgs") or {}).items()),
-        )
+        return course_flag_state(flag_name, get_waffle_flag_model(), WaffleFlagCourseOverrideModel,
+                                 WaffleFlagOrgOverrideModel)
 
     def iter_downloadable_certificates(self, course_keys, since=None, until=None, after_id=0, batch_size=500):
         """The same keyset walk as the platform backend, over the sandbox's GeneratedCertificate."""

@@ -2,7 +2,8 @@
 factory_boy factories for the sandbox LMS, for the test-suite and the demo.
 
 As in the LMS's own test factories, every user gets a profile (``UserFactory(profile__name="Ana")`` sets its name,
-``UserFactory(profile=None)`` makes a user without one). ``UserProfileFactory(user=user, ...)`` updates that profile
+``UserFactory(profile=None)`` makes a user without one). ``UserFactory(pref_lang="es-419")`` sets the learner's
+language preference, a ``UserPreference`` row as in the LMS. ``UserProfileFactory(user=user, ...)`` updates that profile
 instead of failing on the one-to-one, so both ways of writing a test work. Creating a certificate saves it, which
 sends the certificate signals exactly like the LMS.
 """
@@ -15,7 +16,14 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 
-from lms_sandbox.models import CertificateStatuses, CourseOverview, GeneratedCertificate, Organization, UserProfile
+from lms_sandbox.models import (
+    CertificateStatuses,
+    CourseOverview,
+    GeneratedCertificate,
+    Organization,
+    UserPreference,
+    UserProfile,
+)
 
 
 @cache
@@ -25,14 +33,13 @@ def _password_hash():
 
 
 class UserProfileFactory(factory.django.DjangoModelFactory):
-    """The learner's profile: certificate name and language preference."""
+    """The learner's profile: the certificate name."""
 
     class Meta:
         model = UserProfile
 
     user = factory.SubFactory("lms_sandbox.factories.UserFactory", profile=None)
     name = factory.LazyAttribute(lambda o: f"{o.user.first_name} {o.user.last_name}".strip() or o.user.username)
-    language = ""
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
@@ -57,6 +64,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     is_active = True
     is_staff = False
     profile = factory.RelatedFactory(UserProfileFactory, factory_related_name="user")
+
+    @factory.post_generation
+    def pref_lang(user, create, extracted, **kwargs):
+        """``pref_lang="es-419"``: the "pref-lang" preference (none by default, as a new LMS account)."""
+        if extracted and create:
+            UserPreference.objects.update_or_create(user=user, key="pref-lang", defaults={"value": extracted})
 
 
 class StaffFactory(UserFactory):
@@ -91,6 +104,9 @@ class CourseOverviewFactory(factory.django.DjangoModelFactory):
     start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=30))
     end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=60))
     language = "en"
+    # Certificates shown as soon as they are earned, as most tests want; the model's own default, as the LMS's, is
+    # "end" (shown once the course has ended).
+    certificates_display_behavior = "early_no_info"
     certificate_title = factory.LazyAttribute(lambda o: o.display_name)
     signatories = factory.LazyAttribute(
         lambda o: [{"name": "Grace Hopper", "title": "Course Director", "organization": o.display_org_with_default}]

@@ -43,6 +43,13 @@ class CourseOverview(models.Model):
     start = models.DateTimeField(null=True, blank=True)
     end = models.DateTimeField(null=True, blank=True)
     language = models.CharField(max_length=16, blank=True, default="")
+    # When the LMS shows the course's certificates (lms/djangoapps/certificates/api.py certificates_viewable_for_course,
+    # openedx-platform Verawood): self-paced at once; otherwise by the display behaviour, "early_no_info" at once,
+    # "end" once the course has ended, "end_with_date" once certificate_available_date has passed.
+    self_paced = models.BooleanField(default=False)
+    certificates_display_behavior = models.TextField(null=True, blank=True)
+    certificate_available_date = models.DateTimeField(default=None, null=True, blank=True)
+    certificates_show_before_end = models.BooleanField(default=False)  # deprecated in the LMS, still honoured
     cert_html_view_enabled = models.BooleanField(
         default=True, help_text="Like the LMS course setting: without it the certificate page shows 'invalid'.",
     )
@@ -65,29 +72,144 @@ class CourseOverview(models.Model):
             self.org = self.id.org
         if not self.display_org_with_default:
             self.display_org_with_default = self.org
+        self.certificate_available_date, self.certificates_display_behavior = self._validated_certificate_settings()
         super().save(*args, **kwargs)
+
+    def _validated_certificate_settings(self):
+        """
+        As the LMS stores them (openedx/core/djangoapps/models/course_details.py validate_certificate_settings):
+        "early_no_info" drops the date; a date makes the behaviour "end_with_date"; anything else is "end".
+        """
+        if self.certificates_display_behavior == "early_no_info":
+            return None, "early_no_info"
+        if self.certificate_available_date:
+            return self.certificate_available_date, "end_with_date"
+        return None, "end"
+
+    def has_ended(self):
+        """As ``CourseOverview.has_ended``: a course without an end date never ends."""
+        return self.end is not None and timezone.now() > self.end
 
 
 class UserProfile(models.Model):
     """
-    The LMS user profile: the certificate name, and here also the ``pref-lang`` preference.
+    The LMS user profile: the certificate name (the language preference is a ``UserPreference``, as in the LMS).
 
-    The LMS keeps the language preference in a separate preferences table; one column is enough for the sandbox.
-
-    .. pii: name and language preference of the learner
+    .. pii: name of the learner
     .. pii_types: name
     .. pii_retirement: local_api
     """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     name = models.CharField(max_length=255, blank=True, db_index=True)
-    language = models.CharField(max_length=16, blank=True, default="", help_text='The "pref-lang" preference')
 
     class Meta:
         app_label = "lms_sandbox"
 
     def __str__(self):
         return f"profile of user {self.user_id}"
+
+
+class UserPreference(models.Model):
+    """
+    A user's preference, e.g. ``pref-lang`` (the learner's language), as the LMS keeps it: one text value per user
+    and key (openedx/core/djangoapps/user_api/models.py, openedx-platform Verawood).
+
+    .. pii: the learner's preferences (language, time zone, ...)
+    .. pii_types: other
+    .. pii_retirement: local_api
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_index=True, related_name="preferences",
+                             on_delete=models.CASCADE)
+    key = models.CharField(max_length=255, db_index=True)
+    value = models.TextField()
+
+    class Meta:
+        app_label = "lms_sandbox"
+        unique_together = (("user", "key"),)
+
+    def __str__(self):
+        return f"{self.key} of user {self.user_id}"
+
+    @classmethod
+    def get_value(cls, user, preference_key, default=None):
+        """The value, or ``default`` when the user has not set it (what ``get_user_preference`` returns)."""
+        try:
+            return cls.objects.get(user=user, key=preference_key).value
+        except cls.DoesNotExist:
+            return default
+
+
+class ConfigurationModel(models.Model):
+    """
+    The fields of django-config-models' ``ConfigurationModel`` that the waffle overrides inherit: every change is a
+    new row, and the latest row (by ``change_date``) is the current one, in force only when ``enabled``.
+    """
+
+    change_date = models.DateTimeField(auto_now_add=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, editable=False, null=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    enabled = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+        ordering = ("-change_date",)
+
+
+OVERRIDE_CHOICES = (("on", "Force On"), ("off", "Force Off"))
+
+
+class WaffleFlagCourseOverrideModel(ConfigurationModel):
+    """
+    A course waffle flag forced on or off for one course run (openedx/core/djangoapps/waffle_utils/models.py,
+    openedx-platform Verawood); it wins over the organization's override, which wins over the flag.
+
+    .. no_pii:
+    """
+
+    waffle_flag = models.CharField(max_length=255, db_index=True)
+    course_id = CourseKeyField(max_length=255, db_index=True)
+    override_choice = models.CharField(choices=OVERRIDE_CHOICES, default="on", max_length=3)
+    note = models.TextField(blank=True, help_text="e.g. why this exists and when/if it can be dropped")
+
+    class Meta(ConfigurationModel.Meta):
+        app_label = "lms_sandbox"
+
+    def __str__(self):
+        return f"Course {self.course_id}: Waffle Override {'Enabled' if self.enabled else 'Not Enabled'}"
+
+    @classmethod
+    def override_value(cls, waffle_flag, course_id):
+        """"on", "off" or "unset", as the LMS model decides it (without its per-request cache)."""
+        effective = cls.objects.filter(waffle_flag=waffle_flag, course_id=course_id).order_by("-change_date").first()
+        return effective.override_choice if effective and effective.enabled else "unset"
+
+
+class WaffleFlagOrgOverrideModel(ConfigurationModel):
+    """
+    A course waffle flag forced on or off for every course of an organization (same file and release as above).
+
+    .. no_pii:
+    """
+
+    waffle_flag = models.CharField(max_length=255, db_index=True)
+    org = models.CharField(max_length=255, db_index=True)
+    override_choice = models.CharField(choices=OVERRIDE_CHOICES, default="on", max_length=3)
+    note = models.TextField(blank=True, help_text="e.g. why this exists and when/if it can be dropped")
+
+    class Meta(ConfigurationModel.Meta):
+        app_label = "lms_sandbox"
+        indexes = [models.Index(name="waffle_org_and_waffle_flag", fields=["org", "waffle_flag"])]
+
+    def __str__(self):
+        return f"Org {self.org}: Waffle Override {'Enabled' if self.enabled else 'Not Enabled'}"
+
+    @classmethod
+    def override_value(cls, waffle_flag, org):
+        """"on", "off" or "unset", as the LMS model decides it (without its per-request cache)."""
+        effective = cls.objects.filter(waffle_flag=waffle_flag, org=org).order_by("-change_date").first()
+        return effective.override_choice if effective and effective.enabled else "unset"
 
 
 class Organization(models.Model):
@@ -132,6 +254,18 @@ class CertificateStatuses:
         return status in cls.PASSED_STATUSES
 
 
+class EligibleCertificateManager(models.Manager):
+    """
+    Certificates that count as the learner's certificate: audit ones left out, whatever their status otherwise
+    (lms/djangoapps/certificates/models.py ``EligibleCertificateManager``, openedx-platform Verawood).
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().exclude(
+            status__in=(CertificateStatuses.audit_passing, CertificateStatuses.audit_notpassing),
+        )
+
+
 class GeneratedCertificate(models.Model):
     """
     A learner's Open edX course certificate, sending the certificate signals as the LMS model does.
@@ -140,6 +274,10 @@ class GeneratedCertificate(models.Model):
     .. pii_types: name
     .. pii_retirement: local_api
     """
+
+    # As the LMS model: ``objects`` sees every row, ``eligible_certificates`` is what the certificates API reads.
+    objects = models.Manager()
+    eligible_certificates = EligibleCertificateManager()
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     course_id = CourseKeyField(max_length=255, blank=True, default=None, db_index=True)

@@ -2,9 +2,17 @@
 The certificate web view, shaped like the LMS's ``certificates.views.webview.render_html_view``.
 
 The gates before the filter, the context keys, the ``translation.override`` around it and the handling of each
-``CertificateRenderStarted`` exception follow the LMS, because the plugin's render step is written against them:
-a redirect must become a redirect, a custom response must be returned as-is, and an alternative invalid template
-must show the "invalid certificate" page.
+``CertificateRenderStarted`` exception follow the LMS (``lms/djangoapps/certificates/views/webview.py``,
+openedx-platform Verawood), because the plugin's render step is written against them: a redirect must become a
+redirect, a custom response must be returned as-is, and an alternative invalid template must show the "invalid
+certificate" page. As there:
+
+- a certificate is shown only once the course shows certificates (``certificates_viewable_for_course``), and only
+  an eligible, downloadable one; otherwise the "invalid certificate" page, with HTTP 200;
+- ``?preview=<mode>`` makes any of the certificate URLs a preview, for staff, with an unsaved certificate; anyone
+  else gets the LMS's error page (its view fails before the filter and ``handle_500`` answers);
+- the context has ``user_certificate`` (added in openedx-platform#37486, late 2025); ``SANDBOX_CONTEXT_USER_CERTIFICATE
+  = False`` renders the context of the releases before it.
 """
 import logging
 from datetime import datetime
@@ -24,6 +32,7 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 from openedx_filters.learning.filters import CertificateRenderStarted
 
+from lms_sandbox.certificates_api import certificates_viewable_for_course
 from lms_sandbox.models import CertificateStatuses, CourseOverview, GeneratedCertificate, Organization
 
 log = logging.getLogger(__name__)
@@ -36,7 +45,7 @@ SERVER_ERROR_TEMPLATE = "lms_sandbox/certificate_server_error.html"
 def render_cert_by_uuid(request, certificate_uuid):
     """Public page of a downloadable certificate, found by its verify_uuid (404 otherwise), as in the LMS."""
     try:
-        certificate = GeneratedCertificate.objects.select_related("user").get(
+        certificate = GeneratedCertificate.eligible_certificates.select_related("user").get(
             verify_uuid=certificate_uuid, status=CertificateStatuses.downloadable,
         )
     except GeneratedCertificate.DoesNotExist as exc:
@@ -54,8 +63,24 @@ def render_preview_certificate(request, course_id):
     return render_html_view(request, course_id)
 
 
+class _PreviewNotAllowed(Exception):
+    """The LMS's view fails for a preview by someone without the preview permission (an unbound local variable)."""
+
+
 def render_html_view(request, course_id, certificate=None):
     """Build the certificate context, run ``CertificateRenderStarted`` and turn its outcome into a response."""
+    try:
+        return _render_html_view(request, course_id, certificate)
+    except Exception:
+        # The LMS's handle_500 decorator: a failing preview gets the error page, anything else propagates.
+        if not request.GET.get("preview"):
+            raise
+        log.info("Sandbox LMS: certificate preview of %s failed", course_id)
+        return HttpResponse(render_to_string(SERVER_ERROR_TEMPLATE, {"platform_name": settings.PLATFORM_NAME},
+                                             request=request), status=500)
+
+
+def _render_html_view(request, course_id, certificate):
     user = certificate.user if certificate else request.user
     preview_mode = request.GET.get("preview") or None
     platform_name = settings.PLATFORM_NAME
@@ -68,7 +93,7 @@ def render_html_view(request, course_id, certificate=None):
     if not overview.cert_html_view_enabled:
         return _render_invalid_certificate(request, course_id, platform_name)
 
-    user_certificate = certificate or _get_user_certificate(request, user, course_key, preview_mode)
+    user_certificate = _get_user_certificate(request, user, overview, preview_mode)
     if user_certificate is None:
         return _render_invalid_certificate(request, course_id, platform_name)
 
@@ -100,21 +125,22 @@ def render_html_view(request, course_id, certificate=None):
     return response
 
 
-def _get_user_certificate(request, user, course_key, preview_mode):
+def _get_user_certificate(request, user, overview, preview_mode):
     """
-    The certificate to show: an unsaved one for a staff preview, else the user's downloadable one.
-
-    As in the LMS, a preview by a non-staff user finds nothing and ends on the "invalid certificate" page.
+    The certificate to show: an unsaved one for a staff preview, else the user's eligible downloadable one once the
+    course shows certificates (even when the page was found by its verify_uuid: the LMS looks it up again).
     """
     if preview_mode:
         if not request.user.is_staff:
-            return None
+            raise _PreviewNotAllowed(preview_mode)
         now = timezone.now()
         return GeneratedCertificate(
-            mode=preview_mode, verify_uuid=uuid4().hex, created_date=now, modified_date=now, course_id=course_key,
+            mode=preview_mode, verify_uuid=uuid4().hex, created_date=now, modified_date=now, course_id=overview.id,
         )
-    return GeneratedCertificate.objects.filter(
-        user=user, course_id=course_key, status=CertificateStatuses.downloadable,
+    if not certificates_viewable_for_course(overview):
+        return None
+    return GeneratedCertificate.eligible_certificates.filter(
+        user=user, course_id=overview.id, status=CertificateStatuses.downloadable,
     ).first()
 
 
@@ -156,7 +182,8 @@ def _build_context(request, user, overview, user_certificate, platform_name, lan
             platform_name=platform_name,
         ),
         "share_url": share_url,
-        "user_certificate": user_certificate,
+        **({"user_certificate": user_certificate}
+           if getattr(settings, "SANDBOX_CONTEXT_USER_CERTIFICATE", True) else {}),
     }
 
 
@@ -170,7 +197,7 @@ def _render_valid_certificate(request, context, custom_template):
 
 def _render_invalid_certificate(request, course_id, platform_name, template_name=INVALID_CERTIFICATE_TEMPLATE):
     """
-    The "invalid certificate" page, with only the basic context (like the LMS, not the filter's context).
+    The "invalid certificate" page, with only the basic context (like the LMS, not the filter's context), HTTP 200.
 
     A template named by a step that does not exist in this host falls back to the built-in page, with a warning,
     so the demo still shows what the step meant.
@@ -180,7 +207,7 @@ def _render_invalid_certificate(request, course_id, platform_name, template_name
         log.warning("Sandbox LMS: invalid-certificate template %s not found, using the built-in one", template_name)
     context = {"course_id": course_id, "platform_name": platform_name,
                "document_title": _("Invalid Certificate | {platform_name}").format(platform_name=platform_name)}
-    return HttpResponse(template.render(context, request), status=404)
+    return HttpResponse(template.render(context, request))  # HTTP 200, as the LMS's render_to_response
 
 
 def _profile_name(user):

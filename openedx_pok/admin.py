@@ -53,7 +53,7 @@ class CertificateTemplateAdmin(CourseSetupAdminMixin, admin.ModelAdmin):
             self.message_user(request, exc.reason, messages.ERROR)
             return
         counts = report.counts
-        if counts["requested"] and not report.started:
+        if (counts["requested"] or counts["scheduled"]) and not report.started:
             self.message_user(request, _("The backfill could not be started: the task queue cannot be reached."),
                               messages.ERROR)
             return
@@ -66,6 +66,11 @@ class CertificateTemplateAdmin(CourseSetupAdminMixin, admin.ModelAdmin):
         ) % {"courses": counts["courses"], "requested": counts["requested"], "had": counts["already_had"],
              "held": counts["held"], "failed": counts["failed"]}
         self.message_user(request, message, messages.SUCCESS if counts["requested"] else messages.INFO)
+        if counts["scheduled"]:
+            self.message_user(request, ngettext(
+                "%(count)d credential waits for its course to release certificates; it is issued then.",
+                "%(count)d credentials wait for their course to release certificates; they are issued then.",
+                counts["scheduled"]) % {"count": counts["scheduled"]}, messages.INFO)
 
 
 # ---- the credential list at scale (docs/benchmarks.rst, "The credential admin at 100,000 credentials") ----------

@@ -46,6 +46,7 @@ from openedx_pok.states import (
     is_allowed_view_url,
     new_issuance_fields,
     public_status,
+    release_reason,
     transition,
 )
 
@@ -192,10 +193,13 @@ def reconcile(limit=None, inline=False, pending_grace=None):
 
 
 def status_payload(row):
-    """What the status endpoint returns: no internal reasons, the POK page and share links once emitted."""
+    """
+    What the status endpoint returns: no internal reasons, the POK page and share links once emitted, and for a
+    credential that waits for the course's certificate release, that date and a sentence saying so.
+    """
     state = public_status(row)
     emitted = state == PublicStatus.EMITTED
-    return {
+    payload = {
         "reference": str(row.uuid),
         "course_id": str(row.course_key),
         "status": str(state),
@@ -203,6 +207,10 @@ def status_payload(row):
         "view_url": row.view_url if emitted else None,
         "share": sharing.share_links(row) if emitted else [],
     }
+    if state == PublicStatus.SCHEDULED:
+        payload["available_date"] = row.not_before.isoformat() if row.not_before else None
+        payload["message"] = release_reason(row.not_before)
+    return payload
 
 
 def _at_most_once_per_period(key, schedule):
@@ -311,7 +319,28 @@ def certificate_page(context):
         row = request_issuance(user_id, course_key)
         if row is None:
             return UNTOUCHED
+    _follow_verify_uuid(row, context.get("certificate_id_number"))
+    if row.status == CredentialStatus.SCHEDULED:
+        _released_on_view(row)
     return page_for_credential(row)
+
+
+def _follow_verify_uuid(row, verify_uuid):
+    """The certificate's public id as the page shows it: two racing generation tasks of the LMS may have replaced it
+    after the credential read it. Compared in memory; written only when it differs."""
+    if isinstance(verify_uuid, str) and len(verify_uuid) == 32 and verify_uuid != row.verify_uuid:
+        PokCertificate.objects.filter(id=row.id).update(verify_uuid=verify_uuid)
+        row.verify_uuid = verify_uuid
+
+
+def _released_on_view(row):
+    """The LMS shows the certificate of a credential waiting for its course's release (before, it shows "invalid"):
+    released, so the credential goes out now, not at the next reconcile run."""
+    with history.recorded_as(Cause.LMS):
+        if transition(row.id, CredentialStatus.SCHEDULED, status=CredentialStatus.PENDING, not_before=None,
+                      status_reason=""):
+            row.status, row.not_before = CredentialStatus.PENDING, None
+            tasks.schedule_issuance(row.id)
 
 
 def render_certificate_page(page, context):

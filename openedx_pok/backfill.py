@@ -27,10 +27,10 @@ from django.utils.translation import gettext as _
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import compat, events
+from openedx_pok import compat, configuration, events, lms_tables
 from openedx_pok.exceptions import CourseSetupError
 from openedx_pok.models import CertificateTemplate, PokCertificate
-from openedx_pok.states import CredentialStatus, transition
+from openedx_pok.states import CredentialStatus, release_reason, transition
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class BackfillReport:
     examined: int = 0                                      # certificates looked at
     requested: int = 0                                     # issuance requests made (new rows and retried failures)
     retried: int = 0                                       # of which earlier failures that POK may still accept
+    scheduled: int = 0                                     # new credentials that wait for their course's release
+    waiting: dict = field(default_factory=dict)            # course key -> release date, courses not showing them yet
     already_had: Counter = field(default_factory=Counter)  # local status -> credentials left as they are
     held: Counter = field(default_factory=Counter)         # reason -> held credentials (bad learner data, setup)
     failed: Counter = field(default_factory=Counter)       # reason -> failures left to staff
@@ -61,7 +63,7 @@ class BackfillReport:
     def counts(self):
         """The totals, as plain numbers (logs, the admin message, the Celery task)."""
         return {"courses": len(self.courses), "examined": self.examined, "requested": self.requested,
-                "retried": self.retried, "already_had": sum(self.already_had.values()),
+                "retried": self.retried, "scheduled": self.scheduled, "already_had": sum(self.already_had.values()),
                 "held": sum(self.held.values()), "failed": sum(self.failed.values())}
 
     def count_existing(self, status, reason):
@@ -185,33 +187,47 @@ def _due(now, offset):
     return now + timedelta(seconds=offset) if offset else None
 
 
+def _new_row(record, report, pacer, now):
+    """(unsaved row, countdown of its task or None): a course that does not show certificates yet gets no task."""
+    key = str(record.course_key)
+    if key in report.waiting:
+        date = report.waiting[key]
+        return PokCertificate(user_id=record.user_id, course_key=record.course_key, verify_uuid=record.verify_uuid,
+                              status=CredentialStatus.SCHEDULED, not_before=date,
+                              status_reason=release_reason(date)), None
+    offset = pacer.next_offset()
+    return PokCertificate(user_id=record.user_id, course_key=record.course_key, verify_uuid=record.verify_uuid,
+                          not_before=_due(now, offset)), offset
+
+
 def _create(records, pacer, schedule, report, schedule_many=None):
     """
     Insert the new rows in one statement, learn their ids, and schedule them (and their event) after commit: with
-    ``schedule_many`` and no rate, all of them in one call (the workers get them a few per message).
+    ``schedule_many`` and no rate, all of them in one call (the workers get them a few per message). Rows of a course
+    that does not show certificates yet wait for that release (reconcile sends them) and get no task.
     """
     now = timezone.now()
     rows, offsets = [], {}
     for record in records:
-        offset = pacer.next_offset()
-        row = PokCertificate(user_id=record.user_id, course_key=record.course_key, verify_uuid=record.verify_uuid,
-                             not_before=_due(now, offset))
+        row, offset = _new_row(record, report, pacer, now)
         rows.append(row)
         offsets[row.uuid] = offset
     PokCertificate.objects.bulk_create(rows, ignore_conflicts=True)
     inserted = dict(PokCertificate.objects.filter(uuid__in=list(offsets)).values_list("uuid", "id"))
-    together = schedule_many is not None and not any(offsets.values())
-    if together:
-        transaction.on_commit(partial(schedule_many, [inserted[row.uuid] for row in rows if row.uuid in inserted]))
+    to_send = [row for row in rows if row.uuid in inserted and offsets[row.uuid] is not None]
+    together = schedule_many is not None and not any(offsets[row.uuid] for row in to_send)
+    if together and to_send:
+        transaction.on_commit(partial(schedule_many, [inserted[row.uuid] for row in to_send]))
     for row in rows:
         if row.uuid not in inserted:
             continue
         row.id = inserted[row.uuid]
-        if not together:
+        if not together and offsets[row.uuid] is not None:
             transaction.on_commit(partial(schedule, row.id, countdown=offsets[row.uuid]))
         transaction.on_commit(partial(events.emit, events.REQUESTED, row))
-    report.requested += len(inserted)
-    missed = [compat.CertificateRecord(0, row.user_id, row.course_key) for row in rows if row.uuid not in inserted]
+    report.requested += len(to_send)
+    report.scheduled += len(inserted) - len(to_send)
+    missed = [lms_tables.CertificateRecord(0, row.user_id, row.course_key) for row in rows if row.uuid not in inserted]
     if missed:
         # Recorded meanwhile by the LMS itself (the learner's award event raced the backfill): left to that flow.
         found = _existing(missed)
@@ -256,13 +272,26 @@ def _record_batch(batch, report, schedule, pacer, dry_run, room, schedule_many=N
         else:
             report.count_existing(row[1], row[3])
     if dry_run:
-        report.requested += len(new) + len(retry)
+        waiting = sum(1 for record in new if str(record.course_key) in report.waiting)
+        report.requested += len(new) - waiting + len(retry)
+        report.scheduled += waiting
         report.retried += len(retry)
         return
     with transaction.atomic():
         if new:
             _create(new, pacer, schedule, report, schedule_many)
         _retry(retry, pacer, schedule, report)
+
+
+def _waiting_for_release(courses):
+    """{course key: release date (or None: not set yet)} of the courses that do not show certificates yet."""
+    waiting = {}
+    for course_key in courses:
+        course = configuration.course_info(course_key)
+        release = configuration.certificates_release(course) if course is not None else None
+        if release is not None and not release.released:
+            waiting[str(course_key)] = release.date
+    return waiting
 
 
 def run(courses, schedule, since=None, until=None, dry_run=False, limit=None, rate=None, progress=None,
@@ -277,13 +306,14 @@ def run(courses, schedule, since=None, until=None, dry_run=False, limit=None, ra
     schedules a batch's new rows together when no rate spaces them out. Returns a :class:`BackfillReport`.
     """
     report = BackfillReport(courses=tuple(courses), dry_run=dry_run)
+    report.waiting = _waiting_for_release(report.courses)
     pacer = Pacer(rate, clock=clock, sleep=sleep)
     if progress is not None:
         progress(0, total=compat.count_downloadable_certificates(report.courses, since=since, until=until))
     certificates = compat.iter_downloadable_certificates(report.courses, since=since, until=until,
                                                          batch_size=batch_size)
     for batch in _batches(certificates, batch_size):
-        room = None if limit is None else limit - report.requested
+        room = None if limit is None else limit - report.requested - report.scheduled
         pacer.wait_if_ahead()
         _record_batch(batch, report, schedule, pacer, dry_run, room, schedule_many)
         if progress is not None:
@@ -304,5 +334,5 @@ def backfill(course_keys, orgs, schedule, start, background=False, **options):
     if not background:
         return run(courses, schedule, **options)
     report = run(courses, schedule, dry_run=True)
-    report.started = bool(report.requested) and bool(start(courses))
+    report.started = bool(report.requested or report.scheduled) and bool(start(courses))
     return report

@@ -13,8 +13,15 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DatabaseError, transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from openedx_pok.lms_tables import (  # the readings both backends share; their results cross the door too
+    certificates_release_fields,
+    count_certificates,
+    course_flag_state,
+    keyset_certificates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,19 @@ class Signatory:
 
 
 @dataclass(frozen=True)
+class CertificatesRelease:
+    """
+    Whether the LMS shows the course's certificates to learners now, and from when if it does not yet.
+
+    ``date`` is the moment they become visible (None: already visible, or not before the course team sets a date or
+    an end); ``released`` whether they are visible at the moment it was decided.
+    """
+
+    released: bool
+    date: datetime | None = None
+
+
+@dataclass(frozen=True)
 class CourseInfo:
     """What the plugin needs to know of a course run."""
 
@@ -43,6 +63,25 @@ class CourseInfo:
     language: str = ""
     certificate_title: str = ""
     signatories: tuple = field(default_factory=tuple)
+    # When the LMS shows the certificates: the course overview's fields of the same names.
+    self_paced: bool = False
+    certificates_display_behavior: str = "end"
+    certificate_available_date: datetime | None = None
+    certificates_show_before_end: bool = False
+
+    def certificates_release(self, now=None):
+        """
+        The rule of the LMS's ``certificates_viewable_for_course`` (``lms/djangoapps/certificates/utils.py``
+        ``should_certificate_be_visible``, openedx-platform Verawood): a self-paced course shows certificates at
+        once, as does "early_no_info" (or the deprecated show-before-end); "end_with_date" once the certificate
+        available date has passed; "end" once the course has ended. No date, no end: not shown.
+        """
+        now = now or timezone.now()
+        behavior = self.certificates_display_behavior
+        if self.self_paced or behavior == "early_no_info" or self.certificates_show_before_end:
+            return CertificatesRelease(released=True)
+        date = {"end_with_date": self.certificate_available_date, "end": self.end}.get(behavior)
+        return CertificatesRelease(released=date is not None and date < now, date=date)
 
 
 @dataclass(frozen=True)
@@ -59,68 +98,6 @@ class CertificateInfo:
     @property
     def is_downloadable(self):
         return self.status == "downloadable"
-
-
-@dataclass(frozen=True)
-class CourseFlagState:
-    """
-    Where a course waffle flag (``CourseWaffleFlag``) is switched on or off, as the LMS would decide it.
-
-    ``everyone`` is the flag itself: True (on for everyone), False (off or absent), or None when it is rolled out
-    to some users only (percent, groups, staff...), which no course-wide decision can express. Overrides are the
-    current "force on" (True) / "force off" (False) of a course key (string) or an organization; unset ones are
-    left out. A course override wins over its organization's, which wins over the flag.
-    """
-
-    everyone: bool | None = False
-    course_overrides: tuple = ()   # ((course key string, on), ...)
-    org_overrides: tuple = ()      # ((organization short name, on), ...)
-
-
-@dataclass(frozen=True)
-class CertificateRecord:
-    """One downloadable Open edX certificate as the backfill reads it: ids and dates, no personal data."""
-
-    certificate_id: int
-    user_id: int
-    course_key: object
-    created: datetime | None = None
-    verify_uuid: str = ""
-
-
-def keyset_certificates(model, course_keys, since=None, until=None, after_id=0, batch_size=500):
-    """
-    Downloadable certificates of ``model`` (the LMS's or the sandbox's GeneratedCertificate), by ascending id.
-
-    Keyset pages (``id > last id ORDER BY id LIMIT batch_size``), never OFFSET and never the whole table at once: the
-    memory is one page whatever the number of learners, and each page is a short query. The LMS table has no index
-    on ``course_id`` alone, so a walk along the primary key is the one plan that reads the table only once.
-    ``since`` (inclusive) and ``until`` (exclusive) bound the certificate's creation date.
-    """
-    query = model.objects.filter(status="downloadable", course_id__in=list(course_keys))
-    if since is not None:
-        query = query.filter(created_date__gte=since)
-    if until is not None:
-        query = query.filter(created_date__lt=until)
-    fields = ("id", "user_id", "course_id", "created_date", "verify_uuid")
-    while True:
-        page = list(query.filter(id__gt=after_id).order_by("id").values_list(*fields)[:batch_size])
-        for certificate_id, user_id, course_key, created, verify_uuid in page:
-            yield CertificateRecord(certificate_id=certificate_id, user_id=user_id, course_key=course_key,
-                                    created=created, verify_uuid=verify_uuid or "")
-        if len(page) < batch_size:
-            return
-        after_id = page[-1][0]
-
-
-def count_certificates(model, course_keys, since=None, until=None):
-    """How many certificates :func:`keyset_certificates` yields (one COUNT query; for a progress bar)."""
-    query = model.objects.filter(status="downloadable", course_id__in=list(course_keys))
-    if since is not None:
-        query = query.filter(created_date__gte=since)
-    if until is not None:
-        query = query.filter(created_date__lt=until)
-    return query.count()
 
 
 class PlatformBackend:
@@ -151,6 +128,7 @@ class PlatformBackend:
             language=overview.language or "",
             certificate_title=title,
             signatories=signatories,
+            **certificates_release_fields(overview),
         )
 
     @staticmethod
@@ -206,7 +184,8 @@ class PlatformBackend:
             helpers as configuration_helpers,
         )
 
-        return configuration_helpers.get_value("PLATFORM_NAME", settings.PLATFORM_NAME)
+        # Lowercase, the LMS's key (site_configuration/helpers.py, certificates webview; openedx-platform Verawood).
+        return configuration_helpers.get_value("platform_name", settings.PLATFORM_NAME)
 
     def get_site_setting(self, name, default):
         from openedx.core.djangoapps.site_configuration import (  # noqa: PLC0415
@@ -229,48 +208,8 @@ class PlatformBackend:
         from openedx.core.djangoapps.waffle_utils import models as waffle_utils  # noqa: PLC0415
         from waffle import get_waffle_flag_model  # noqa: PLC0415
 
-        flags = self._read(get_waffle_flag_model(), lambda objects: list(objects.filter(name=flag_name)[:1]))
-        everyone = False
-        if flags:
-            everyone = flags[0].everyone
-            if everyone is None and not self._flag_rolled_out(flags[0]):
-                everyone = False
-        org_model = getattr(waffle_utils, "WaffleFlagOrgOverrideModel", None)  # newer platforms only
-        return CourseFlagState(
-            everyone=everyone,
-            course_overrides=self._current_overrides(waffle_utils.WaffleFlagCourseOverrideModel, flag_name,
-                                                     "course_id"),
-            org_overrides=self._current_overrides(org_model, flag_name, "org") if org_model else (),
-        )
-
-    @staticmethod
-    def _read(model, query):
-        """``query(model.objects)``, or () when the table is not there yet (an LMS migrating several apps at once)."""
-        try:
-            with transaction.atomic():
-                return query(model.objects)
-        except DatabaseError:
-            log.warning("POK: could not read %s; treated as empty", model._meta.db_table)
-            return ()
-
-    @staticmethod
-    def _flag_rolled_out(flag):
-        """
-        Whether a flag without "everyone" is rolled out to some users (the LMS then decides per user). Superusers
-        are left out: waffle turns that on by default, so it says nothing about a rollout.
-        """
-        return bool(flag.percent or flag.staff or flag.authenticated or flag.testing or flag.rollout
-                    or flag.languages or flag.users.exists() or flag.groups.exists())
-
-    @classmethod
-    def _current_overrides(cls, model, flag_name, key_field):
-        """The current override per key, like ``override_value``: the latest row decides, if it is enabled."""
-        rows = cls._read(model, lambda objects: list(objects.filter(waffle_flag=flag_name).order_by(
-            key_field, "-change_date", "-id").values_list(key_field, "override_choice", "enabled")))
-        current = {}
-        for key, choice, enabled in rows:
-            current.setdefault(str(key), choice if enabled else None)
-        return tuple((key, choice == "on") for key, choice in current.items() if choice in ("on", "off"))
+        return course_flag_state(flag_name, get_waffle_flag_model(), waffle_utils.WaffleFlagCourseOverrideModel,
+                                 getattr(waffle_utils, "WaffleFlagOrgOverrideModel", None))  # newer platforms only
 
     def iter_downloadable_certificates(self, course_keys, since=None, until=None, after_id=0, batch_size=500):
         from lms.djangoapps.certificates.models import GeneratedCertificate  # noqa: PLC0415
@@ -317,6 +256,18 @@ def backend():
 def learner_relations():
     """The relations to ``select_related`` with a credential row for issuing it (at least its ``user``)."""
     return getattr(backend(), "learner_relations", ("user",))
+
+
+def is_retiring(user):
+    """
+    Whether the learner asked to delete their account: the LMS replaces the e-mail by a retired one at once
+    (``openedx/core/djangoapps/user_api/accounts/utils.py``, ``get_retired_email_by_email``: the prefix and domain
+    of its settings ``RETIRED_EMAIL_PREFIX`` / ``RETIRED_EMAIL_DOMAIN``), days before its retirement pipeline runs.
+    """
+    prefix = getattr(settings, "RETIRED_EMAIL_PREFIX", "retired__user_")
+    domain = getattr(settings, "RETIRED_EMAIL_DOMAIN", "retired.invalid")
+    email = (getattr(user, "email", "") or "").lower()
+    return email.startswith(prefix.lower()) and email.endswith(f"@{domain.lower()}")
 
 
 def get_course(course_key):

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from openedx_pok import accounts, caching, compat
@@ -283,7 +284,7 @@ def forget_mappings(**kwargs):
     caching.delete(MAPPINGS_CACHE_KEY)
 
 
-def _course_info(course_key):
+def course_info(course_key):
     """The course's :class:`~openedx_pok.compat.CourseInfo` (None when it does not exist), kept for a minute."""
     key = str(course_key)
     course = process_copies.courses.get(key)
@@ -292,6 +293,23 @@ def _course_info(course_key):
         if course is not None:  # a course that does not exist yet is asked for again
             process_copies.courses.put(key, course)
     return course
+
+
+def certificates_release(course):
+    """
+    When the LMS shows the certificates of ``course`` (a CourseInfo): :meth:`CourseInfo.certificates_release`.
+
+    This process's copy of the course may be up to a minute old. A release it says happened within that minute is
+    checked against the course itself before anything is sent: the course team may just have moved the date.
+    """
+    release = course.certificates_release()
+    if release.released and release.date is not None and \
+            (timezone.now() - release.date).total_seconds() < COURSE_INFO_SECONDS:
+        fresh = compat.get_course(course.course_key)
+        if fresh is not None:
+            process_copies.courses.put(str(course.course_key), fresh)
+            release = fresh.certificates_release()
+    return release
 
 
 post_save.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.save")
@@ -330,7 +348,7 @@ def course_setup(course_key):
         raise CourseSetupError(
             _("No POK template is set for this course (course mapping or POK_DEFAULT_TEMPLATE_ID).")
         )
-    course = _course_info(course_key)
+    course = course_info(course_key)
     if course is None:
         raise CourseSetupError(_("The course {course} does not exist in Open edX.").format(course=course_key))
     return CourseSetup(mapping=mapping, template_id=template_id, course=course)

@@ -21,6 +21,8 @@ Hierarchy::
         |                           a template parameter without a value)
         +-- CourseSetupError        the course is not (or wrongly) mapped: no template, template gone on POK, ...
         +-- CertificateNotReady     the Open edX certificate is not there (yet); retried, since it may still come
+    +-- CertificatesNotReleased     not an error: the course releases its certificates later; the credential waits
+    +-- RetryLater                  not an error: the state machine asks for the same step again after a countdown
 
 ``PokApiError.ambiguous`` is the important bit for "exactly once": it is True only for a POST that may have created
 a credential at POK although we got no usable answer, so the caller must record the attempt as possibly successful
@@ -185,6 +187,16 @@ class CertificateNotReady(IssuanceError):
 
     retryable = True
 
+
+class CertificatesNotReleased(OpenedxPokError):
+    """
+    Not an error: the course does not show its certificates to learners yet, so no request may reach POK. The
+    credential waits (status "scheduled") until ``date``, when the course releases them (None: not known yet).
+    """
+
+    def __init__(self, date):
+        super().__init__(f"certificates released at {date}")
+        self.date = date
 
 
 class RetryLater(OpenedxPokError):

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from openedx_pok import answers, compat, configuration
 from openedx_pok.exceptions import (
     CertificateNotReady,
+    CertificatesNotReleased,
     IssuanceError,
     PokApiError,
     PokAuthenticationError,
@@ -36,7 +37,7 @@ from openedx_pok.exceptions import (
 )
 from openedx_pok.models import PokCertificate
 from openedx_pok.payload import IssuanceContext, build_credential_payload
-from openedx_pok.states import CredentialStatus, current_status, fail, guarded, hold, transition
+from openedx_pok.states import CredentialStatus, current_status, fail, guarded, hold, schedule, transition
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ def _prepare(row, wait):
     Check the Open edX side and build the payload.
 
     Raises IssuanceError for anything the learner or staff must fix, RetryLater while the certificate is still being
-    generated, and PokApiError from the template lookup.
+    generated, CertificatesNotReleased while the course does not show certificates yet, and PokApiError from the
+    template lookup.
     """
     certificate = compat.get_certificate(row.user, row.course_key)
     if certificate is not None and certificate.verify_uuid and certificate.verify_uuid != row.verify_uuid:
@@ -107,11 +109,18 @@ def _prepare(row, wait):
         raise CertificateNotReady(
             _("The Open edX certificate does not exist yet; issuance resumes when it is created.")
         )
+    if compat.is_retiring(row.user):
+        # Its e-mail is already the retired, undeliverable one: nothing of the learner may reach POK any more.
+        raise IssuanceError(_("The learner is deleting their account: no credential is issued."))
     if not certificate.is_downloadable:
         raise IssuanceError(
             _("The Open edX certificate is {status}: no credential is issued for it.").format(status=certificate.status)
         )
     setup = configuration.course_setup(row.course_key)
+    release = configuration.certificates_release(setup.course)
+    if not release.released:
+        # Checked before anything else reaches POK: the course team decides when learners see certificates.
+        raise CertificatesNotReleased(release.date)
     template = configuration.template(setup.template_id, setup.account)
     context = IssuanceContext(
         course=setup.course,
@@ -175,6 +184,8 @@ def issue(row_id, wait=0, tries=0):
     row.known_fields = {}
     try:
         prepared = _prepare(row, wait)
+    except CertificatesNotReleased as exc:
+        return schedule(row, exc.date, **row.known_fields)
     except IssuanceError as exc:
         # A certificate that may still appear is retried by reconcile: an award event racing with the end of the
         # wait must not leave the credential held for good.

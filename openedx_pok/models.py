@@ -287,6 +287,8 @@ class PokCertificate(TimeStampedModel):
             models.Index(fields=["status", "modified"], name="pok_credential_status_mod"),
             # The reconcile run polls in-progress credentials, least recently refreshed first, in bounded batches.
             models.Index(fields=["status", "last_synced_at"], name="pok_credential_status_synced"),
+            # The reconcile run finds the courses whose credentials wait for their certificate release.
+            models.Index(fields=["status", "course_key"], name="pok_credential_status_course"),
             # The credential admin's filters and sort (admin.py): each counts and pages through its index.
             models.Index(fields=["retryable"], name="pok_credential_retryable"),
             models.Index(fields=["emission_type"], name="pok_credential_emission_type"),

@@ -15,9 +15,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import answers
+from openedx_pok import answers, configuration
 from openedx_pok.models import PokCertificate
-from openedx_pok.states import CredentialStatus, transition_many
+from openedx_pok.states import CredentialStatus, release_reason, transition_many
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,36 @@ def _recover_abandoned(now, limit):
     return resend, len(rows)
 
 
+def _release_scheduled(now, limit):
+    """
+    Credentials waiting for their course's certificate release (``scheduled``): those of courses that release them
+    now become pending (their ids are returned, to be issued), the others follow a date the course team moved.
+
+    One query for the courses that have such credentials (an index walk, however many credentials wait), then per
+    course its release as the LMS decides it and one statement. Bounded by ``limit`` courses and credentials.
+    """
+    released = []
+    waiting = PokCertificate.objects.filter(status=CredentialStatus.SCHEDULED)
+    for course_key in list(waiting.order_by().values_list("course_key", flat=True).distinct()[:limit]):
+        course = configuration.course_info(course_key)
+        if course is None:
+            continue  # the course is gone from the LMS: its credentials wait, as the LMS shows no certificate
+        release = configuration.certificates_release(course)
+        rows = waiting.filter(course_key=course_key)
+        if release.released:
+            ids = list(rows.values_list("id", flat=True)[:limit - len(released)])
+            transition_many(ids, CredentialStatus.SCHEDULED, status=CredentialStatus.PENDING, not_before=None,
+                            status_reason="", modified=now)
+            released += ids
+            if len(released) >= limit:
+                break
+        else:
+            moved = rows.filter(not_before__isnull=False) if release.date is None else rows.exclude(
+                not_before=release.date)
+            moved.update(not_before=release.date, status_reason=release_reason(release.date), modified=now)
+    return released
+
+
 def reconcile_plan(limit=None, pending_grace=None):
     """
     Bring every unfinished credential forward, in bounded batches: returns the plan of what to issue and refresh.
@@ -82,6 +112,7 @@ def reconcile_plan(limit=None, pending_grace=None):
     - ``requesting`` rows abandoned mid-POST are recovered (see :func:`_recover_abandoned`);
     - ``pending`` rows older than a grace period, retryable failures and credentials held because the Open edX
       certificate was not there yet are (re)issued, each once its "not before" (backoff, Retry-After) has passed;
+    - ``scheduled`` rows of courses that now release their certificates are issued (see :func:`_release_scheduled`);
     - ``in_progress`` rows are polled on POK, the least recently polled first.
     ``pending_grace`` (default two minutes) leaves fresh pending rows to the task already scheduled for them.
     """
@@ -91,13 +122,15 @@ def reconcile_plan(limit=None, pending_grace=None):
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     plan = ReconcilePlan()
     resend, plan.abandoned = _recover_abandoned(now, limit)
+    released = _release_scheduled(now, limit)
 
     retryable = (CredentialStatus.FAILED, CredentialStatus.HELD)
     retryable_failures = list(PokCertificate.objects.filter(due, status__in=retryable, retryable=True)
                               .values_list("id", flat=True)[:limit])
     transition_many(retryable_failures, retryable, status=CredentialStatus.PENDING, modified=now)
     plan.to_issue = list(PokCertificate.objects.filter(
-        Q(modified__lte=now - grace) | Q(id__in=retryable_failures + resend), due, status=CredentialStatus.PENDING,
+        Q(modified__lte=now - grace) | Q(id__in=retryable_failures + resend + released), due,
+        status=CredentialStatus.PENDING,
     ).order_by("modified").values_list("id", flat=True)[:limit])
     plan.to_refresh = list(PokCertificate.objects.filter(status=CredentialStatus.IN_PROGRESS).exclude(
         Q(pok_credential_id__isnull=True) | Q(pok_credential_id=""),

@@ -9,6 +9,7 @@ autoescaped by the Django template engine. Nothing here reads the database or ca
 """
 from dataclasses import dataclass
 
+from crum import get_current_request
 from django.conf import settings
 from django.http import HttpResponse
 from django.template.loader import render_to_string
@@ -61,9 +62,19 @@ def context_inputs(context):
         user_id = int(user_id)
     if course_key is None or not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
         return None
-    certificate = context.get("user_certificate")
-    is_preview = certificate is not None and getattr(certificate, "pk", None) is None
-    return course_key, user_id, is_preview
+    return course_key, user_id, is_preview()
+
+
+def is_preview():
+    """
+    Whether the certificate being rendered is a staff preview, decided as the LMS's ``render_html_view`` decides it
+    (``lms/djangoapps/certificates/views/webview.py``, every release): by the request's ``preview`` parameter. The
+    LMS reaches the render filter with it only for staff (anyone else gets its error page before the filter runs),
+    and its render context says nothing of it on releases before Verawood. The request is the LMS's current one,
+    which its middleware (django-crum) keeps for code without a request, as this filter step is.
+    """
+    request = get_current_request()
+    return request is not None and bool(request.GET.get("preview"))
 
 
 def _course_key(value):

@@ -17,6 +17,8 @@ from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from openedx_pok import events, history
@@ -31,6 +33,7 @@ class CredentialStatus(models.TextChoices):
     """Local life cycle of a credential; the raw POK state is kept beside it in ``pok_state``."""
 
     PENDING = "pending", _("Pending")                # recorded, waiting for the issuance task
+    SCHEDULED = "scheduled", _("Scheduled")          # waits for the course to release certificates (not_before)
     REQUESTING = "requesting", _("Requesting")       # POST to POK about to be / being sent
     IN_PROGRESS = "in_progress", _("In progress")    # accepted by POK, not emitted yet
     EMITTED = "emitted", _("Emitted")                # final; view URL known
@@ -44,6 +47,7 @@ class PublicStatus(models.TextChoices):
 
     EMITTED = "emitted", _("Emitted")
     IN_PROGRESS = "in_progress", _("In progress")
+    SCHEDULED = "scheduled", _("Scheduled")          # issued when the course releases its certificates
     DELAYED = "delayed", _("Delayed")                # held or failed: support can help, details stay with staff
     REVOKED = "revoked", _("Revoked")
 
@@ -104,6 +108,8 @@ def public_status(row):
         return PublicStatus.REVOKED
     if row.status in RETRIABLE_BY_STAFF:
         return PublicStatus.DELAYED
+    if row.status == CredentialStatus.SCHEDULED:
+        return PublicStatus.SCHEDULED
     return PublicStatus.IN_PROGRESS
 
 
@@ -181,6 +187,27 @@ def hold(row, reason, retryable=False, **fields):
     transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.HELD, status_reason=reason,
                retryable=retryable, **fields)
     return CredentialStatus.HELD
+
+
+def release_reason(date):
+    """What a scheduled credential waits for, in words staff and the learner can read."""
+    if date is None:
+        return gettext(
+            "Issued when the course releases its certificates (the course has no end date or certificate date yet).")
+    return gettext("Issued on {date}, when the course releases its certificates.").format(
+        date=date_format(timezone.localtime(date), "DATETIME_FORMAT"))
+
+
+def schedule(row, date, **fields):
+    """
+    A pending credential waits, without any request to POK, until the course releases its certificates at ``date``
+    (None: not known yet); the reconcile run sends it then, and follows the date when the course team moves it.
+    """
+    log.info("POK: credential %s (user %s, course %s) waits for the certificate release", row.id, row.user_id,
+             row.course_key)
+    transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.SCHEDULED, not_before=date,
+               status_reason=release_reason(date), retryable=False, **fields)
+    return CredentialStatus.SCHEDULED
 
 
 def fail(row, reason, retryable, expected=CredentialStatus.PENDING, **fields):

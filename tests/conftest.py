@@ -37,7 +37,7 @@ def course(db):
 
 @pytest.fixture
 def learner(db):
-    return UserFactory(profile__name="Ada Lovelace", profile__language="es-419")
+    return UserFactory(profile__name="Ada Lovelace", pref_lang="es-419")
 
 
 class Lms:

@@ -44,11 +44,11 @@ ALLOWED = {
     "staff": {"caching", "events", "history", "tasks", "states", "models"},
     "history": set(),
     # Issuance at scale: the backfill (scheduling handed in by api / tasks), the CSV report, learner retirement.
-    "backfill": {"compat", "events", "states", "models", "exceptions"},
+    "backfill": {"compat", "configuration", "events", "lms_tables", "states", "models", "exceptions"},
     "report": {"states", "models"},
     "retirement": {"states", "models"},
     "events": {"compat"},
-    "reconcile": {"answers", "states", "models"},
+    "reconcile": {"answers", "configuration", "states", "models"},
     "issuance": {"answers", "configuration", "compat", "payload", "states", "models", "exceptions"},
     "answers": {"caching", "events", "media", "states", "models", "exceptions"},
     "caching": set(),
@@ -58,7 +58,8 @@ ALLOWED = {
     "render": set(),
     "sharing": {"compat"},
     "payload": {"parameters", "exceptions"},
-    "compat": set(),
+    "compat": {"lms_tables"},
+    "lms_tables": set(),  # the readings of the LMS's tables both compat backends share
     "models": {"states", "history"},
     "states": {"client", "events", "history"},
     "client": {"exceptions"},

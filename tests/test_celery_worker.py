@@ -6,6 +6,10 @@ task is only sent after the LMS transaction commits, that it is routed to ``POK_
 survive serialization, and that a separate process (own settings, own database connection, own POK client) issues
 the credential exactly once although the LMS sends the task twice (creation filter and CERTIFICATE_CREATED).
 
+As in the LMS (lms/djangoapps/certificates/generation_handler.py, openedx-platform Verawood) the certificate itself
+is created by the LMS's ``generate_certificate`` task, queued 2 s ahead at once, not on commit; the worker runs it
+too, so the plugin's first issuance task may find no certificate yet and waits for it, as it does in the LMS.
+
 Needs MariaDB/MySQL (``POK_TEST_DB=mysql``: the worker process must see the test's committed rows, which an
 in-memory SQLite database cannot share) and Redis on 127.0.0.1:6379 (``POK_TEST_REDIS_URL``). Without either it fails
 instead of skipping, so a CI job that lacks a service cannot pass silently.
@@ -30,12 +34,14 @@ from lms_sandbox.celery import app
 from lms_sandbox.factories import CourseOverviewFactory, OrganizationFactory, UserFactory
 from lms_sandbox.generation import generate_certificate
 from lms_sandbox.grades import CourseGrade
+from lms_sandbox.models import GeneratedCertificate
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ISSUE_TASK = "openedx_pok.tasks.issue_credential"
+GENERATE_TASK = "lms_sandbox.tasks.generate_certificate"
 # Worker start-up (Django setup, broker connection) plus the issuance itself; normally a few seconds.
 WORKER_TIMEOUT = 30
 STOP_TIMEOUT = 15
@@ -94,6 +100,17 @@ def broker_mode(broker_url):
     finally:
         app.conf.task_always_eager, app.conf.broker_url = saved
         drop_broker_connections()
+
+
+@contextmanager
+def lms_tasks_on(queue):
+    """The LMS's own tasks (no route of their own) on the test's queue, which the test's one worker reads."""
+    saved = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = saved
 
 
 @contextmanager
@@ -199,21 +216,26 @@ def test_worker_issues_the_credential_once_after_commit(pok, settings, tmp_path)
     CertificateTemplate.objects.create(course_key=course.id, template_id="tpl-basic")
     log_path = tmp_path / "celery-worker.log"
 
-    with broker_mode(broker_url), published_tasks() as sent:
+    with broker_mode(broker_url), published_tasks() as sent, lms_tasks_on(queue):
         try:
             with transaction.atomic():
                 certificate = generate_certificate(learner, course.id, CourseGrade(percent=0.9, letter_grade="Pass"))
-                assert sent == [], "a task was sent before the LMS transaction committed"
+                assert [name for name, _id, _key in sent] == [GENERATE_TASK], \
+                    "the plugin sent a task before the LMS transaction committed, or the LMS did not queue its own"
+            assert certificate is None  # the LMS's generation task has not run: no worker yet
 
             # Committed: the tasks wait in Redis, and with no worker running yet nothing can have reached POK.
-            assert sent, "committing the award sent no issuance task"
-            assert {(name, routing_key) for name, _id, routing_key in sent} == {(ISSUE_TASK, queue)}
+            assert len(sent) > 1, "committing the award sent no issuance task"
+            assert {(name, routing_key) for name, _id, routing_key in sent} == {(GENERATE_TASK, queue),
+                                                                                (ISSUE_TASK, queue)}
             assert client.llen(queue) == len(sent)
             row = PokCertificate.objects.get(user=learner, course_key=course.id)
             assert row.status == CredentialStatus.PENDING
             assert pok.count("issue_credential") == 0
 
-            with celery_worker(queue, broker_url, pok, log_path) as worker:
+            # The production default waits 15 s per check; 1 s here is enough for the 2 s of the LMS's task.
+            with celery_worker(queue, broker_url, pok, log_path,
+                               extra_env={"POK_TEST_CERTIFICATE_WAIT_DELAY": "1"}) as worker:
                 # Any settled state ends the wait, so a credential the worker failed or held fails fast with its reason.
                 wait_for(lambda: PokCertificate.objects.filter(id=row.id).exclude(status__in=UNSETTLED).exists(),
                          worker, "the worker settled the credential")
@@ -225,6 +247,8 @@ def test_worker_issues_the_credential_once_after_commit(pok, settings, tmp_path)
                                      for task_id in task_ids), worker, "every issuance task had run")
 
             row.refresh_from_db()
+            certificate = GeneratedCertificate.objects.get(user=learner, course_id=course.id)
+            assert certificate.status == "downloadable"
             assert pok.count("issue_credential") == 1
             assert len(pok.credentials_for(learner.email)) == 1
             assert row.attempts == 1 and row.ambiguous_attempts == 0

@@ -15,9 +15,10 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from crum import set_current_request
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 from opaque_keys.edx.keys import CourseKey
@@ -434,7 +435,7 @@ def test_credential_revoked_behind_a_downloadable_certificate_is_not_shown(clien
     certificate, row = certificate_with_row(learner, course, **{**emitted_fields(), "status": CredentialStatus.REVOKED})
     response = client.get(page_of(certificate))
     content = response.content.decode()
-    assert response.status_code == 404
+    assert response.status_code == 200  # the LMS's invalid-certificate page answers 200
     assert 'data-testid="invalid-certificate"' in content
     assert row.view_url not in content and "Location" not in response
 
@@ -540,14 +541,40 @@ def test_staff_preview_of_a_course_without_pok_is_the_open_edx_preview(client, p
 
 
 def test_preview_by_a_learner_is_denied_without_pok_request(client, pok, course, learner):
+    """The LMS's view fails for a preview without the preview permission, and answers with its error page."""
     client.force_login(learner)
     response = client.get(preview_of(course))
-    assert response.status_code == 404
-    assert 'data-testid="invalid-certificate"' in response.content.decode()
+    assert response.status_code == 500
     client.logout()
     assert client.get(preview_of(course)).status_code == 302  # login required
     assert pok.count() == 0
     assert not PokCertificate.objects.exists()
+
+
+@pytest.mark.parametrize("context_has_user_certificate", [True, False])
+def test_staff_preview_is_decided_by_the_request_as_the_lms_decides_it(
+        client, settings, pok, course, context_has_user_certificate):
+    """Releases before openedx-platform#37486 send no ``user_certificate``: the ``?preview=`` request decides, on
+    the course URL and on a certificate's own URL alike, and the staff member gets no credential of their own."""
+    settings.SANDBOX_CONTEXT_USER_CERTIFICATE = context_has_user_certificate
+    staff = StaffFactory()
+    own = GeneratedCertificateFactory(user=staff, course_id=course.id)  # staff earned one too: recorded, pending
+    recorded = list(PokCertificate.objects.filter(user=staff).values_list("id", "status", "modified"))
+    client.force_login(staff)
+    for url in (preview_of(course), f"{page_of(own)}?preview=verified"):
+        content = client.get(url).content.decode()
+        assert "Preview of the POK credential" in content and "tpl-basic" in content, url
+    assert list(PokCertificate.objects.filter(user=staff).values_list("id", "status", "modified")) == recorded
+    assert pok.count() == 0
+
+
+def test_without_user_certificate_in_the_context_a_learners_page_is_still_theirs(client, settings, pok, course,
+                                                                                learner, lms):
+    settings.SANDBOX_CONTEXT_USER_CERTIFICATE = False
+    certificate = lms.award(learner, course)
+    response = client.get(page_of(certificate))
+    assert response.status_code == 302
+    assert response["Location"] == credential_of(learner, course).view_url
 
 
 def test_preview_while_pok_is_down(client, pok, course):
@@ -652,10 +679,15 @@ def test_language_without_a_translation_in_the_sandbox_and_the_preview(client, p
 
     staff = StaffFactory()
     course_key = course.id
+    preview_request = RequestFactory().get(preview_of(course))  # the LMS's current request decides the preview
     with translation.override("xx"), \
             pytest.raises(CertificateRenderStarted.RenderCustomResponse) as raised:
-        render(lms_context(staff, course, GeneratedCertificate(course_id=course_key, mode="verified"),
-                           user_language="xx"))
+        set_current_request(preview_request)
+        try:
+            render(lms_context(staff, course, GeneratedCertificate(course_id=course_key, mode="verified"),
+                               user_language="xx"))
+        finally:
+            set_current_request(None)
     content = raised.value.response.content.decode()
     assert f"/pok/preview/{course_key}/image?language=xx" in content
     client.force_login(staff)
@@ -731,3 +763,12 @@ def test_every_state_ends_in_a_render_exception_or_the_untouched_context(setting
     else:
         assert returned_context is context
     assert pok.count() == 0
+
+
+def test_a_verify_uuid_the_lms_replaced_is_followed_on_the_next_view(client, pok, course, learner, lms):
+    """Two generation tasks of one learner racing in the LMS: the second one's verify_uuid wins over the first's."""
+    certificate = lms.award(learner, course)
+    GeneratedCertificate.objects.filter(pk=certificate.pk).update(verify_uuid="a" * 32)
+    assert client.get(f"/certificates/{'a' * 32}").status_code == 302
+    assert credential_of(learner, course).verify_uuid == "a" * 32
+    assert pok.count("issue_credential") == 1

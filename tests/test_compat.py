@@ -49,6 +49,8 @@ def platform(monkeypatch, settings):
     settings.POK_COMPAT_BACKEND = compat.DEFAULT_BACKEND
     FakeCourseOverview.known = {COURSE: types.SimpleNamespace(
         display_name="Intro", org="DemoX", display_org_with_default="Demo Org", start=START, end=None, language="es",
+        self_paced=False, certificates_display_behavior="end_with_date", certificate_available_date=START,
+        certificates_show_before_end=False,
     )}
     course_block = types.SimpleNamespace(certificates={"certificates": [
         {"is_active": False, "course_title": "Old title", "signatories": []},
@@ -60,7 +62,7 @@ def platform(monkeypatch, settings):
         modified_date=START,
     )}
     preferences = {("ada", "pref-lang"): "pt-br"}
-    site = {"PLATFORM_NAME": "Site Academy", "POK_SHARE_LINKS": ["x"]}
+    site = {"platform_name": "Site Academy", "POK_SHARE_LINKS": ["x"]}
 
     def get_course_by_id(course_key):
         if course_key != COURSE:
@@ -92,6 +94,10 @@ def test_course_with_active_certificate_configuration(platform):
     assert course.display_name == "Intro" and course.org_name == "Demo Org" and course.start == START
     assert course.certificate_title == "POK Fundamentals"
     assert course.signatories == (compat.Signatory("Grace Hopper", "Dean", "Demo"),)
+    # The fields that decide when the LMS shows the certificates, read from the overview as the LMS reads them.
+    assert (course.self_paced, course.certificates_display_behavior, course.certificate_available_date) == (
+        False, "end_with_date", START)
+    assert course.certificates_release() == compat.CertificatesRelease(released=True, date=START)
 
 
 def test_missing_course_and_broken_course_block(platform):
@@ -115,6 +121,19 @@ def test_certificate_profile_language_platform_and_organization(platform):
     assert platform.get_site_setting("POK_OTHER", 3) == 3
     assert platform.get_organization_name("DemoX") == "Demo University"
     assert platform.get_organization_name("Nope") is None
+
+
+def test_platform_name_is_the_sites_lowercase_platform_name(platform, monkeypatch, settings):
+    """
+    openedx/core/djangoapps/site_configuration/helpers.py and the certificates webview (openedx-platform Verawood)
+    read ``get_value("platform_name", settings.PLATFORM_NAME)``: the site's lowercase key wins, an uppercase
+    "PLATFORM_NAME" in a site's configuration is not the platform name.
+    """
+    settings.PLATFORM_NAME = "Settings Academy"
+    assert platform.get_platform_name() == "Site Academy"
+    install(monkeypatch, "openedx.core.djangoapps.site_configuration", helpers=types.SimpleNamespace(
+        get_value=lambda key, default: {"PLATFORM_NAME": "Wrong key"}.get(key, default)))
+    assert platform.get_platform_name() == "Settings Academy"
 
 
 def test_user_without_profile(platform):

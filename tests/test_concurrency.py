@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, connections
+from django.db import IntegrityError, OperationalError, connection, connections
+from django.test import Client
 from opaque_keys.edx.keys import CourseKey
 
 import openedx_pok
@@ -157,13 +158,14 @@ def generate_in_thread(user_id, course_key):
     """
     One LMS certificate generation, with the learner loaded by this thread as a separate LMS process would.
 
-    Concurrent generations may collide in the sandbox's own ``get_or_create`` of the certificate; that is the
-    sandbox's race, not the plugin's, so only an IntegrityError that never passed through plugin code is ignored.
+    Concurrent generations may collide in the LMS task's ``update_or_create`` of the certificate (a duplicate key,
+    or on MariaDB a deadlock of its locking read); that is the LMS's race, not the plugin's, so only such an error
+    that never passed through plugin code is ignored.
     """
     user = get_user_model().objects.select_related("profile").get(id=user_id)
     try:
         return generate_certificate(user, course_key, CourseGrade(percent=0.9, passed=True, letter_grade="Pass"))
-    except IntegrityError as exc:
+    except (IntegrityError, OperationalError) as exc:
         if _raised_in_plugin(exc):
             raise
         return None
@@ -189,5 +191,8 @@ def test_concurrent_certificate_generation_sends_one_post(pok, caplog):
     assert pok.count("issue_credential") == 1
     assert row.status == CredentialStatus.EMITTED, row.status_reason
     assert row.attempts == 1 and row.ambiguous_attempts == 0
-    assert row.verify_uuid == certificate.verify_uuid
     assert len(pok.credentials_for(learner.email)) == 1
+    # The LMS's own racing generation tasks may replace the verify_uuid after the credential read it; the next view
+    # of the certificate page brings the credential's copy up to date.
+    Client().get(f"/certificates/{certificate.verify_uuid}")
+    assert PokCertificate.objects.get(id=row.id).verify_uuid == certificate.verify_uuid

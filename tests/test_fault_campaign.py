@@ -25,6 +25,7 @@ from tests.test_celery_worker import (
     UNSETTLED,
     broker_mode,
     celery_worker,
+    lms_tasks_on,
     remove_queue,
     require_mysql,
     require_redis,
@@ -53,12 +54,14 @@ def test_fault_campaign_ends_with_every_credential_emitted_and_duplicates_flagge
     learners = UserFactory.create_batch(LEARNERS)
     log_path = tmp_path / "celery-worker.log"
 
-    with broker_mode(broker_url):
+    with broker_mode(broker_url), lms_tasks_on(queue):
         try:
             for learner in learners:
                 with transaction.atomic():
                     generate_certificate(learner, course.id, CourseGrade(percent=0.9, letter_grade="Pass"))
-            with celery_worker(queue, broker_url, pok, log_path, concurrency=4) as worker:
+            # The worker also runs the LMS's generation tasks (queued 2 s ahead): issuance may wait for them.
+            with celery_worker(queue, broker_url, pok, log_path, concurrency=4,
+                               extra_env={"POK_TEST_CERTIFICATE_WAIT_DELAY": "1"}) as worker:
                 deadline = time.monotonic() + CAMPAIGN_TIMEOUT
                 while PokCertificate.objects.filter(status__in=UNSETTLED).exists():
                     assert worker.poll() is None, "the Celery worker died during the campaign"

@@ -5,7 +5,8 @@ course templates and credentials, on databases whose schema and rows the publish
 The legacy tables come from ``tests/legacy/fixtures`` (made by ``make legacy-fixtures``: the packages' own migrations
 and their own row-writing code, on SQLite and on MariaDB); each test loads the dump of its database engine next to
 this plugin's tables, exactly what an LMS has after ``pip install`` over the earlier plugin. The earlier course flag
-``module_pok.enable`` comes through the sandbox's platform door (``SANDBOX_WAFFLE_FLAGS``).
+``module_pok.enable`` is a django-waffle ``Flag`` row with course and organization override rows, read through the
+sandbox's platform door with the platform backend's own logic.
 """
 import json
 import operator
@@ -20,9 +21,11 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from opaque_keys.edx.keys import CourseKey
+from waffle.models import Flag
 
 from lms_sandbox.factories import UserFactory
-from openedx_pok import api, compat
+from lms_sandbox.models import WaffleFlagCourseOverrideModel, WaffleFlagOrgOverrideModel
+from openedx_pok import api, compat, lms_tables
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from tests import legacy
 from tests.legacy import build
@@ -32,8 +35,7 @@ CHAIN = CourseKey.from_string("course-v1:LegacyX+CHAIN+2025")
 NO_CREDENTIALS = CourseKey.from_string("course-v1:OtherU+NOCREDS+2025")
 FLAG_ONLY = CourseKey.from_string("course-v1:OtherU+FLAGONLY+2025")
 # The earlier flag as an operator had it: on for two courses and for organization OtherU, off for one OtherU course.
-FLAGS = {"module_pok.enable": {"everyone": False, "courses": {str(MAPPED): True, str(CHAIN): True,
-                                                              str(NO_CREDENTIALS): False}, "orgs": {"OtherU": True}}}
+FLAG = {"everyone": False, "courses": {MAPPED: "on", CHAIN: "on", NO_CREDENTIALS: "off"}, "orgs": {"OtherU": "on"}}
 BEFORE = "1003_credential_reliability"  # the migration before the import
 # (learner, course) -> expected local status, for every legacy row that is importable.
 EXPECTED = {
@@ -62,9 +64,9 @@ def version(request):
 
 
 @pytest.fixture
-def legacy_db(transactional_db, settings, version):
+def legacy_db(transactional_db, version):
     """This plugin migrated up to just before the import, with the earlier plugin's tables and rows beside it."""
-    settings.SANDBOX_WAFFLE_FLAGS = FLAGS
+    set_flag(**FLAG)
     call_command("migrate", "openedx_pok", BEFORE, verbosity=0)
     dump = legacy.load(connection, version)
     yield dump
@@ -73,17 +75,28 @@ def legacy_db(transactional_db, settings, version):
 
 
 @pytest.fixture
-def one_version(transactional_db, settings):
+def one_version(transactional_db):
     """
     The earlier plugin's tables and rows (latest version) beside this plugin's fully migrated schema, as an LMS
     has them when an operator runs ``pok_import_legacy``: for the import's behaviour, not for ``migrate``.
     """
-    settings.SANDBOX_WAFFLE_FLAGS = FLAGS
+    set_flag(**FLAG)
     call_command("migrate", "openedx_pok", verbosity=0)
     dump = legacy.load(connection, legacy.VERSIONS[-1])
     yield dump
     legacy.unload(connection, dump)
     call_command("migrate", "openedx_pok", verbosity=0)
+
+
+def set_flag(everyone, courses=None, orgs=None, **rollout):
+    """``module_pok.enable`` in the waffle tables: the Flag row, then an enabled override row per course and org."""
+    Flag.objects.update_or_create(name="module_pok.enable", defaults={"everyone": everyone, **rollout})
+    for course_id, choice in (courses or {}).items():
+        WaffleFlagCourseOverrideModel.objects.create(waffle_flag="module_pok.enable", course_id=course_id,
+                                                     override_choice=choice, enabled=True)
+    for org, choice in (orgs or {}).items():
+        WaffleFlagOrgOverrideModel.objects.create(waffle_flag="module_pok.enable", org=org, override_choice=choice,
+                                                  enabled=True)
 
 
 def credential(label, course):
@@ -156,9 +169,9 @@ def test_migrate_imports_the_earlier_plugins_data(legacy_db, version):
 
 
 @pytest.fixture
-def migrated_with_legacy_data(transactional_db, settings, version):
+def migrated_with_legacy_data(transactional_db, version):
     """``one_version`` for each published version."""
-    settings.SANDBOX_WAFFLE_FLAGS = FLAGS
+    set_flag(**FLAG)
     call_command("migrate", "openedx_pok", verbosity=0)
     dump = legacy.load(connection, version)
     yield dump
@@ -265,8 +278,10 @@ def test_a_learner_gone_from_the_lms_is_skipped_with_the_reason(one_version):
 
 
 @pytest.mark.parametrize("everyone", [True, None])
-def test_the_flag_for_everyone_or_for_some_users(one_version, settings, everyone):
-    settings.SANDBOX_WAFFLE_FLAGS = {"module_pok.enable": {"everyone": everyone}}
+def test_the_flag_for_everyone_or_for_some_users(one_version, everyone):
+    WaffleFlagCourseOverrideModel.objects.all().delete()
+    WaffleFlagOrgOverrideModel.objects.all().delete()
+    set_flag(everyone, percent=None if everyone else 50)  # None: rolled out to half of the users
     report = api.import_legacy()
     enabled = dict(CertificateTemplate.objects.values_list("template_id", "enabled"))
     if everyone:
@@ -404,9 +419,9 @@ def test_the_platform_backend_reads_the_flag_like_course_waffle_flag(monkeypatch
     assert state.org_overrides == (("OtherU", True),)
 
     install_waffle(monkeypatch, [flag_row(None, percent=50)], [], org_rows=None)
-    assert compat.get_course_flag_state("module_pok.enable") == compat.CourseFlagState(everyone=None)
+    assert compat.get_course_flag_state("module_pok.enable") == lms_tables.CourseFlagState(everyone=None)
 
     install_waffle(monkeypatch, [flag_row(True)], [], org_rows=[], broken_courses=True)
-    assert compat.get_course_flag_state("module_pok.enable") == compat.CourseFlagState(everyone=True)
+    assert compat.get_course_flag_state("module_pok.enable") == lms_tables.CourseFlagState(everyone=True)
     install_waffle(monkeypatch, [], [], org_rows=[])
-    assert compat.get_course_flag_state("module_pok.enable") == compat.CourseFlagState(everyone=False)
+    assert compat.get_course_flag_state("module_pok.enable") == lms_tables.CourseFlagState(everyone=False)

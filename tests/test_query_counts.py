@@ -107,8 +107,10 @@ def test_one_issuance_is_one_read_the_claim_the_store_and_its_history_line(pok, 
     assert "ORDER BY" not in plugin[0].upper()
     # The credential's history line, written from the stored row in the same statement that reads it.
     assert plugin[3].upper().startswith("INSERT INTO") and "openedx_pok_credential_event" in plugin[3]
-    # With the LMS's own read of the certificate; the learner and the profile come with the row.
-    assert len(real_statements(queries)) == 5, real_statements(queries)
+    # With the LMS's own reads of the certificate and of the learner's "pref-lang" (get_user_preference reads the
+    # UserPreference table, openedx/core/djangoapps/user_api/preferences/api.py, Verawood); the learner and the
+    # profile come with the row.
+    assert len(real_statements(queries)) == 6, real_statements(queries)
 
 
 def _reconcile_statements(monkeypatch):

@@ -2,11 +2,16 @@
 Learner retirement: the LMS's ``USER_RETIRE_LMS_MISC`` signal reaches the plugin's receiver (wired through
 ``plugin_app["signals_config"]`` and ``compat``), which blanks the learner's name and email from every credential
 row and keeps the rows and their ids; a credential not sent yet never is.
+
+The sandbox runs the LMS's order (openedx/core/djangoapps/user_api/accounts/utils.py and views.py, openedx-platform
+Verawood): deactivation replaces the e-mail first, then the "LMS misc" step sends the signal (a failing receiver
+makes it answer 500), then the "LMS" step replaces names and username.
 """
 import json
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 from django.dispatch import Signal
 from django.forms.models import model_to_dict
 
@@ -42,9 +47,11 @@ def test_retirement_blanks_names_and_email_and_keeps_the_ids(pok, course, learne
     # A template parameter that printed the learner's name (a parameter mapping may do so).
     PokCertificate.objects.filter(id=row.id).update(
         custom_parameters={"learner": "Ada Lovelace", "inverted": "LOVELACE, Ada", "course": "Verifiable 101"})
-    assert learner.email in everything_stored(row)
+    original_email = learner.email
+    assert original_email in everything_stored(row)
 
-    lms_retirement.retire_misc(learner)
+    lms_retirement.deactivate_account(learner)
+    assert lms_retirement.retire_misc(learner) == 204
 
     retired = credential_of(learner, course)
     assert retired.receiver == {"firstName": "", "lastName": "", "email": "", "retired": True}
@@ -58,7 +65,7 @@ def test_retirement_blanks_names_and_email_and_keeps_the_ids(pok, course, learne
     assert (retired.status, retired.pok_credential_id, retired.view_url) == (row.status, row.pok_credential_id,
                                                                              row.view_url)
     stored = everything_stored(row)
-    for personal in (learner.email, "Ada", "Lovelace", learner.profile.name):
+    for personal in (original_email, "Ada", "Lovelace", learner.profile.name):
         assert personal not in stored, personal
 
 
@@ -68,8 +75,9 @@ def test_a_credential_not_sent_yet_is_never_sent(pok, course, learner, lms):
     assert credential_of(learner, course).status == CredentialStatus.FAILED  # retryable: reconcile would send it
     posts = pok.count("issue_credential")
 
-    lms_retirement.retire_misc(learner)
-    lms_retirement.retire_account(learner)
+    lms_retirement.deactivate_account(learner)
+    assert lms_retirement.retire_misc(learner) == 204
+    assert lms_retirement.retire_account(learner) == 204
 
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.HELD and not row.retryable
@@ -83,7 +91,8 @@ def test_a_credential_not_sent_yet_is_never_sent(pok, course, learner, lms):
 
 def test_retiring_twice_changes_nothing_more(pok, course, learner, lms):
     lms.award(learner, course)
-    lms_retirement.retire_misc(learner)
+    lms_retirement.deactivate_account(learner)
+    assert lms_retirement.retire_misc(learner) == 204
     first = everything_stored(credential_of(learner, course))
     assert retirement.retire_learner(learner.id) == 1
     assert json.loads(everything_stored(credential_of(learner, course))) | {"modified": None} == \
@@ -96,7 +105,8 @@ def test_other_learners_are_untouched(pok, course, learner, lms):
     other = UserFactory(profile__name="Grace Hopper")
     lms.award(learner, course)
     lms.award(other, course)
-    lms_retirement.retire_misc(learner)
+    lms_retirement.deactivate_account(learner)
+    assert lms_retirement.retire_misc(learner) == 204
     assert credential_of(other, course).receiver["email"] == other.email
 
 
@@ -125,9 +135,79 @@ def test_platform_backend_finds_the_lms_signal(monkeypatch, settings):
         compat.NOT_A_SIGNAL  # noqa: B018 - the module's lazy attributes are only the ones it names
 
 
-def test_a_failing_retirement_fails_the_lms_step(db, caplog):
-    """The pipeline must see the failure (and retry the step) rather than report the learner retired."""
-    broken = type("User", (), {"id": "not-a-user-id"})()
-    with pytest.raises(ValueError):
-        lms_retirement.retire_misc(broken)
-    assert "could not anonymize the credentials of retired user not-a-user-id" in caplog.text
+def test_a_failing_retirement_fails_the_lms_step(pok, course, learner, lms, monkeypatch, caplog):
+    """
+    The pipeline must see the failure (and retry the step) rather than report the learner retired: the plugin's
+    receiver lets the error through, and ``LMSAccountRetirementView`` answers 500.
+    """
+    lms.award(learner, course)
+    lms_retirement.deactivate_account(learner)
+
+    def broken(user_id):
+        raise DatabaseError("lock wait timeout")
+
+    monkeypatch.setattr(api, "retire_learner", broken)
+    assert lms_retirement.retire_misc(learner) == 500
+    assert f"could not anonymize the credentials of retired user {learner.id}" in caplog.text
+    monkeypatch.undo()
+    assert lms_retirement.retire_misc(learner) == 204  # the pipeline's retry
+    assert credential_of(learner, course).receiver == retirement.RETIRED_RECEIVER
+
+
+def test_a_later_receiver_failing_keeps_the_plugins_anonymization(pok, course, learner, lms):
+    """
+    ``.send`` without a transaction (views.py ``LMSAccountRetirementView``, openedx-platform Verawood): when a
+    receiver after the plugin's fails, the step answers 500 but what the plugin wrote stays; the retry finds nothing
+    more to do.
+    """
+    lms.award(learner, course)
+    lms_retirement.deactivate_account(learner)
+
+    def failing(**kwargs):
+        raise RuntimeError("another app's receiver")
+
+    lms_retirement.USER_RETIRE_LMS_MISC.connect(failing, dispatch_uid="test-retirement-failing", weak=False)
+    try:
+        assert lms_retirement.retire_misc(learner) == 500
+    finally:
+        lms_retirement.USER_RETIRE_LMS_MISC.disconnect(dispatch_uid="test-retirement-failing")
+    assert credential_of(learner, course).receiver == retirement.RETIRED_RECEIVER
+    assert retirement.retire_learner(learner.id) == 1
+
+
+def test_the_misc_step_sees_the_retired_email_and_the_plugin_needs_only_its_snapshot(pok, course, learner, lms):
+    """
+    At the LMS misc step the user's e-mail is already the retired one (accounts/utils.py, Verawood): the plugin
+    finds the learner's data by user id and the stored receiver snapshot, never by the current e-mail.
+    """
+    lms.award(learner, course)
+    original_email = learner.email
+    seen = []
+    lms_retirement.deactivate_account(learner)
+    lms_retirement.USER_RETIRE_LMS_MISC.connect(lambda user, **kwargs: seen.append(user.email),
+                                                dispatch_uid="test-retirement-email", weak=False)
+    try:
+        assert lms_retirement.retire_misc(learner) == 204
+    finally:
+        lms_retirement.USER_RETIRE_LMS_MISC.disconnect(dispatch_uid="test-retirement-email")
+    assert seen == [learner.email] and seen[0] != original_email
+    assert original_email not in everything_stored(credential_of(learner, course))
+
+
+def test_a_credential_due_after_deactivation_is_not_sent_to_the_retired_email(pok, course, learner, lms):
+    """
+    Deactivation retires the e-mail at once (accounts/utils.py, Verawood); the pipeline's LMS misc step may come days
+    later. A credential still due in between (POK was down, the certificates are not released yet) must not reach POK
+    with the learner's name and a retired, undeliverable address.
+    """
+    pok.add_fault(Fault("rate_limit", endpoint="issue_credential", times=10))
+    lms.award(learner, course)
+    posts = pok.count("issue_credential")
+    pok.clear_faults()
+    lms_retirement.deactivate_account(learner)
+
+    lms.run(api.reconcile, inline=True, pending_grace=timedelta(0))
+
+    assert pok.count("issue_credential") == posts
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.HELD and "deleting their account" in row.status_reason

@@ -1,5 +1,5 @@
 """
-Translations: the catalogs in openedx_pok/conf/locale are found by Django (``LOCALE_PATHS``), complete, valid,
+Translations: the catalogs in openedx_pok/locale are found by Django (an installed app's own), complete, valid,
 compiled, and used by the pages the learner sees; a language without a catalog falls back to English.
 
 The msgfmt checks need GNU gettext (``apt-get install gettext``; .ci/run installs it).
@@ -18,59 +18,46 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
+import openedx_pok
+from lms_sandbox.envs.derived import Derived
 from openedx_pok import api
 from openedx_pok.models import CredentialStatus, PokCertificate
 from openedx_pok.settings import common, production
 
-LOCALE_DIR = pathlib.Path(common.LOCALE_DIR)
+# Django loads an installed app's catalogs from <app>/locale: no LOCALE_PATHS entry is needed (or made).
+LOCALE_DIR = pathlib.Path(openedx_pok.__file__).resolve().parent / "locale"
 LANGUAGES = {"es_419": "nplurals=2; plural=(n != 1);", "pt_BR": "nplurals=2; plural=(n > 1);"}
 HEADING = "Your credential is being issued"
 HEADINGS = {"es-419": "Su credencial se está emitiendo", "pt-br": "Sua credencial está sendo emitida"}
 READY = {"es-419": "Su credencial está lista. Abriéndola…", "pt-br": "Sua credencial está pronta. Abrindo…"}
 
 
-# --- LOCALE_PATHS ---------------------------------------------------------------------------------------------------
+# --- where the catalogs are found ----------------------------------------------------------------------------------
 
-def settings_module(**values):
+@pytest.mark.parametrize("shape", ["derived", "function", "list", "tuple", "absent"])
+@pytest.mark.parametrize("phases", [(common,), (common, production), (production,)])
+def test_the_settings_phases_leave_locale_paths_alone(shape, phases):
+    """Whatever the platform's LOCALE_PATHS is at that moment (a placeholder, a function, a value, absent), the
+    plugin neither reads nor replaces it: in the LMS's common phase it is not a list yet."""
+    values = {"derived": Derived(lambda _settings: ["/edx/app/edx-platform/conf/locale"]),
+              "function": lambda _settings: ["/edx/app/edx-platform/conf/locale"],
+              "list": ["/edx/app/edx-platform/conf/locale"], "tuple": ("/edx/app/edx-platform/conf/locale",)}
     module = types.ModuleType("lms_settings")
-    for name, value in values.items():
-        setattr(module, name, value)
-    return module
-
-
-def test_locale_dir_is_the_packages_conf_locale():
-    assert LOCALE_DIR == pathlib.Path(common.__file__).resolve().parent.parent / "conf" / "locale"
-    assert sorted(path.name for path in LOCALE_DIR.iterdir() if path.is_dir()) == sorted(LANGUAGES)
-
-
-@pytest.mark.parametrize("phases", [(common,), (common, common), (common, production), (production, production)])
-@pytest.mark.parametrize("platform_paths", [("/edx/app/edx-platform/conf/locale",),
-                                            ["/edx/app/edx-platform/conf/locale"]])
-def test_locale_path_appended_once_after_the_platforms(phases, platform_paths):
-    module = settings_module(LOCALE_PATHS=platform_paths)
+    if shape in values:
+        module.LOCALE_PATHS = values[shape]
     for phase in phases:
         phase.plugin_settings(module)
-    assert type(module.LOCALE_PATHS) is type(platform_paths)
-    assert list(module.LOCALE_PATHS) == [*platform_paths, common.LOCALE_DIR]
-    assert list(platform_paths) == ["/edx/app/edx-platform/conf/locale"]  # the original is not changed
+    if shape == "absent":
+        assert not hasattr(module, "LOCALE_PATHS")
+    else:
+        assert module.LOCALE_PATHS is values[shape]
 
 
-@pytest.mark.parametrize("current", [None, (), []])
-def test_locale_path_added_when_there_are_none(current):
-    module = settings_module() if current is None else settings_module(LOCALE_PATHS=current)
-    common.plugin_settings(module)
-    common.plugin_settings(module)
-    assert list(module.LOCALE_PATHS) == [common.LOCALE_DIR]
-
-
-def test_locale_path_given_as_a_path_object_is_not_added_again():
-    module = settings_module(LOCALE_PATHS=[LOCALE_DIR])
-    common.plugin_settings(module)
-    assert module.LOCALE_PATHS == [LOCALE_DIR]
-
-
-def test_django_settings_have_the_locale_path():
-    assert common.LOCALE_DIR in settings.LOCALE_PATHS
+def test_the_catalogs_are_the_apps_own_which_django_finds_without_a_setting():
+    assert sorted(path.name for path in LOCALE_DIR.iterdir() if path.is_dir()) == sorted(LANGUAGES)
+    assert all(pathlib.Path(path).resolve() != LOCALE_DIR for path in settings.LOCALE_PATHS)
+    with translation.override("es-419"):
+        assert gettext(HEADING) == HEADINGS["es-419"]
 
 
 # --- the catalogs ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Tutor runs from its own environment, ``.tox/tutor`` (``tox -e tutor``: the pinne
 plus the plugin, installed by the fixture below when it is missing; ``POK_TEST_TUTOR`` points at another ``tutor``).
 Each test renders a Tutor project in a temporary ``TUTOR_ROOT`` with the plugin enabled and checks what Tutor wrote:
 the image install, the settings fragments, which are **executed** against a settings namespace that already holds
-another plugin's filter steps, and the ``pok-beat`` service in docker-compose and Kubernetes.
+another plugin's filter steps, and the ``pok-beat`` service in docker-compose and Kubernetes. An in-place upgrade
+from the earlier tutor-contrib-pok (21.x/22.x) starts from a config.yml that holds that plugin's keys.
 """
 import json
 import os
@@ -58,11 +59,15 @@ class TutorProject:
         self.root = root
         self.env = {**os.environ, "TUTOR_ROOT": str(root), "TUTOR_PLUGINS_ROOT": str(root / "plugins")}
 
-    def run(self, *args):
+    def execute(self, *args):
+        """Run ``tutor *args``, which must succeed; the finished process (Tutor prints its notices on stderr)."""
         result = subprocess.run([str(self.tutor_bin), *args], env=self.env, capture_output=True, text=True,
                                 timeout=300, check=False)
         assert result.returncode == 0, f"tutor {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-        return result.stdout
+        return result
+
+    def run(self, *args):
+        return self.execute(*args).stdout
 
     def file(self, relative):
         return (self.root / "env" / relative).read_text(encoding="utf-8")
@@ -256,3 +261,103 @@ def test_disabling_the_plugin_removes_everything(tutor_bin, tmp_path):
     assert "openedx_pok" not in project.file("apps/openedx/settings/lms/production.py")
     assert "openedx-pok" not in project.file("build/openedx/Dockerfile")
     assert "pok-beat" not in compose_services(project, "local/docker-compose.prod.yml")
+
+
+# --- in-place upgrade from the earlier tutor-contrib-pok (21.x/22.x) ------------------------------------------------
+
+# config.yml as the earlier plugin left it after `tutor config save --set ...` (its docs: API key, default template,
+# the openedx-pok version to install).
+EARLIER_KEYS = f"POK_API_KEY: {API_KEY}\nPOK_PLUGIN_VERSION: 22.0.0\nPOK_TEMPLATE_ID: tpl-old\n"
+NOTICE = "config.yml holds keys of the earlier tutor-contrib-pok (21.x/22.x)"
+
+
+def upgraded_project(tutor_bin, root, earlier_keys):
+    """The earlier plugin's project after ``pip install`` of ours and ``tutor config save`` (in ``project.saved``)."""
+    project = TutorProject(tutor_bin, root)
+    project.run("plugins", "enable", "pok")
+    with (root / "config.yml").open("a", encoding="utf-8") as config:
+        config.write(earlier_keys)
+    project.saved = project.execute("config", "save")
+    return project
+
+
+@pytest.fixture(scope="module")
+def upgraded(tutor_bin, tmp_path_factory):
+    return upgraded_project(tutor_bin, tmp_path_factory.mktemp("tutor-root"), EARLIER_KEYS)
+
+
+def common_settings(project, service):
+    """The ``POK_*`` settings of ``service`` that the openedx-common-settings fragment sets, executed."""
+    production = project.file(f"apps/openedx/settings/{service}/production.py")
+    code = fragment(production, f"# openedx-pok {plugin_version()} (tutor-contrib-pok)", "######## End of settings")
+    namespace = {}
+    exec(compile(code, "common-fragment", "exec"), namespace)
+    return {name: value for name, value in namespace.items() if name.startswith("POK_")}
+
+
+@pytest.mark.parametrize("service", ["lms", "cms"])
+def test_upgrade_carries_the_earlier_default_template_over(upgraded, service):
+    assert 'POK_DEFAULT_TEMPLATE_ID = "tpl-old"' in upgraded.file(f"apps/openedx/settings/{service}/production.py")
+    assert common_settings(upgraded, service) == {"POK_API_URL": "https://api.pok.tech", "POK_API_KEY": API_KEY,
+                                                  "POK_DEFAULT_TEMPLATE_ID": "tpl-old"}
+
+
+def test_upgrade_a_set_new_default_template_wins(tutor_bin, tmp_path):
+    project = upgraded_project(tutor_bin, tmp_path / "root", EARLIER_KEYS + "POK_DEFAULT_TEMPLATE_ID: tpl-new\n")
+    for service in ("lms", "cms"):
+        assert common_settings(project, service)["POK_DEFAULT_TEMPLATE_ID"] == "tpl-new"
+        assert "tpl-old" not in project.file(f"apps/openedx/settings/{service}/production.py")
+    assert "POK_TEMPLATE_ID is ignored: POK_DEFAULT_TEMPLATE_ID is set." in project.saved.stderr
+
+
+def test_fresh_project_sets_no_default_template_and_prints_no_notice(tutor_bin, tmp_path):
+    project = TutorProject(tutor_bin, tmp_path / "root")
+    project.run("plugins", "enable", "pok")
+    saved = project.execute("config", "save")
+    for service in ("lms", "cms"):
+        assert common_settings(project, service) == {"POK_API_URL": "https://api.pok.tech"}
+    assert "POK_DEFAULT_TEMPLATE_ID" not in project.file("apps/openedx/settings/lms/development.py")
+    assert NOTICE not in saved.stderr
+
+
+def test_upgrade_values_are_python_string_literals(tutor_bin, tmp_path):
+    # The earlier plugin wrote "{{ POK_TEMPLATE_ID }}": a number stayed a string there, and must here.
+    keys = "POK_API_KEY: 12345\nPOK_TEMPLATE_ID: 'tpl \"q\" \\ x \U0001F600'\n"
+    project = upgraded_project(tutor_bin, tmp_path / "root", keys)
+    settings = common_settings(project, "lms")
+    assert settings["POK_DEFAULT_TEMPLATE_ID"] == 'tpl "q" \\ x \U0001F600'
+    assert settings["POK_API_KEY"] == "12345"
+
+
+def test_upgrade_earlier_plugin_version_does_not_change_what_pip_installs(upgraded):
+    dockerfile = upgraded.file("build/openedx/Dockerfile")
+    assert f"$PIP_COMMAND install 'openedx-pok=={plugin_version()}'" in dockerfile
+    assert "22.0.0" not in dockerfile
+
+
+def test_upgrade_notice_says_what_was_carried_over_and_what_to_rename(upgraded):
+    lines = [line.strip() for line in upgraded.saved.stderr.splitlines()]
+    assert any(line.endswith(f"tutor-contrib-pok: {NOTICE}.") for line in lines)
+    assert "- POK_TEMPLATE_ID=tpl-old is used as POK_DEFAULT_TEMPLATE_ID (mappings without a template)." in lines
+    installs = f"openedx-pok=={plugin_version()}"
+    assert f"- POK_PLUGIN_VERSION is ignored: the image installs {installs} (POK_PIP_REQUIREMENT)." in lines
+    command = ("tutor config save --set POK_DEFAULT_TEMPLATE_ID=tpl-old --unset POK_TEMPLATE_ID "
+               "--unset POK_PLUGIN_VERSION")
+    assert f"Rename or remove them: {command}" in lines
+    assert API_KEY not in upgraded.saved.stderr  # the key is carried over as it is, and never printed
+
+
+def test_upgrade_the_notice_command_keeps_the_template_and_ends_the_notice(tutor_bin, tmp_path):
+    project = upgraded_project(tutor_bin, tmp_path / "root", EARLIER_KEYS)
+    saved = project.execute("config", "save", "--set", "POK_DEFAULT_TEMPLATE_ID=tpl-old", "--unset", "POK_TEMPLATE_ID",
+                            "--unset", "POK_PLUGIN_VERSION")
+    assert NOTICE not in saved.stderr
+    assert common_settings(project, "lms")["POK_DEFAULT_TEMPLATE_ID"] == "tpl-old"
+    assert "POK_TEMPLATE_ID" not in (project.root / "config.yml").read_text(encoding="utf-8")
+
+
+def test_upgrade_notice_reports_an_earlier_pok_version(tutor_bin, tmp_path):
+    # POK_VERSION is a key of both plugins; ours installs openedx-pok=={{ POK_VERSION }}, so 22.0.0 is the old backend.
+    project = upgraded_project(tutor_bin, tmp_path / "root", "POK_VERSION: 22.0.0\n")
+    assert "- POK_VERSION=22.0.0 makes the image install the earlier openedx-pok 22.0.0" in project.saved.stderr
+    assert "Rename or remove them: tutor config save --unset POK_VERSION" in project.saved.stderr

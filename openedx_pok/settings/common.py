@@ -1,22 +1,22 @@
 """
-Default settings of the plugin, applied by the platform before the operator's YAML configuration.
+Default settings of the plugin, applied by the platform while it builds its own settings.
+
+The ``common`` phase runs part-way through the LMS's and Studio's ``common.py``, where some settings are still
+``Derived`` placeholders (``LOCALE_PATHS``, ``ROOT_URLCONF`` ...) computed only at the end; it also runs in Tutor's
+image build, where no ``production`` phase follows. So this module touches nothing but its own ``POK_*`` names and
+``OPEN_EDX_FILTERS_CONFIG``, and never evaluates or iterates a value it did not set: the translations need no
+setting at all (they live in ``openedx_pok/locale``, where Django finds an installed app's catalogs).
 
 Every ``POK_*`` setting gets a default here so the rest of the plugin can read ``settings.POK_*`` without guards.
 Values already present (set by a settings module loaded earlier) are kept. Each default is documented where it is
 defined, in the Open edX annotation format (setting annotations; OEP-17 toggle annotations for the booleans) that
-the platform's settings documentation and ``make quality`` read. The values are not validated here: a wrong type or
-choice shows up where it is used. Validation at startup belongs to Django system checks, left to a later change.
+the platform's settings documentation and ``make quality`` read. Values are not validated here (a settings phase
+must never fail the platform's start): ``pok_check`` and ``manage.py check --deploy`` report bad ones.
 
-The pipeline steps are merged into ``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`. The plugin's
-translation catalogs (``conf/locale``) are added to ``LOCALE_PATHS``; see :func:`register_locale_path`.
+The pipeline steps are merged into ``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`.
 """
-import os
-
 CREATION_FILTER = "org.openedx.learning.certificate.creation.requested.v1"
 RENDER_FILTER = "org.openedx.learning.certificate.render.started.v1"
-
-# The plugin's translation catalogs: conf/locale/<language>/LC_MESSAGES/django.po/.mo (Open edX layout).
-LOCALE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "locale")
 
 PIPELINE_STEPS = {
     CREATION_FILTER: "openedx_pok.pipeline.RequestPokCredential",
@@ -229,43 +229,59 @@ DEFAULTS = {
 }
 
 
-def register_pipeline_steps(settings):
+def _with_steps(config):
     """
-    Merge the plugin's pipeline steps into ``settings.OPEN_EDX_FILTERS_CONFIG``.
+    ``config`` (the value of ``OPEN_EDX_FILTERS_CONFIG``) with the plugin's steps merged in, as a new dict.
 
-    Runs in both the ``common`` and the ``production`` phase because the operator's YAML replaces the whole key in
-    between. It is idempotent, keeps every other plugin's steps in order, accepts a single string as pipeline and
-    never changes an existing ``fail_silently``. The dict is rebuilt rather than mutated so a configuration shared
-    with another settings module is not changed behind its back.
+    Keeps every other plugin's steps in order and an existing ``fail_silently``, lists each step once, and accepts
+    every filter entry openedx-filters accepts (a dict, a list of step paths, a single path). A value of any other
+    shape is returned as it is: the LMS cannot run filters with it either, and ``pok_check`` says so.
     """
-    current = getattr(settings, "OPEN_EDX_FILTERS_CONFIG", None) or {}
-    merged = dict(current)
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        return config
+    merged = dict(config)
     for filter_type, step in PIPELINE_STEPS.items():
-        filter_config = dict(merged.get(filter_type) or {})
-        pipeline = filter_config.get("pipeline") or []
+        entry = merged.get(filter_type)
+        if isinstance(entry, (list, tuple, str)):
+            entry = {"pipeline": entry}
+        elif not entry:
+            entry = {}
+        elif not isinstance(entry, dict):
+            continue  # reported by pok_check, left as the operator wrote it
+        pipeline = entry.get("pipeline") or []
         if isinstance(pipeline, str):
             pipeline = [pipeline]
-        pipeline = list(pipeline)
+        if not isinstance(pipeline, (list, tuple)):
+            continue
+        entry, pipeline = dict(entry), list(pipeline)
         if step not in pipeline:
             pipeline.append(step)
-        filter_config["pipeline"] = pipeline
-        filter_config.setdefault("fail_silently", True)
-        merged[filter_type] = filter_config
-    settings.OPEN_EDX_FILTERS_CONFIG = merged
+        entry["pipeline"] = pipeline
+        entry.setdefault("fail_silently", True)
+        merged[filter_type] = entry
+    return merged
 
 
-def register_locale_path(settings):
+def register_pipeline_steps(settings):
     """
-    Append the plugin's ``conf/locale`` to ``settings.LOCALE_PATHS`` so Django loads its translations.
+    Merge the plugin's pipeline steps into ``settings.OPEN_EDX_FILTERS_CONFIG`` (see :func:`_with_steps`).
 
-    Django only looks for an app's catalogs in ``<app>/locale``; Open edX keeps them in ``conf/locale``. Idempotent,
-    keeps the platform's own paths first (they win for a message both translate) and keeps a tuple a tuple.
+    Runs in both the ``common`` and the ``production`` phase because the operator's YAML replaces the whole key in
+    between; idempotent. The dict is rebuilt rather than mutated so a configuration shared with another settings
+    module is not changed behind its back. A value the platform computes later (a ``Derived`` placeholder, or a
+    function of the settings on releases before Teak) is not evaluated now: it is wrapped so that the steps are
+    merged into its value when the platform derives it.
     """
-    current = getattr(settings, "LOCALE_PATHS", None)
-    paths = list(current or [])
-    if not any(os.path.normpath(os.fspath(path)) == LOCALE_DIR for path in paths):
-        paths.append(LOCALE_DIR)
-    settings.LOCALE_PATHS = tuple(paths) if isinstance(current, tuple) else paths
+    current = getattr(settings, "OPEN_EDX_FILTERS_CONFIG", None)
+    calculate = getattr(current, "calculate_value", None)
+    if callable(calculate):
+        settings.OPEN_EDX_FILTERS_CONFIG = type(current)(lambda platform: _with_steps(calculate(platform)))
+    elif callable(current):
+        settings.OPEN_EDX_FILTERS_CONFIG = lambda platform: _with_steps(current(platform))
+    else:
+        settings.OPEN_EDX_FILTERS_CONFIG = _with_steps(current)
 
 
 # openedx-pok 21.x/22.x names whose value becomes the default of the new name when that one is empty.
@@ -298,10 +314,9 @@ def apply_legacy_defaults(settings):
 
 
 def plugin_settings(settings):
-    """Apply the plugin defaults, register its pipeline steps and its translations."""
+    """Apply the plugin defaults and register its pipeline steps."""
     for name, value in DEFAULTS.items():
         if not hasattr(settings, name):
             setattr(settings, name, value)
     apply_legacy_defaults(settings)
     register_pipeline_steps(settings)
-    register_locale_path(settings)

@@ -10,13 +10,19 @@ What each piece is for:
   schedules ``openedx_pok.tasks.reconcile_credentials``;
 - ``local-docker-compose-prod-services`` / ``k8s-deployments``: a ``pok-beat`` Celery beat service, because Tutor 22
   runs Celery workers but no beat. It sits next to Tutor's own ``lms-worker`` (``tutor local`` and Kubernetes; in
-  ``tutor dev`` there is no worker to run what a beat sends).
+  ``tutor dev`` there is no worker to run what a beat sends);
+- an in-place upgrade from the earlier tutor-contrib-pok (21.x/22.x, same module and plugin name) leaves its keys in
+  config.yml: its ``POK_TEMPLATE_ID`` stands in for an empty ``POK_DEFAULT_TEMPLATE_ID`` (``openedx-common-settings``)
+  and a notice, printed whenever Tutor loads the configuration, says what to rename or remove.
 
 The patch texts live in ``tutorpok/patches/<patch name>`` and are Jinja templates rendered by Tutor.
 """
+import json
+import re
+import shlex
 from importlib import resources
 
-from tutor import hooks
+from tutor import fmt, hooks
 
 from .__about__ import __version__
 
@@ -45,3 +51,64 @@ hooks.Filters.ENV_PATCHES.add_items(
     [(patch.name, patch.read_text(encoding="utf-8")) for patch in sorted(PATCHES.iterdir(), key=lambda p: p.name)
      if patch.is_file() and not patch.name.startswith(".")]
 )
+
+
+def python_str(value):
+    """
+    ``value`` as a Python string literal, for the settings files (Jinja filter ``pok_python_str``).
+
+    A JSON string without ``ensure_ascii`` is also a Python literal of the same text, quotes and backslashes included.
+    ``tojson`` alone would write ``12345`` or ``true`` for a value YAML reads as a number or a boolean (``--set
+    POK_API_KEY=12345``), and escape non-BMP characters as surrogate pairs that Python does not join.
+    """
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(("pok_python_str", python_str))
+
+# The earlier tutor-contrib-pok's keys that do nothing here (POK_PLUGIN_PIP_REQUIREMENT was in its README only).
+EARLIER_IGNORED_KEYS = ("POK_PLUGIN_VERSION", "POK_PLUGIN_PIP_REQUIREMENT")
+# openedx-pok releases before 23 are the earlier backend, which has none of the pipeline steps these settings name.
+FIRST_VERSION = 23
+
+
+def earlier_plugin_notice(config):
+    """What the earlier tutor-contrib-pok's keys in ``config`` become, and the command to clean them up ("" if none)."""
+    lines, options = [], []
+    if "POK_TEMPLATE_ID" in config:
+        template = config["POK_TEMPLATE_ID"]
+        # The same rule as openedx-common-settings: a non-empty POK_DEFAULT_TEMPLATE_ID wins.
+        if template and not config["POK_DEFAULT_TEMPLATE_ID"]:
+            lines.append(f"POK_TEMPLATE_ID={template} is used as POK_DEFAULT_TEMPLATE_ID "
+                         "(mappings without a template).")
+            options += ["--set", f"POK_DEFAULT_TEMPLATE_ID={template}"]
+        else:
+            lines.append("POK_TEMPLATE_ID is ignored" + (": POK_DEFAULT_TEMPLATE_ID is set." if template else "."))
+        options += ["--unset", "POK_TEMPLATE_ID"]
+    for key in EARLIER_IGNORED_KEYS:
+        if key in config:
+            lines.append(f"{key} is ignored: the image installs {config['POK_PIP_REQUIREMENT']} (POK_PIP_REQUIREMENT).")
+            options += ["--unset", key]
+    # Both plugins have POK_VERSION; here it chooses what pip installs, so an earlier plugin's value would install the
+    # earlier backend. It is an explicit setting, so it is reported, not overridden.
+    version = str(config.get("POK_VERSION", ""))
+    major = re.match(r"v?(\d+)", version)
+    if major and int(major.group(1)) < FIRST_VERSION:
+        lines.append(f"POK_VERSION={version} makes the image install the earlier openedx-pok {version}, which this "
+                     f"plugin does not work with (unset: {__version__}).")
+        options += ["--unset", "POK_VERSION"]
+    if not lines:
+        return ""
+    return "\n".join([
+        "tutor-contrib-pok: config.yml holds keys of the earlier tutor-contrib-pok (21.x/22.x).",
+        *(f"  - {line}" for line in lines),
+        f"  Rename or remove them: tutor config save {shlex.join(options)}",
+    ])
+
+
+@hooks.Actions.CONFIG_LOADED.add()
+def _print_earlier_plugin_notice(config):
+    # Tutor keeps unknown keys in config.yml and says nothing about them; the operator has to hear it from us.
+    notice = earlier_plugin_notice(config)
+    if notice:
+        fmt.echo_alert(notice)

@@ -98,6 +98,12 @@ def _reasons(counter):
     return lines
 
 
+def _release_dates(report):
+    """One line per course that does not show certificates yet: when its credentials go out."""
+    return [f"      {str(course):<40}  " + (date.isoformat() if date else _("no date set yet"))
+            for course, date in sorted(report.waiting.items())]
+
+
 def summary(report):
     """The summary table of a backfill run."""
     counts = report.counts
@@ -114,6 +120,8 @@ def summary(report):
         title,
         f"  {_('Requested'):<26}{requested}",
         f"  {_('Already had a credential'):<26}{counts['already_had']:>8}" + (f"  ({had})" if had else ""),
+        f"  {_('Waiting for the release'):<26}{counts['scheduled']:>8}",
+        *_release_dates(report),
         f"  {_('Held'):<26}{counts['held']:>8}",
         *_reasons(report.held),
         f"  {_('Failed'):<26}{counts['failed']:>8}",

@@ -1,13 +1,21 @@
 """
 ``manage.py lms pok_check [--online]``: the plugin's doctor for a deployment pipeline.
 
-Runs the plugin's system checks (``openedx_pok.E0xx`` / ``W0xx``) and, with ``--online``, a live connection test
-per POK account. Exits non-zero when an error is found or an account cannot be reached; warnings are printed only.
+Runs the plugin's checks (``openedx_pok.E0xx`` / ``W0xx``, see ``openedx_pok/checks.py``), with the deployment and
+the database ones that no other command runs (a POK misconfiguration must never stop ``migrate`` or a deploy; here a
+pipeline can gate on it) and, with ``--online``, a live connection test per POK account. Exits non-zero when an
+error is found or an account cannot be reached; warnings are printed only.
 """
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from openedx_pok import api
+
+# The plugin's check tag (openedx_pok.checks.TAG; commands reach the plugin through api only).
+TAG = "openedx_pok"
 
 
 class Command(BaseCommand):
@@ -18,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--online", action="store_true", help="Also call POK once per account.")
 
     def handle(self, *args, **options):
-        found = checks.run_checks(tags=["openedx_pok"], include_deployment_checks=False)
+        found = checks.run_checks(tags=[TAG], include_deployment_checks=True, databases=list(connections))
         problems = 0
         for message in found:
             line = f"{message.id}: {message.msg}" + (f" ({message.hint})" if message.hint else "")
@@ -31,11 +39,17 @@ class Command(BaseCommand):
             for name in api.account_names():
                 report = api.test_connection(name)
                 if report.ok:
-                    self.stdout.write(f"account {name}: OK, organization {report.organization}, wallet "
-                                      f"{report.wallet}, {report.available_credits} credits")
+                    credits = report.available_credits or 0
+                    self.stdout.write(ngettext(
+                        "account {name}: OK, organization {organization}, wallet {wallet}, {credits} credit",
+                        "account {name}: OK, organization {organization}, wallet {wallet}, {credits} credits",
+                        credits).format(name=name, organization=report.organization, wallet=report.wallet,
+                                        credits=credits))
                 else:
                     problems += 1
-                    self.stderr.write(f"account {name}: {report.reason}")
+                    self.stderr.write(_("account {name}: {reason}").format(name=name, reason=report.reason))
         if problems:
-            raise CommandError(f"{problems} problem(s) found in the POK configuration.")
-        self.stdout.write("POK configuration OK.")
+            raise CommandError(ngettext("{count} problem found in the POK configuration.",
+                                        "{count} problems found in the POK configuration.", problems).format(
+                                            count=problems))
+        self.stdout.write(_("POK configuration OK."))

@@ -1,0 +1,125 @@
+"""
+How the plugin reads the LMS's own tables, given their model classes: the keyset walk of GeneratedCertificate, the
+course overview's certificate release fields, and the course waffle flag with its override tables.
+
+Both backends of ``compat`` call these functions: the platform backend with the LMS's models, the sandbox's with
+its own copies of them, so the tests run the very queries the plugin runs in the LMS. Nothing here imports platform
+code; what the functions return are the small frozen data classes that cross the platform door.
+"""
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DatabaseError, transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CourseFlagState:
+    """
+    Where a course waffle flag (``CourseWaffleFlag``) is switched on or off, as the LMS would decide it.
+
+    ``everyone`` is the flag itself: True (on for everyone), False (off or absent), or None when it is rolled out
+    to some users only (percent, groups, staff...), which no course-wide decision can express. Overrides are the
+    current "force on" (True) / "force off" (False) of a course key (string) or an organization; unset ones are
+    left out. A course override wins over its organization's, which wins over the flag.
+    """
+
+    everyone: bool | None = False
+    course_overrides: tuple = ()   # ((course key string, on), ...)
+    org_overrides: tuple = ()      # ((organization short name, on), ...)
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """One downloadable Open edX certificate as the backfill reads it: ids and dates, no personal data."""
+
+    certificate_id: int
+    user_id: int
+    course_key: object
+    created: datetime | None = None
+    verify_uuid: str = ""
+
+
+def keyset_certificates(model, course_keys, since=None, until=None, after_id=0, batch_size=500):
+    """
+    Downloadable certificates of ``model`` (the LMS's or the sandbox's GeneratedCertificate), by ascending id.
+
+    Keyset pages (``id > last id ORDER BY id LIMIT batch_size``), never OFFSET and never the whole table at once: the
+    memory is one page whatever the number of learners, and each page is a short query. The LMS table has no index
+    on ``course_id`` alone, so a walk along the primary key is the one plan that reads the table only once.
+    ``since`` (inclusive) and ``until`` (exclusive) bound the certificate's creation date.
+    """
+    query = model.objects.filter(status="downloadable", course_id__in=list(course_keys))
+    if since is not None:
+        query = query.filter(created_date__gte=since)
+    if until is not None:
+        query = query.filter(created_date__lt=until)
+    fields = ("id", "user_id", "course_id", "created_date", "verify_uuid")
+    while True:
+        page = list(query.filter(id__gt=after_id).order_by("id").values_list(*fields)[:batch_size])
+        for certificate_id, user_id, course_key, created, verify_uuid in page:
+            yield CertificateRecord(certificate_id=certificate_id, user_id=user_id, course_key=course_key,
+                                    created=created, verify_uuid=verify_uuid or "")
+        if len(page) < batch_size:
+            return
+        after_id = page[-1][0]
+
+
+def count_certificates(model, course_keys, since=None, until=None):
+    """How many certificates :func:`keyset_certificates` yields (one COUNT query; for a progress bar)."""
+    query = model.objects.filter(status="downloadable", course_id__in=list(course_keys))
+    if since is not None:
+        query = query.filter(created_date__gte=since)
+    if until is not None:
+        query = query.filter(created_date__lt=until)
+    return query.count()
+
+
+def certificates_release_fields(overview):
+    """The CourseInfo fields that decide when certificates are shown, from a course overview (LMS or sandbox)."""
+    return {
+        "self_paced": bool(overview.self_paced),
+        "certificates_display_behavior": str(overview.certificates_display_behavior or "end"),
+        "certificate_available_date": overview.certificate_available_date,
+        "certificates_show_before_end": bool(overview.certificates_show_before_end),
+    }
+
+
+def course_flag_state(flag_name, flag_model, course_override_model, org_override_model=None):
+    """:class:`CourseFlagState` of a course waffle flag from waffle's Flag model and the override models of
+    openedx/core/djangoapps/waffle_utils/models.py (the LMS's or the sandbox's; no org model on older platforms)."""
+    flags = _read(flag_model, lambda objects: list(objects.filter(name=flag_name)[:1]))
+    everyone = flags[0].everyone if flags else False
+    if everyone is None and not _flag_rolled_out(flags[0]):
+        everyone = False
+    org_overrides = _current_overrides(org_override_model, flag_name, "org") if org_override_model else ()
+    return CourseFlagState(everyone=everyone, org_overrides=org_overrides,
+                           course_overrides=_current_overrides(course_override_model, flag_name, "course_id"))
+
+
+def _read(model, query):
+    """``query(model.objects)``, or () when the table is not there yet (an LMS migrating several apps at once)."""
+    try:
+        with transaction.atomic():
+            return query(model.objects)
+    except DatabaseError:
+        log.warning("POK: could not read %s; treated as empty", model._meta.db_table)
+        return ()
+
+
+def _flag_rolled_out(flag):
+    """Whether the flag is rolled out to some users; not "superusers", waffle's default, which says nothing."""
+    return bool(flag.percent or flag.staff or flag.authenticated or flag.testing or flag.rollout
+                or flag.languages or flag.users.exists() or flag.groups.exists())
+
+
+def _current_overrides(model, flag_name, key_field):
+    """The current override per key, like ``override_value``: the latest row decides, if it is enabled."""
+    rows = _read(model, lambda objects: list(objects.filter(waffle_flag=flag_name).order_by(
+        key_field, "-change_date", "-id").values_list(key_field, "override_choice", "enabled")))
+    current = {}
+    for key, choice, enabled in rows:
+        current.setdefault(str(key), choice if enabled else None)
+    return tuple((key, choice == "on") for key, choice in current.items() if choice in ("on", "off"))
