@@ -1,4 +1,4 @@
 """
-Root pytest configuration: registers the plugin's shipped test fixtures (the POK simulator).
+Root pytest configuration: registers the POK simulator's fixtures (test tooling, outside the installed package).
 """
-pytest_plugins = ["openedx_pok.testing.fixtures"]
+pytest_plugins = ["test_utils.pok_fixtures"]

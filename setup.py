@@ -40,8 +40,22 @@ setup(
     long_description=README,
     long_description_content_type="text/x-rst",
     license="AGPL-3.0-or-later",
+    # Only the plugin: the POK simulator (pok_simulator/) and the test helpers (test_utils/) are top-level test tooling
+    # that an LMS never installs (tests/test_packaging.py builds the wheel and checks).
     packages=find_packages(include=["openedx_pok", "openedx_pok.*"], exclude=["*tests"]),
-    include_package_data=True,
+    # The data files the app needs at run time, declared here rather than picked up from MANIFEST.in with
+    # include_package_data, which makes setuptools warn that the data-only folders (locale/*/LC_MESSAGES,
+    # templates/openedx_pok) are "absent from the `packages` configuration". MANIFEST.in is for the sdist only.
+    package_data={
+        "openedx_pok": [
+            "templates/**/*.html",
+            "templates/**/*.txt",
+            "static/**/*",
+            "locale/*/LC_MESSAGES/django.po",
+            "locale/*/LC_MESSAGES/django.mo",
+        ],
+    },
+    include_package_data=False,
     python_requires=">=3.11",
     install_requires=load_requirements("requirements/base.in") + ["Django>=4.2,<6.0"],
     zip_safe=False,

@@ -47,7 +47,7 @@ from django.db import connection  # noqa: E402
 
 from bench import admin_pages, data, db, reconcile_run  # noqa: E402
 from bench import run as lms_parts  # noqa: E402
-from openedx_pok.testing.pok_simulator import PokSimulator  # noqa: E402
+from pok_simulator import PokSimulator  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000)
 QUICK_SIZES = (1_000, 5_000)

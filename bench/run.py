@@ -65,7 +65,7 @@ from openedx_pok import api  # noqa: E402
 from openedx_pok.apps import OpenedxPokConfig  # noqa: E402
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate  # noqa: E402
 from openedx_pok.settings.common import PIPELINE_STEPS  # noqa: E402
-from openedx_pok.testing.pok_simulator import PokSimulator  # noqa: E402
+from pok_simulator import PokSimulator  # noqa: E402
 
 SEED = 20261123
 DEFAULT_LEARNERS = 100

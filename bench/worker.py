@@ -76,7 +76,7 @@ from lms_sandbox.models import CourseOverview, GeneratedCertificate, UserProfile
 from openedx_pok import api  # noqa: E402
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate  # noqa: E402
 from openedx_pok.tasks import BACKFILL_CHUNK_SIZE  # noqa: E402
-from openedx_pok.testing.pok_simulator import PokSimulator  # noqa: E402
+from pok_simulator import PokSimulator  # noqa: E402
 
 REPO_DIR = settings.REPO_DIR
 POK_LATENCY = 0.1

@@ -114,7 +114,7 @@ def start_pok(async_polls):
         if async_polls is not None:
             detail("--async-polls is ignored", "it configures the simulator; this POK emits as it does")
     else:
-        from openedx_pok.testing.pok_simulator import PokSimulator
+        from pok_simulator import PokSimulator
 
         simulator = PokSimulator(host=HOST).start()
         if async_polls is not None:

@@ -20,7 +20,6 @@ from lms_sandbox.models import (
 )
 from openedx_pok.compat import CertificateInfo, CourseInfo, Signatory
 from openedx_pok.lms_tables import (
-    certificates_release_fields,
     count_certificates,
     course_flag_state,
     keyset_certificates,
@@ -48,24 +47,14 @@ class SandboxBackend:
         except CourseOverview.DoesNotExist:
             return None
         org = overview.org or course_key.org
-        signatories = tuple(
+        signatories = (
             Signatory(name=s.get("name") or "", title=s.get("title") or "", organization=s.get("organization") or "")
             for s in overview.signatories or []
             # The platform backend drops signatories without a name as well.
             if isinstance(s, dict) and s.get("name")
         )
-        return CourseInfo(
-            course_key=course_key,
-            display_name=overview.display_name or "",
-            org=org,
-            org_name=self.get_organization_name(org) or overview.display_org_with_default or "",
-            start=overview.start,
-            end=overview.end,
-            language=overview.language or "",
-            certificate_title=overview.certificate_title or "",
-            signatories=signatories,
-            **certificates_release_fields(overview),
-        )
+        org_name = self.get_organization_name(org) or overview.display_org_with_default
+        return CourseInfo.from_overview(overview, course_key, org_name, overview.certificate_title, signatories)
 
     def get_certificate(self, user, course_key):
         """
@@ -74,16 +63,7 @@ class SandboxBackend:
         """
         certificate = GeneratedCertificate.eligible_certificates.filter(
             user__username=user.username, course_id=course_key).first()
-        if certificate is None:
-            return None
-        return CertificateInfo(
-            status=certificate.status,
-            verify_uuid=certificate.verify_uuid or "",
-            mode=certificate.mode or "",
-            grade=certificate.grade or "",
-            created=certificate.created_date,
-            modified=certificate.modified_date,
-        )
+        return CertificateInfo.from_certificate(certificate) if certificate is not None else None
 
     def get_profile_name(self, user):
         """The certificate name; None (not "") without a profile, like the platform backend."""

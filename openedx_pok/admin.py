@@ -14,8 +14,6 @@ from django.utils.html import format_html
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import api
 from openedx_pok.admin_credentials import (
@@ -28,6 +26,7 @@ from openedx_pok.admin_credentials import (
     confirmed,
 )
 from openedx_pok.admin_forms import CourseSetupAdminMixin
+from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, PokCertificate
 
 
@@ -144,13 +143,6 @@ def _search_terms(search_term):
             bit = unescape_string_literal(bit)
         if bit.strip():
             yield bit.strip()
-
-
-def _as_course_key(term):
-    try:
-        return CourseKey.from_string(term)
-    except InvalidKeyError:
-        return None
 
 
 def _as_uuid(term):
@@ -289,7 +281,7 @@ class PokCertificateAdmin(admin.ModelAdmin):
         if "@" in term:
             matches = users.filter(email__iexact=term).values_list("id", flat=True)
             return Q(user_id__in=list(matches[:LEARNER_LOOKUP_LIMIT]))
-        course_key = _as_course_key(term)
+        course_key = parse_course_key(term)
         if course_key is not None:
             return Q(course_key=course_key)
         if term.lower().startswith(COURSE_KEY_PREFIXES):
@@ -309,11 +301,17 @@ class PokCertificateAdmin(admin.ModelAdmin):
         return Q(pok_credential_id=term) | Q(user_id__in=learner_ids)
 
     # ---- actions: each confirmed on a page of its own, each written to the credentials' history -----------------
-    def _each(self, request, queryset, action, done_message, skipped_message, *args):
+    def _confirm_then_apply(self, request, queryset, action, done_message, skipped_message, with_reason=False,
+                            **confirmation):
         """
-        Run ``action(row, *args, actor=staff)`` on every selected credential and tell staff what happened; the
+        The confirmation page first (``confirmed``: title, question, optionally a reason); once confirmed, run
+        ``action(row, [reason,] actor=staff)`` on every selected credential and tell staff what happened. The
         messages are ``ngettext_lazy(..., "count")``.
         """
+        page = confirmed(self, request, queryset, with_reason=with_reason, **confirmation)
+        if page is not None:
+            return page
+        args = (request.POST["reason"].strip(),) if with_reason else ()
         done = skipped = 0
         for row in queryset.iterator(chunk_size=500):
             if action(row, *args, actor=request.user):
@@ -323,43 +321,33 @@ class PokCertificateAdmin(admin.ModelAdmin):
         self.message_user(request, done_message % {"count": done}, messages.SUCCESS if done else messages.WARNING)
         if skipped:
             self.message_user(request, skipped_message % {"count": skipped}, messages.WARNING)
+        return None
 
     @admin.action(description=_("Retry issuance of held or failed credentials"), permissions=["change"])
     def retry_issuance(self, request, queryset):
-        page = confirmed(self, request, queryset, title=_("Retry issuance"), question=_(
-            "Send the held or failed credentials among these to POK again? The others are left as they are."))
-        if page is not None:
-            return page
-        return self._each(request, queryset, api.retry, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, api.retry, ngettext_lazy(
             "%(count)d credential scheduled for issuance.",
             "%(count)d credentials scheduled for issuance.", "count",
         ), ngettext_lazy(
             "%(count)d credential was not held or failed and was left as it is.",
             "%(count)d credentials were not held or failed and were left as they are.", "count",
-        ))
+        ), title=_("Retry issuance"), question=_(
+            "Send the held or failed credentials among these to POK again? The others are left as they are."))
 
     @admin.action(description=_("Refresh in-progress credentials from POK"), permissions=["change"])
     def refresh_from_pok(self, request, queryset):
-        page = confirmed(self, request, queryset, title=_("Refresh from POK"), question=_(
-            "Ask POK now for the state of the credentials among these that are in progress?"))
-        if page is not None:
-            return page
-        return self._each(request, queryset, api.refresh, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, api.refresh, ngettext_lazy(
             "%(count)d credential scheduled for a refresh.",
             "%(count)d credentials scheduled for a refresh.", "count",
         ), ngettext_lazy(
             "%(count)d credential was not in progress on POK and was left as it is.",
             "%(count)d credentials were not in progress on POK and were left as they are.", "count",
-        ))
+        ), title=_("Refresh from POK"), question=_(
+            "Ask POK now for the state of the credentials among these that are in progress?"))
 
     @admin.action(description=_("Re-issue: a new POK credential replacing the current one"), permissions=["change"])
     def reissue_credentials(self, request, queryset):
-        page = confirmed(self, request, queryset, title=_("Re-issue credentials"), question=_(
-            "Issue a new POK credential for each of these that POK holds one for? The current POK credential is kept "
-            "in the record as replaced; it stays valid on POK until you revoke it there."))
-        if page is not None:
-            return page
-        return self._each(request, queryset, api.reissue, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, api.reissue, ngettext_lazy(
             "%(count)d credential scheduled for re-issue. Revoke the replaced one on POK if it should no longer be "
             "valid.",
             "%(count)d credentials scheduled for re-issue. Revoke the replaced ones on POK if they should no longer "
@@ -369,19 +357,18 @@ class PokCertificateAdmin(admin.ModelAdmin):
             "retry for a held or failed one.",
             "%(count)d credentials have no POK credential to replace (or are being sent) and were left as they are; "
             "use retry for held or failed ones.", "count",
-        ))
+        ), title=_("Re-issue credentials"), question=_(
+            "Issue a new POK credential for each of these that POK holds one for? The current POK credential is kept "
+            "in the record as replaced; it stays valid on POK until you revoke it there."))
 
     @admin.action(description=_("Mark revoked (then revoke on POK too)"), permissions=["change"])
     def mark_revoked(self, request, queryset):
-        page = confirmed(self, request, queryset, title=_("Mark credentials revoked"), with_reason=True, question=_(
-            "Mark these credentials revoked? Learners are no longer sent to them. POK is not told: revoke each one "
-            "on POK as well (its reason will say so)."))
-        if page is not None:
-            return page
-        return self._each(request, queryset, api.mark_revoked, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, api.mark_revoked, ngettext_lazy(
             "%(count)d credential marked revoked. Revoke it on POK as well.",
             "%(count)d credentials marked revoked. Revoke them on POK as well.", "count",
         ), ngettext_lazy(
             "%(count)d credential was already revoked.",
             "%(count)d credentials were already revoked.", "count",
-        ), request.POST["reason"].strip())
+        ), with_reason=True, title=_("Mark credentials revoked"), question=_(
+            "Mark these credentials revoked? Learners are no longer sent to them. POK is not told: revoke each one "
+            "on POK as well (its reason will say so)."))

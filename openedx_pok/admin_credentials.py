@@ -11,10 +11,10 @@ from django.contrib.admin import helpers
 from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import api
+from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, CredentialEvent, PokCertificate
 
 #: Choices a filter lists at most (the filter still accepts any value in the URL).
@@ -64,10 +64,8 @@ class CourseFilter(_ChoiceFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        try:
-            return queryset.filter(course_key=CourseKey.from_string(self.value()))
-        except InvalidKeyError:
-            return queryset.none()
+        course_key = parse_course_key(self.value())
+        return queryset.none() if course_key is None else queryset.filter(course_key=course_key)
 
 
 class OrganizationFilter(_ChoiceFilter):

@@ -13,8 +13,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import (
     accounts,
@@ -36,6 +34,7 @@ from openedx_pok import (
 from openedx_pok import backfill as backfilling
 from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 from openedx_pok.history import Cause
+from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, PokCertificate
 from openedx_pok.payload import usable_grade
 from openedx_pok.render import UNTOUCHED, CertificatePage, PageKind
@@ -69,13 +68,10 @@ ISSUE_TASK_NAME = tasks.issue_credential_task.name
 
 def as_course_key(course_key):
     """A CourseKey from a key or its string; None (logged) for anything invalid."""
-    if isinstance(course_key, CourseKey):
-        return course_key
-    try:
-        return CourseKey.from_string(str(course_key))
-    except InvalidKeyError:
+    parsed = parse_course_key(course_key)
+    if parsed is None:
         log.warning("POK: ignoring invalid course key %r", course_key)
-        return None
+    return parsed
 
 
 def get_course_mapping(course_key):
@@ -388,7 +384,7 @@ def import_legacy(dry_run=False, batch_size=None):
     return report
 
 
-# Issue 10, operating issuance at scale: the work lives in backfill.py, report.py and retirement.py.
+# Operating issuance at scale: the work lives in backfill.py, report.py and retirement.py.
 
 __all__ += ["backfill", "credentials_csv", "credentials_csv_response", "retire_learner"]
 credentials_csv = report.credentials_csv  # pok_report
@@ -408,7 +404,7 @@ def backfill(course_keys=(), orgs=(), background=False, **options):
                                     schedule_many=tasks.enqueue_issuance_chunks, **options)
 
 
-# Issue 9, course setup without knowing POK's ids: accounts, the synced catalog, mapping validation and preview.
+# Course setup without knowing POK's ids: accounts, the synced catalog, mapping validation and preview.
 
 __all__ += ["account_info", "account_names", "pages_of", "parameter_source_choices", "preview_mapping",
             "sync_catalog", "templates_of", "test_connection", "validate_mapping"]

@@ -24,11 +24,11 @@ from itertools import islice
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import compat, configuration, events, lms_tables
 from openedx_pok.exceptions import CourseSetupError
+from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, PokCertificate
 from openedx_pok.states import CredentialStatus, release_reason, transition
 
@@ -110,12 +110,10 @@ class Pacer:
 
 
 def _as_course_key(value):
-    if isinstance(value, CourseKey):
-        return value
-    try:
-        return CourseKey.from_string(str(value).strip())
-    except InvalidKeyError:
-        raise CourseSetupError(_("{key} is not a course key (course-v1:Org+Course+Run).").format(key=value)) from None
+    key = parse_course_key(value)
+    if key is None:
+        raise CourseSetupError(_("{key} is not a course key (course-v1:Org+Course+Run).").format(key=value))
+    return key
 
 
 def _mapping_rule(course_keys):

@@ -1,17 +1,31 @@
 """
-The Django cache as the plugin uses it: an accelerator that may be down, never a reason to fail.
+The caches as the plugin uses them: the LMS's own, as accelerators that may be down, never a reason to fail.
 
-The plugin keeps course mappings, template definitions, image locations, remembered POK answers and rate limits in
-the cache the LMS configures (memcached or Redis in production). When that cache cannot be reached, each helper
-here behaves as an empty cache that stores nothing: the plugin then pays a query or a POK call, and the row in the
-database (status, backoff) still decides what happens. Failures are logged once per process at warning level.
+The plugin keeps course mappings, template definitions, course facts, image locations, remembered POK answers and
+rate limits in the Django cache the LMS configures (memcached or Redis in production). What one request or task asks
+for several times (the mappings, a template, a course's facts, an account's wait) goes through edx-django-utils'
+``TieredCache``: the request cache in front of the Django cache, as the platform does it.
+
+When the Django cache cannot be reached, each helper here behaves as an empty cache that stores nothing: the plugin
+then pays a query or a POK call, and the row in the database (status, backoff) still decides what happens. Failures
+are logged once per process at warning level.
+
+The request cache lives as long as the thread's request: the LMS clears it per request (``RequestCacheMiddleware``)
+and, in its Celery workers, after each task (``task_postrun`` in ``openedx/core/djangoapps/util/signals.py``). A
+worker that does not clear it would keep the plugin's copies for ever, so every plugin task starts by dropping them
+(:func:`clear_request_cache`).
 """
 import logging
 
+from celery.signals import task_prerun
 from django.core.cache import cache
+from edx_django_utils.cache import DEFAULT_REQUEST_CACHE, TieredCache
 
 log = logging.getLogger(__name__)
 
+PREFIX = "openedx_pok:"  # every key the plugin puts in the caches
+TASK_PREFIX = "openedx_pok."  # every task the plugin registers
+_MISS = object()
 _warned = set()
 
 
@@ -54,3 +68,76 @@ def delete(key):
         cache.delete(key)
     except Exception as exc:  # noqa: BLE001
         _down("delete", exc)
+
+
+def _tiered_get(key):
+    try:
+        cached = TieredCache.get_cached_response(key)
+    except Exception as exc:  # noqa: BLE001 - TieredCache asked the Django cache, which is down
+        _down("get", exc)
+        return _MISS
+    return cached.value if cached.is_found else _MISS
+
+
+def tiered(key, compute, timeout):
+    """
+    The value under ``key``: this request's copy, else the Django cache's, else ``compute()`` kept in both.
+
+    A None from ``compute`` is not kept (asked again next time). With the Django cache down, the request still
+    keeps its copy: a request or task pays once, not at every ask.
+    """
+    value = _tiered_get(key)
+    if value is not _MISS:
+        return value
+    value = compute()
+    if value is not None:
+        set_tiers(key, value, timeout)
+    return value
+
+
+def tiered_get(key, default):
+    """
+    The value under ``key``: this request's copy, else the Django cache's, else ``default``. A miss is kept for the
+    request too (in the request cache only: the Django cache's key stays free for whoever writes it).
+    """
+    value = _tiered_get(key)
+    if value is not _MISS:
+        return value
+    remember(key, default)
+    return default
+
+
+def remember(key, value):
+    """Keep ``value`` under ``key`` in this request's copy only (TieredCache's request tier)."""
+    DEFAULT_REQUEST_CACHE.set(key, value)
+
+
+def set_tiers(key, value, timeout):
+    """``TieredCache.set_all_tiers``: this request's copy always, the Django cache's when it is up."""
+    try:
+        TieredCache.set_all_tiers(key, value, timeout)
+    except Exception as exc:  # noqa: BLE001 - the request's copy is set before the Django cache is asked
+        _down("set", exc)
+
+
+def forget(key):
+    """``TieredCache.delete_all_tiers``: this request's copy and the Django cache's (when it is up)."""
+    try:
+        TieredCache.delete_all_tiers(key)
+    except Exception as exc:  # noqa: BLE001 - the request's copy is dropped before the Django cache is asked
+        _down("delete", exc)
+
+
+def clear_request_cache():
+    """Drop this thread's request-cache copies of the plugin's keys (TieredCache's tier; other keys are not ours)."""
+    copies = DEFAULT_REQUEST_CACHE.data
+    for key in [key for key in copies if isinstance(key, str) and key.startswith(PREFIX)]:
+        del copies[key]
+
+
+@task_prerun.connect(dispatch_uid="openedx_pok.caching.clear_request_cache")
+def _clear_before_plugin_tasks(sender=None, **kwargs):
+    # Correct whether or not the LMS clears the request cache after tasks: a task sees the mappings, templates and
+    # course facts of its own time, not those of an earlier task that ran in the same worker process.
+    if getattr(sender, "name", "").startswith(TASK_PREFIX):
+        clear_request_cache()

@@ -17,7 +17,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from openedx_pok.lms_tables import (  # the readings both backends share; their results cross the door too
-    certificates_release_fields,
     count_certificates,
     course_flag_state,
     keyset_certificates,
@@ -69,6 +68,19 @@ class CourseInfo:
     certificate_available_date: datetime | None = None
     certificates_show_before_end: bool = False
 
+    @classmethod
+    def from_overview(cls, overview, course_key, org_name, certificate_title, signatories):
+        """From a course overview (the LMS's or the sandbox's) and what the backend read beside it."""
+        return cls(
+            course_key=course_key, display_name=overview.display_name or "", org=overview.org or course_key.org,
+            org_name=org_name or "", start=overview.start, end=overview.end, language=overview.language or "",
+            certificate_title=certificate_title or "", signatories=tuple(signatories),
+            self_paced=bool(overview.self_paced),
+            certificates_display_behavior=str(overview.certificates_display_behavior or "end"),
+            certificate_available_date=overview.certificate_available_date,
+            certificates_show_before_end=bool(overview.certificates_show_before_end),
+        )
+
     def certificates_release(self, now=None):
         """
         The rule of the LMS's ``certificates_viewable_for_course`` (``lms/djangoapps/certificates/utils.py``
@@ -95,6 +107,13 @@ class CertificateInfo:
     created: datetime | None = None
     modified: datetime | None = None
 
+    @classmethod
+    def from_certificate(cls, certificate):
+        """From a GeneratedCertificate (the LMS's or the sandbox's)."""
+        return cls(status=certificate.status, verify_uuid=certificate.verify_uuid or "", mode=certificate.mode or "",
+                   grade=certificate.grade or "", created=certificate.created_date,
+                   modified=certificate.modified_date)
+
     @property
     def is_downloadable(self):
         return self.status == "downloadable"
@@ -118,18 +137,7 @@ class PlatformBackend:
         except CourseOverview.DoesNotExist:
             return None
         title, signatories = self._certificate_configuration(course_key)
-        return CourseInfo(
-            course_key=course_key,
-            display_name=overview.display_name or "",
-            org=overview.org or course_key.org,
-            org_name=overview.display_org_with_default or "",
-            start=overview.start,
-            end=overview.end,
-            language=overview.language or "",
-            certificate_title=title,
-            signatories=signatories,
-            **certificates_release_fields(overview),
-        )
+        return CourseInfo.from_overview(overview, course_key, overview.display_org_with_default, title, signatories)
 
     @staticmethod
     def _certificate_configuration(course_key):
@@ -155,16 +163,7 @@ class PlatformBackend:
         from lms.djangoapps.certificates.api import get_certificate_for_user  # noqa: PLC0415
 
         certificate = get_certificate_for_user(user.username, course_key, format_results=False)
-        if certificate is None:
-            return None
-        return CertificateInfo(
-            status=certificate.status,
-            verify_uuid=certificate.verify_uuid or "",
-            mode=certificate.mode or "",
-            grade=certificate.grade or "",
-            created=certificate.created_date,
-            modified=certificate.modified_date,
-        )
+        return CertificateInfo.from_certificate(certificate) if certificate is not None else None
 
     def get_profile_name(self, user):
         try:

@@ -8,7 +8,6 @@ an admin has to fix. It reads settings; the client below it never does.
 """
 import hashlib
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +20,7 @@ from django.utils.translation import gettext as _
 from openedx_pok import accounts, caching, compat
 from openedx_pok.client import PokApiClient
 from openedx_pok.exceptions import CourseSetupError, PokConfigurationError, PokNotFoundError
-from openedx_pok.models import CertificateTemplate, mappings_changed
+from openedx_pok.models import CertificateTemplate
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,11 @@ def get_client(account=None):
 
 def reset_clients():
     """
-    Forget the pooled clients and this process's short-lived copies (mappings, course facts), e.g. after the POK
-    settings or the course data changed (tests, the demo, the benchmarks).
+    Forget the pooled clients and this request's copies (mappings, templates, course facts), e.g. after the POK
+    settings changed (tests, the demo, the benchmarks).
     """
     _cached_client.cache_clear()
-    process_copies.clear()
+    caching.clear_request_cache()
 
 
 def account_api_hosts():
@@ -65,58 +64,17 @@ def digest(*parts):
     return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
 
 
-# Waiting for another worker's template fetch: polls of the cache before fetching anyway.
-TEMPLATE_FETCH_WAIT_SECONDS = 5
-TEMPLATE_FETCH_POLL_SECONDS = 0.05
-_template_locks = {}
-_template_locks_guard = threading.Lock()
-
-
-def _local_lock(key):
-    with _template_locks_guard:
-        return _template_locks.setdefault(key, threading.Lock())
-
-
 def get_template(client, template_id, scope=""):
     """
     The template definition, cached so that issuing a credential costs one POST and no template GET.
 
-    Single-flight on a miss: the threads of one process wait for each other (a lock), and the processes of all
-    workers share the fetch through the Django cache (``cache.add`` as a short lease), so one template is fetched
-    once per cache period, not once per thread or worker. The cache key includes the API URL and ``scope`` (the
-    account) so a sandbox and a production account, or two organizations on one POK, never share entries.
+    In the Django cache for ``POK_TEMPLATE_CACHE_TIMEOUT``, shared by every worker (one GET per cache period; workers
+    that miss it at the same moment each fetch it once), and in the request cache for the rest of the request or
+    task. The cache key includes the API URL and ``scope`` (the account) so a sandbox and a production account, or
+    two organizations on one POK, never share entries.
     """
-    key = _template_key(client, template_id, scope)
-    template = process_copies.templates.get(key)
-    if template is None:
-        template = _shared_template(key, client, template_id)
-        process_copies.templates.put(key, template)
-    return template
-
-
-def _shared_template(key, client, template_id):
-    """The definition from the shared cache, else fetched once for every thread and worker (see get_template)."""
-    template = caching.get(key)
-    if template is not None:
-        return template
-    with _local_lock(key):
-        template = caching.get(key)
-        if template is not None:
-            return template
-        lease = f"{key}:fetching"
-        if not caching.add(lease, 1, TEMPLATE_FETCH_WAIT_SECONDS * 2):
-            deadline = time.monotonic() + TEMPLATE_FETCH_WAIT_SECONDS
-            while time.monotonic() < deadline:
-                time.sleep(TEMPLATE_FETCH_POLL_SECONDS)
-                template = caching.get(key)
-                if template is not None:
-                    return template
-        try:
-            template = client.get_template(template_id)
-            caching.set(key, template, settings.POK_TEMPLATE_CACHE_TIMEOUT)
-        finally:
-            caching.delete(lease)
-    return template
+    return caching.tiered(_template_key(client, template_id, scope), lambda: client.get_template(template_id),
+                          settings.POK_TEMPLATE_CACHE_TIMEOUT)
 
 
 def template(template_id, account=None):
@@ -137,9 +95,7 @@ def forget_template(template_id, account=None):
         client = get_client(account)
     except PokConfigurationError:
         return
-    key = _template_key(client, template_id, _account_scope(account))
-    process_copies.templates.pop(key)
-    caching.delete(key)
+    caching.forget(_template_key(client, template_id, _account_scope(account)))
 
 
 def _template_key(client, template_id, scope):
@@ -183,123 +139,61 @@ class CourseSetup:
         return self.mapping.parameter_sources or {}
 
 
-# Every course mapping, as plain data, in the Django cache: most courses of an LMS are not mapped, and their
-# certificate pages must not pay a query to learn it. Saving or deleting a mapping forgets it; the timeout bounds
-# staleness where a mapping changes without signals (bulk updates, another process's local-memory cache).
-MAPPINGS_CACHE_KEY = "openedx_pok:mappings:v2"
+# Every course mapping, as plain data, in the Django cache (and the request cache: an award, an issuance and a busy
+# certificate page ask several times): most courses of an LMS are not mapped, and their certificate pages must not pay
+# a query to learn it. Saving or deleting a mapping forgets it; the timeout bounds staleness where a mapping changes
+# without signals and its caller forgot to forget, or in another process's local-memory cache.
+MAPPINGS_CACHE_KEY = "openedx_pok:mappings:v3"
 MAPPINGS_CACHE_TIMEOUT = 300
 _MAPPING_FIELDS = ("id", "course_key", "organization", "template_id", "emission_type", "page_id", "enabled",
                    "account", "parameter_sources")
+# Course facts (title, organization name, dates, signatories) per course run, shared for a minute: every learner of a
+# course needs the same ones, and in the LMS reading them loads the course from the modulestore. A changed course
+# title reaches new credentials within that minute.
+COURSE_INFO_SECONDS = 60
 
 
 def _load_mappings():
     courses, organizations = {}, {}
     for values in CertificateTemplate.objects.values(*_MAPPING_FIELDS):
         if values["course_key"]:
-            courses[str(values["course_key"])] = values
+            # As a string: every request and task unpickles all the mappings, and a CourseKey is slow to unpickle.
+            values["course_key"] = str(values["course_key"])
+            courses[values["course_key"]] = values
         else:
             organizations[values["organization"]] = values
     return {"courses": courses, "organizations": organizations}
 
 
-# On top of the shared cache, each process keeps what it read for about a second: an award (the creation step, then
-# CERTIFICATE_CREATED), an issuance (the account's wait, then the course setup) and a busy certificate page ask for
-# the mappings several times in a row, and each ask was a cache round trip and an unpickling of every mapping. The
-# local copy only ever answers for a course it finds mapped: "not mapped" is asked of the shared cache again, so a
-# course mapped a moment ago in another process (the admin, then its backfill) is never skipped nor held for it. A
-# changed or disabled mapping reaches the other processes up to that second later; this process forgets at once.
-MAPPINGS_LOCAL_SECONDS = 1.0
-# Course facts (title, organization name, dates, signatories) per course run, kept for a minute in each process: every
-# learner of a course needs the same ones, and in the LMS reading them loads the course from the modulestore. A
-# changed course title reaches new credentials within that minute.
-COURSE_INFO_SECONDS = 60.0
-COURSE_INFO_ENTRIES = 512
-# A template definition, kept for 10 s in each process: every credential needs it, and each read was a cache round
-# trip and an unpickling. forget_template (the catalog sync saw it change) drops this process's copy at once; other
-# processes follow within those seconds.
-TEMPLATE_LOCAL_SECONDS = 10.0
-# An account's shared wait (POK's Retry-After), kept for a second: every issuance asks for it before its POST. A 429
-# seen by another worker reaches this process up to that second later; one this process sees applies here at once.
-ACCOUNT_WAIT_LOCAL_SECONDS = 1.0
-
-
-class _ShortLived:
-    """A map of this process whose entries expire ``seconds`` after they were put; bounded, refilled by use."""
-
-    def __init__(self, seconds, entries=COURSE_INFO_ENTRIES):
-        self.seconds, self.entries = seconds, entries
-        self._values = {}  # key -> (expires at, value)
-
-    def get(self, key):
-        """The value put under ``key`` less than ``seconds`` ago, else None."""
-        entry = self._values.get(key)
-        return entry[1] if entry is not None and time.monotonic() < entry[0] else None
-
-    def put(self, key, value):
-        if len(self._values) >= self.entries:
-            self._values.clear()
-        self._values[key] = (time.monotonic() + self.seconds, value)
-
-    def pop(self, key):
-        self._values.pop(key, None)
-
-    def clear(self):
-        self._values.clear()
-
-
-class _ProcessCopies:
-    """This process's short-lived copies (module state: every thread of a worker shares them)."""
-
-    def __init__(self):
-        self.courses = _ShortLived(COURSE_INFO_SECONDS)  # str(course key) -> CourseInfo
-        self.templates = _ShortLived(TEMPLATE_LOCAL_SECONDS)  # template cache key -> definition
-        self.account_waits = _ShortLived(ACCOUNT_WAIT_LOCAL_SECONDS)  # account key -> not before (wall clock) or 0
-        self.clear()
-
-    def clear(self):
-        self.mappings = (0.0, None)  # (expires at, mappings): answers only for mapped courses, see _mappings
-        for copies in (self.courses, self.templates, self.account_waits):
-            copies.clear()
-
-
-process_copies = _ProcessCopies()
-
-
-def _mappings(local=True):
-    """(every mapping, whether this process's copy answered)."""
-    expires, mappings = process_copies.mappings
-    if local and mappings is not None and time.monotonic() < expires:
-        return mappings, True
-    mappings = caching.get(MAPPINGS_CACHE_KEY)  # a cache outage costs a query, never an error
-    if mappings is None:
-        mappings = _load_mappings()
-        caching.set(MAPPINGS_CACHE_KEY, mappings, MAPPINGS_CACHE_TIMEOUT)
-    process_copies.mappings = (time.monotonic() + MAPPINGS_LOCAL_SECONDS, mappings)
-    return mappings, False
-
-
 def forget_mappings(**kwargs):
-    """Drop the cached mappings (connected to the mapping model's save and delete signals)."""
-    process_copies.mappings = (0.0, None)
-    caching.delete(MAPPINGS_CACHE_KEY)
+    """Drop the cached mappings: on a mapping's post_save and post_delete, and after any bulk change (its caller)."""
+    caching.forget(MAPPINGS_CACHE_KEY)
+
+
+post_save.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.save")
+post_delete.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.delete")
+
+
+def _course_cache_key(course_key):
+    return f"openedx_pok:course:{digest(course_key)}"
 
 
 def course_info(course_key):
     """The course's :class:`~openedx_pok.compat.CourseInfo` (None when it does not exist), kept for a minute."""
-    key = str(course_key)
-    course = process_copies.courses.get(key)
-    if course is None:
-        course = compat.get_course(course_key)
-        if course is not None:  # a course that does not exist yet is asked for again
-            process_copies.courses.put(key, course)
-    return course
+    # A course that does not exist yet is not kept: it is asked for again.
+    return caching.tiered(_course_cache_key(course_key), lambda: compat.get_course(course_key), COURSE_INFO_SECONDS)
+
+
+def forget_course(course_key):
+    """Drop a course's cached facts: the next credential reads the course again rather than within the minute."""
+    caching.forget(_course_cache_key(course_key))
 
 
 def certificates_release(course):
     """
     When the LMS shows the certificates of ``course`` (a CourseInfo): :meth:`CourseInfo.certificates_release`.
 
-    This process's copy of the course may be up to a minute old. A release it says happened within that minute is
+    The cached copy of the course may be up to a minute old. A release it says happened within that minute is
     checked against the course itself before anything is sent: the course team may just have moved the date.
     """
     release = course.certificates_release()
@@ -307,14 +201,9 @@ def certificates_release(course):
             (timezone.now() - release.date).total_seconds() < COURSE_INFO_SECONDS:
         fresh = compat.get_course(course.course_key)
         if fresh is not None:
-            process_copies.courses.put(str(course.course_key), fresh)
+            caching.set_tiers(_course_cache_key(course.course_key), fresh, COURSE_INFO_SECONDS)
             release = fresh.certificates_release()
     return release
-
-
-post_save.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.save")
-post_delete.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.delete")
-mappings_changed.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.bulk")
 
 
 def mapping_for(course_key):
@@ -324,18 +213,11 @@ def mapping_for(course_key):
     Same rule as ``CertificateTemplate.objects.for_course``: a course's own mapping wins over its organization's
     default, even when disabled (that is how one course opts out). No query when the mappings are cached.
     """
-    mappings, local = _mappings()
-    values = _mapping_values(mappings, course_key)
-    if values is None and local:
-        values = _mapping_values(_mappings(local=False)[0], course_key)  # "not mapped": only the shared cache says
-    return CertificateTemplate(**values) if values is not None else None
-
-
-def _mapping_values(mappings, course_key):
+    mappings = caching.tiered(MAPPINGS_CACHE_KEY, _load_mappings, MAPPINGS_CACHE_TIMEOUT)
     values = mappings["courses"].get(str(course_key))
     if values is None:
         values = mappings["organizations"].get(getattr(course_key, "org", None))
-    return values
+    return CertificateTemplate(**values) if values is not None else None
 
 
 def course_setup(course_key):
@@ -370,13 +252,10 @@ def account_wait_seconds(account=None):
     Seconds every worker must still wait before calling this POK account (it answered 429 with Retry-After), else 0.
 
     Shared through the Django cache the LMS configures, so one rate limit holds for all workers and all task chains
-    of that account, and only of that account: another POK organization is not slowed down by it.
+    of that account, and only of that account: another POK organization is not slowed down by it. Read once per
+    request or task (a task issues a few credentials): a 429 another worker saw applies from this worker's next task.
     """
-    key = _account_key(account)
-    not_before = process_copies.account_waits.get(key)
-    if not_before is None:
-        not_before = caching.get(key) or 0  # a cache outage: no shared wait, the per-row backoff applies
-        process_copies.account_waits.put(key, not_before)
+    not_before = caching.tiered_get(_account_key(account), 0)  # cache down: no shared wait, the row's backoff holds
     return max(0.0, not_before - time.time()) if not_before else 0.0
 
 
@@ -387,6 +266,6 @@ def note_rate_limited(seconds, account=None):
     until = time.time() + seconds
     key = _account_key(account)
     shared = caching.get(key) or 0
-    if until > shared:
+    if until > shared:  # never shortens a longer wait already shared
         caching.set(key, until, int(seconds) + 1)
-    process_copies.account_waits.put(key, max(until, shared))
+    caching.remember(key, max(until, shared))  # this request or task waits at once, even with the cache down

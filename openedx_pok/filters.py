@@ -15,13 +15,14 @@ import threading
 
 from django.conf import settings
 from openedx_filters.exceptions import OpenEdxFilterException
+from openedx_filters.learning.filters import CertificateCreationRequested, CertificateRenderStarted
 
 from openedx_pok.pipeline import RenderPokCredential, RequestPokCredential
 
 log = logging.getLogger(__name__)
 
-CREATION_FILTER = "org.openedx.learning.certificate.creation.requested.v1"
-RENDER_FILTER = "org.openedx.learning.certificate.render.started.v1"
+CREATION_FILTER = CertificateCreationRequested.filter_type
+RENDER_FILTER = CertificateRenderStarted.filter_type
 
 # Legacy class names already warned about in this process (one warning per class and process, also with threads).
 _warned = set()

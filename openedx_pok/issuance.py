@@ -44,11 +44,15 @@ log = logging.getLogger(__name__)
 
 
 def backoff_seconds(tries, retry_after=None):
-    """Seconds before the next try: POK's Retry-After when given, else capped exponential backoff, full jitter."""
+    """
+    Seconds before the next try: POK's Retry-After when given, else capped exponential backoff with full jitter
+    (anywhere from 0 to the ceiling, as Celery's ``retry_backoff`` with ``retry_jitter``). Computed here, not by
+    Celery, because it is stored on the row for every path to honour (ADR 0008).
+    """
     if retry_after is not None:
         return max(0.0, min(float(retry_after), settings.POK_RETRY_BACKOFF_MAX))
     ceiling = min(settings.POK_RETRY_BACKOFF_MAX, settings.POK_RETRY_BACKOFF_BASE * (2 ** max(0, tries - 1)))
-    return random.uniform(ceiling / 2, ceiling) if ceiling else 0.0
+    return random.uniform(0, ceiling)
 
 
 def _retry_later(row, exc, expected=CredentialStatus.PENDING, **fields):

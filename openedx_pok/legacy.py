@@ -31,11 +31,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from opaque_keys import InvalidKeyError
 from opaque_keys.edx.django.models import CourseKeyField
-from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok import compat
+from openedx_pok.keys import parse_course_key
 from openedx_pok.states import CredentialStatus, is_allowed_view_url, local_status_for
 
 log = logging.getLogger(__name__)
@@ -163,13 +162,8 @@ def _json(value, kind):
     return value if isinstance(value, kind) else kind()
 
 
-@lru_cache(maxsize=4096)
-def _course_key(value):
-    """The parsed key, or None; cached because a batch holds thousands of rows of the same few courses."""
-    try:
-        return CourseKey.from_string(str(value or "").strip())
-    except InvalidKeyError:
-        return None
+# Cached: a batch holds thousands of rows of the same few courses.
+_course_key = lru_cache(maxsize=4096)(parse_course_key)
 
 
 def _emission(value):

@@ -1,6 +1,6 @@
 """
-How the plugin reads the LMS's own tables, given their model classes: the keyset walk of GeneratedCertificate, the
-course overview's certificate release fields, and the course waffle flag with its override tables.
+How the plugin reads the LMS's own tables, given their model classes: the keyset walk of GeneratedCertificate and
+the course waffle flag with its override tables.
 
 Both backends of ``compat`` call these functions: the platform backend with the LMS's models, the sandbox's with
 its own copies of them, so the tests run the very queries the plugin runs in the LMS. Nothing here imports platform
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, transaction
+
+from openedx_pok.keyset import keyset_pages
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +58,11 @@ def keyset_certificates(model, course_keys, since=None, until=None, after_id=0, 
         query = query.filter(created_date__gte=since)
     if until is not None:
         query = query.filter(created_date__lt=until)
-    fields = ("id", "user_id", "course_id", "created_date", "verify_uuid")
-    while True:
-        page = list(query.filter(id__gt=after_id).order_by("id").values_list(*fields)[:batch_size])
+    fields = query.values_list("id", "user_id", "course_id", "created_date", "verify_uuid")
+    for page in keyset_pages(fields, batch_size, after_id=after_id, id_of=lambda row: row[0]):
         for certificate_id, user_id, course_key, created, verify_uuid in page:
             yield CertificateRecord(certificate_id=certificate_id, user_id=user_id, course_key=course_key,
                                     created=created, verify_uuid=verify_uuid or "")
-        if len(page) < batch_size:
-            return
-        after_id = page[-1][0]
 
 
 def count_certificates(model, course_keys, since=None, until=None):
@@ -75,16 +73,6 @@ def count_certificates(model, course_keys, since=None, until=None):
     if until is not None:
         query = query.filter(created_date__lt=until)
     return query.count()
-
-
-def certificates_release_fields(overview):
-    """The CourseInfo fields that decide when certificates are shown, from a course overview (LMS or sandbox)."""
-    return {
-        "self_paced": bool(overview.self_paced),
-        "certificates_display_behavior": str(overview.certificates_display_behavior or "end"),
-        "certificate_available_date": overview.certificate_available_date,
-        "certificates_show_before_end": bool(overview.certificates_show_before_end),
-    }
 
 
 def course_flag_state(flag_name, flag_model, course_override_model, org_override_model=None):

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from model_utils.models import TimeStampedModel
@@ -49,33 +48,14 @@ def default_emission_type():
         return EmissionType.POK
 
 
-# Sent whenever course mappings change in bulk (queryset update, delete, bulk create), where Django sends no
-# post_save: whoever caches mappings (configuration.py) listens to it as well as to post_save/post_delete.
-mappings_changed = Signal()
-
-
 class CertificateTemplateQuerySet(models.QuerySet):
-    """Lookups of the mapping that applies to a course; bulk changes announce themselves (``mappings_changed``)."""
+    """
+    Lookups of the mapping that applies to a course.
 
-    def update(self, **kwargs):
-        count = super().update(**kwargs)
-        mappings_changed.send(sender=self.model)
-        return count
-
-    def bulk_create(self, *args, **kwargs):
-        created = super().bulk_create(*args, **kwargs)
-        mappings_changed.send(sender=self.model)
-        return created
-
-    def bulk_update(self, *args, **kwargs):
-        count = super().bulk_update(*args, **kwargs)
-        mappings_changed.send(sender=self.model)
-        return count
-
-    def delete(self):
-        result = super().delete()
-        mappings_changed.send(sender=self.model)
-        return result
+    ``configuration`` caches the mappings and forgets them on ``post_save`` / ``post_delete`` (a queryset delete
+    sends one per row). ``update``, ``bulk_create`` and ``bulk_update`` send no signal: whoever calls them calls
+    ``configuration.forget_mappings()`` after (the legacy import does).
+    """
 
     def for_course(self, course_key):
         """
@@ -125,7 +105,7 @@ class CertificateTemplate(TimeStampedModel):
         help_text=_("Optional POK page that shows the credential. Empty uses the POK_DEFAULT_PAGE_ID setting."),
     )
     enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
-    # Issue 9, course setup: the POK account (a name from POK_ACCOUNTS; keys stay in settings) and where each
+    # Course setup: the POK account (a name from POK_ACCOUNTS; keys stay in settings) and where each
     # template parameter takes its value from.
     account = models.CharField(
         max_length=64, default="default", verbose_name=_("POK account"),

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey
+
+from openedx_pok.keys import parse_course_key
 
 
 class PageKind:
@@ -56,7 +56,7 @@ def context_inputs(context):
     """The decision's inputs: (course_key, user_id, is_preview) or None for a context it cannot use."""
     if not isinstance(context, dict):
         return None
-    course_key = _course_key(context.get("course_id")) if context.get("course_id") else None
+    course_key = parse_course_key(context.get("course_id")) if context.get("course_id") else None
     user_id = context.get("accomplishment_user_id")
     if isinstance(user_id, str) and user_id.isdigit():
         user_id = int(user_id)
@@ -75,13 +75,6 @@ def is_preview():
     """
     request = get_current_request()
     return request is not None and bool(request.GET.get("preview"))
-
-
-def _course_key(value):
-    try:
-        return CourseKey.from_string(str(value))
-    except InvalidKeyError:
-        return None
 
 
 TEMPLATES = {

@@ -1,8 +1,7 @@
 """
 The CSV report of credentials, for staff: the admin's export action and ``manage.py lms pok_report``.
 
-It streams. Credentials are read in keyset pages of ``CHUNK_SIZE`` (``id > last ORDER BY id``: Django's
-``iterator()`` would stream on PostgreSQL, but the MySQL drivers buffer a whole result set), as plain values, and
+It streams. Credentials are read in keyset pages of ``CHUNK_SIZE`` (``openedx_pok.keyset``), as plain values, and
 the usernames of each page are fetched in one query of their own, so 100,000 rows never sit in memory together and
 no query joins the user table over all of them. Emails leave only when the caller asks for them explicitly.
 """
@@ -14,6 +13,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from openedx_pok.keyset import keyset_pages
 from openedx_pok.models import PokCertificate
 from openedx_pok.states import CredentialStatus
 
@@ -51,15 +51,7 @@ def _chunks(queryset, size):
         for start in range(0, len(rows), size):
             yield rows[start:start + size]
         return
-    values = values.order_by("id")
-    last = 0
-    while chunk := list(values.filter(id__gt=last)[:size]):
-        last, full = chunk[-1]["id"], len(chunk) == size
-        yield chunk
-        # Dropped before the next page is read: one page in memory at a time, not two.
-        del chunk
-        if not full:
-            return
+    yield from keyset_pages(values, size)
 
 
 def _row(values, users, include_emails):

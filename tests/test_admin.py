@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 
 pytestmark = pytest.mark.django_db
 

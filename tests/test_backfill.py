@@ -19,7 +19,7 @@ from lms_sandbox import models as sandbox_models
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, OrganizationFactory, UserFactory
 from openedx_pok import api, backfill, compat, configuration, lms_tables, tasks
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from tests.test_compat import install
 
 pytestmark = pytest.mark.django_db
@@ -309,7 +309,7 @@ def test_streams_in_keyset_pages_with_a_few_queries_per_batch(pok, late_course, 
 
     def queries(**options):
         PokCertificate.objects.all().delete()
-        configuration.reset_clients()  # the course's facts are read again, once per run
+        configuration.forget_course(LATE)  # the course's facts are read again, once per run
         with CaptureQueriesContext(connection) as captured:
             report = backfill.run([LATE], lambda *args, **kwargs: None, batch_size=10, **options)
         sql = [query["sql"] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]

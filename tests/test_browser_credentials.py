@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 
 from lms_sandbox.factories import UserFactory
 from openedx_pok.models import CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils.helpers import credential_of
 from tests.browser import admin_get, admin_log_in, messages, screenshot, submit_action, submit_and_wait
 

@@ -28,7 +28,7 @@ from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFac
 from lms_sandbox.models import GeneratedCertificate
 from openedx_pok import api, issuance
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils import credential_of
 
 pytestmark = pytest.mark.django_db

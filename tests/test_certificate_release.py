@@ -35,7 +35,7 @@ def release_on(course, behavior, date=None, end=None, self_paced=False):
     course.certificate_available_date = date
     course.end = end
     course.save()
-    configuration.reset_clients()  # this process's copy of the course facts: as if the minute had passed
+    configuration.forget_course(course.id)  # the cached course facts: as if the minute had passed
     return CourseOverview.objects.get(id=course.id)
 
 
@@ -135,7 +135,7 @@ def test_a_course_without_an_end_waits_without_a_date_until_it_gets_one(pok, cou
 def test_a_release_just_passed_in_a_stale_copy_is_checked_against_the_course(pok, course, learner, lms):
     """The worker's copy of the course (a minute) says the date has just passed; the team postponed it meanwhile."""
     release_on(course, "end_with_date", date=timezone.now() - timedelta(seconds=5))
-    configuration.course_info(course.id)  # this process now holds the old date
+    configuration.course_info(course.id)  # the cache now holds the old date
     CourseOverview.objects.filter(id=course.id).update(certificate_available_date=timezone.now() + DAY)
     lms.award(learner, course)
     assert credential_of(learner, course).status == CredentialStatus.SCHEDULED
@@ -192,7 +192,7 @@ def test_backfill_before_the_date_records_the_credentials_to_wait(pok, lms):
     assert [credential_of(user, course).status for user in learners] == [CredentialStatus.SCHEDULED] * 3
     assert pok.count() == 0
     CourseOverview.objects.filter(id=course.id).update(certificate_available_date=timezone.now() - DAY)
-    configuration.reset_clients()
+    configuration.forget_course(course.id)
     run_reconcile(lms)
     assert [credential_of(user, course).status for user in learners] == [CredentialStatus.EMITTED] * 3
     assert pok.count("issue_credential") == 3

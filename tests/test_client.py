@@ -1,30 +1,28 @@
 """
-Tests of the POK API client over real HTTP.
+Tests of the POK API client.
 
-Most tests talk to the POK simulator (``pok_simulator`` fixture), which is strict like the real API and can inject
-faults (timeouts, dropped connections, 5xx, 429, bad JSON). A few shapes the strict simulator never produces (plain
-text errors, HTTP-date ``Retry-After``, redirects, a credential without state, a base URL with a path prefix) come
-from a tiny scripted stdlib server in this module. ``requests`` is never patched or mocked: what is tested is what
-goes over the wire.
+What needs a socket talks to the POK simulator (``pok_simulator`` fixture), which is strict like the real API and
+injects faults (timeouts, dropped connections, 5xx, 429, bad JSON); ``test_client_limits.py`` and
+``test_client_environment.py`` add small real servers for what it never does. Shapes where a real server adds nothing
+(plain text errors, redirects, a credential without state, a base URL with a path prefix, an echoed key) are answered
+by ``responses`` at the requests adapter, the documented way to fake requests' transport.
 """
-import ast
 import json
 import logging
 import pickle
+import re
 import socket
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import requests
+import responses
 
 import openedx_pok
 from openedx_pok.client import (
+    REDACTED,
     USER_AGENT,
     Credential,
     Organization,
@@ -51,7 +49,7 @@ from openedx_pok.exceptions import (
     PokServerError,
     PokValidationError,
 )
-from openedx_pok.testing.pok_simulator import DEFAULT_API_KEY, Fault
+from pok_simulator import DEFAULT_API_KEY, Fault
 
 EMAIL = "ada.lovelace@example.com"
 
@@ -133,88 +131,37 @@ def fast_client(pok_simulator):
         yield api_client
 
 
-class ScriptedServer:
-    """
-    A real HTTP/1.1 server answering whatever the test scripts, for shapes the strict simulator never sends.
-
-    ``reply`` is ``(status, headers, body)`` or a callable taking the handler and returning one. Requests are
-    recorded with the client's source port, so connection reuse is observable from the server side.
-    """
-
-    def __init__(self):
-        self.reply = (200, {}, {})
-        self.seen = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in two writes; avoid delayed-ACK stalls
-
-            def handle_any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.seen.append(SimpleNamespace(
-                    method=self.command, path=self.path, headers=dict(self.headers), body=body,
-                    port=self.client_address[1],
-                ))
-                status, headers, content = outer.reply(self) if callable(outer.reply) else outer.reply
-                headers = dict(headers)
-                if isinstance(content, (dict, list)):
-                    content = json.dumps(content).encode()
-                    headers.setdefault("Content-Type", "application/json")
-                elif isinstance(content, str):
-                    content = content.encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            do_GET = do_POST = handle_any
-
-            def log_message(self, *args):
-                """Keep test output quiet."""
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02})
-        self.thread.daemon = True
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+FAKE_API = "https://api.pok.example"
 
 
 @pytest.fixture
-def scripted():
-    server = ScriptedServer()
-    yield server
-    server.close()
+def fake():
+    """POK answered by ``responses``; ``answer(fake, ...)`` sets what every call gets."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def answer(mock, status=200, body=b"", headers=None):
+    """
+    Answer every GET and POST under FAKE_API with ``status``, ``body`` (JSON unless bytes or str) and ``headers``;
+    ``body`` may instead be a ``responses`` callback ``request -> (status, headers, body)``.
+    """
+    mock.reset()
+    url = re.compile(re.escape(FAKE_API) + "/.*")
+    for method in ("GET", "POST"):
+        if callable(body):
+            mock.add_callback(method, url, callback=body)
+        else:
+            extra, is_text = dict(headers or {}), isinstance(body, bytes | str)
+            content_type = extra.pop("Content-Type", "text/plain" if is_text else "application/json")
+            text = body if is_text else json.dumps(body)
+            mock.add(method, url, status=status, body=text, headers=extra, content_type=content_type)
 
 
 @pytest.fixture
-def scripted_client(scripted):
-    with PokApiClient(scripted.url, DEFAULT_API_KEY) as api_client:
+def fake_client(fake):
+    with PokApiClient(FAKE_API, DEFAULT_API_KEY) as api_client:
         yield api_client
-
-
-# --- house rules -------------------------------------------------------------------------------------------------
-
-
-def test_this_module_does_not_use_unittest_mock():
-    """The client is tested over real HTTP; a mock of requests would test nothing the LMS relies on."""
-    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module or "")
-            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
-    assert not {name for name in imported if name in ("mock", "unittest.mock") or name.startswith("unittest.mock.")}
 
 
 # --- configuration and pure helpers ------------------------------------------------------------------------------
@@ -538,13 +485,13 @@ def test_base_url_with_and_without_trailing_slash(pok_simulator, suffix):
 
 
 @pytest.mark.parametrize("base_path", ["/pok/v2", "/pok/v2/"])
-def test_base_url_with_a_path_prefix(scripted, base_path):
-    scripted.reply = lambda handler: (
-        200, {}, {"data": []} if handler.path.startswith("/pok/v2/page") else {"id": "c/1", "state": "emitted"})
-    with PokApiClient(scripted.url + base_path, DEFAULT_API_KEY) as api_client:
+def test_base_url_with_a_path_prefix(fake, base_path):
+    answer(fake, body=lambda request: (200, {}, json.dumps(
+        {"data": []} if "/pok/v2/page" in request.url else {"id": "c/1", "state": "emitted"})))
+    with PokApiClient(FAKE_API + base_path, DEFAULT_API_KEY) as api_client:
         api_client.get_credential("c/1")
         api_client.list_pages(limit=5)
-    assert [seen.path for seen in scripted.seen] == ["/pok/v2/credential/c%2F1", "/pok/v2/page?limit=5"]
+    assert [call.request.path_url for call in fake.calls] == ["/pok/v2/credential/c%2F1", "/pok/v2/page?limit=5"]
 
 
 # --- HTTP errors -------------------------------------------------------------------------------------------------
@@ -559,12 +506,75 @@ def test_wrong_key_is_an_authentication_error(pok_simulator):
     assert_no_secret(exc, wrong_key)
 
 
-def test_echoed_key_is_scrubbed_from_messages(scripted, scripted_client):
-    scripted.reply = lambda handler: (401, {}, {"message": f"Bad credentials: {handler.headers['Authorization']}"})
+def test_echoed_key_is_scrubbed_from_messages(fake, fake_client):
+    answer(fake, body=lambda request: (401, {}, json.dumps(
+        {"message": f"Bad credentials: {request.headers['Authorization']}"})))
     with pytest.raises(PokAuthenticationError) as info:
-        scripted_client.get_organization()
+        fake_client.get_organization()
     assert "[redacted]" in info.value.message
     assert_no_secret(info.value)
+
+
+@pytest.mark.parametrize("status, expected, retryable, ambiguous_for_post", [
+    (401, PokAuthenticationError, False, False),
+    (403, PokAuthenticationError, False, False),
+    (404, PokNotFoundError, False, False),
+    (400, PokValidationError, False, False),
+    (409, PokValidationError, False, False),
+    (422, PokValidationError, False, False),
+    (429, PokRateLimitedError, True, False),
+    (500, PokServerError, True, True),
+    (503, PokServerError, True, True),
+    (301, PokResponseError, False, False),
+    (304, PokResponseError, False, False),
+    (101, PokResponseError, False, False),
+])
+def test_every_status_maps_to_its_exception(fake, fake_client, status, expected, retryable, ambiguous_for_post):
+    """The one table a retry policy relies on; every HTTP answer is ``answered``, a POST ambiguous only on a 5xx."""
+    answer(fake, status, "")
+    for call, is_post in ((fake_client.get_organization, False),
+                          (lambda: fake_client.issue_credential(credential_payload()), True)):
+        with pytest.raises(expected) as info:
+            call()
+        exc = info.value
+        assert (exc.status_code, exc.retryable, exc.answered) == (status, retryable, True)
+        assert exc.ambiguous is (ambiguous_for_post and is_post)
+
+
+def test_a_key_echoed_at_the_end_of_a_long_message_is_scrubbed_before_the_cut(fake, fake_client):
+    """Cutting to 500 characters first would leave most of a key that straddles the cut."""
+    for status in (400, 401, 404, 500):
+        for padding in range(420, 500):
+            answer(fake, status, {"message": "x" * padding + " " + DEFAULT_API_KEY + " was refused"})
+            with pytest.raises(PokApiError) as info:
+                fake_client.get_organization()
+            assert len(info.value.message) <= 500
+            assert DEFAULT_API_KEY[:8] not in info.value.message, (status, padding)
+            assert_no_secret(info.value)
+
+
+def test_a_start_of_the_key_left_by_the_error_read_cap_is_scrubbed(fake, fake_client):
+    """An error body is read up to 64 KiB; a key cut there must not survive as the whole message."""
+    body = "<br>" * (64 * 1024 // 4 - 5) + DEFAULT_API_KEY  # the cap falls 20 characters into the key
+    answer(fake, 400, body, {"Content-Type": "text/html"})
+    with pytest.raises(PokValidationError) as info:
+        fake_client.get_organization()
+    assert info.value.message == REDACTED
+    assert DEFAULT_API_KEY[:8] not in str(info.value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (f"key {DEFAULT_API_KEY} echoed", f"key {REDACTED} echoed"),
+    (f"cut at {DEFAULT_API_KEY[:8]}", f"cut at {REDACTED}"),
+    (f"cut at {DEFAULT_API_KEY[:7]}", f"cut at {DEFAULT_API_KEY[:7]}"),  # too short to be worth hiding
+    (f"{DEFAULT_API_KEY[:12]} not at the end", f"{DEFAULT_API_KEY[:12]} not at the end"),
+])
+def test_parse_error_message_scrubs_the_whole_text_before_cutting(text, expected):
+    from openedx_pok.client.errors import scrubber
+
+    assert parse_error_message(text.encode(), scrub=scrubber(DEFAULT_API_KEY)) == expected
+    cut = parse_error_message(("y" * 495 + " " + text).encode(), scrub=scrubber(DEFAULT_API_KEY))
+    assert len(cut) <= 500 and DEFAULT_API_KEY[:8] not in cut.removesuffix("...").rsplit(" ", 1)[0]
 
 
 @pytest.mark.parametrize("call", ["get_credential", "get_credential_image", "get_template"])
@@ -594,18 +604,18 @@ def test_validation_error_for_unknown_template_and_credits(client, pok_simulator
     assert "insufficient credits" in info.value.message.lower()
 
 
-def test_error_bodies_of_other_shapes(scripted, scripted_client):
-    scripted.reply = (400, {}, {"statusCode": 400, "message": ["title must not be empty", "bad tag"]})
+def test_error_bodies_of_other_shapes(fake, fake_client):
+    answer(fake, 400, {"statusCode": 400, "message": ["title must not be empty", "bad tag"]})
     with pytest.raises(PokValidationError) as info:
-        scripted_client.issue_credential(credential_payload())
+        fake_client.issue_credential(credential_payload())
     assert info.value.message == "title must not be empty; bad tag"
-    scripted.reply = (502, {"Content-Type": "text/html"}, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+    answer(fake, 502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"})
     with pytest.raises(PokServerError) as info:
-        scripted_client.get_organization()
+        fake_client.get_organization()
     assert info.value.message == "POK server error: 502 Bad Gateway"
-    scripted.reply = (409, {"Content-Type": "text/plain"}, "")
+    answer(fake, 409, "", {"Content-Type": "text/plain"})
     with pytest.raises(PokValidationError) as info:
-        scripted_client.get_organization()
+        fake_client.get_organization()
     assert (info.value.status_code, info.value.message) == (409, "POK rejected the request.")
 
 
@@ -658,13 +668,13 @@ def test_status_fault_4xx_maps_by_status(client, pok_simulator):
     assert info.value.status_code == 422
 
 
-def test_redirect_on_post_is_not_followed(scripted, scripted_client):
-    scripted.reply = (307, {"Location": "https://elsewhere.invalid/credential"}, "")
+def test_redirect_on_post_is_not_followed(fake, fake_client):
+    answer(fake, 307, "", {"Location": "https://elsewhere.invalid/credential"})
     with pytest.raises(PokResponseError) as info:
-        scripted_client.issue_credential(credential_payload())
+        fake_client.issue_credential(credential_payload())
     assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (307, False, False)
     assert "API URL" in info.value.message
-    assert len(scripted.seen) == 1
+    assert len(fake.calls) == 1
 
 
 # --- network failures --------------------------------------------------------------------------------------------
@@ -800,45 +810,45 @@ def test_malformed_json_on_post_is_answered_and_not_retried(client, pok_simulato
         (["not", "an", "object"], "JSON object"),
     ],
 )
-def test_credential_without_required_fields(scripted, scripted_client, body, missing):
-    scripted.reply = (201, {}, body)
+def test_credential_without_required_fields(fake, fake_client, body, missing):
+    answer(fake, 201, body)
     with pytest.raises(PokResponseError) as info:
-        scripted_client.issue_credential(credential_payload())
+        fake_client.issue_credential(credential_payload())
     assert missing in info.value.message
     assert (info.value.status_code, info.value.ambiguous, info.value.answered) == (201, False, True)
 
 
-def test_empty_2xx_body(scripted, scripted_client):
-    scripted.reply = (204, {}, "")
+def test_empty_2xx_body(fake, fake_client):
+    answer(fake, 204, "")
     with pytest.raises(PokResponseError):
-        scripted_client.get_credential("c1")
+        fake_client.get_credential("c1")
 
 
-def test_liberal_parsing_of_unexpected_shapes(scripted, scripted_client):
-    scripted.reply = (202, {}, {"id": 123, "state": "pending", "surprise": {"new": True}, "credential": "not a dict"})
-    credential = scripted_client.issue_credential(credential_payload())
+def test_liberal_parsing_of_unexpected_shapes(fake, fake_client):
+    answer(fake, 202, {"id": 123, "state": "pending", "surprise": {"new": True}, "credential": "not a dict"})
+    credential = fake_client.issue_credential(credential_payload())
     assert (credential.id, credential.state, credential.title, credential.tags) == ("123", "pending", None, ())
     assert credential.raw["surprise"] == {"new": True}
 
-    scripted.reply = (200, {}, [{"id": "t1"}, {"id": "t2", "name": "Two", "customParameters": ["code"]}])
-    templates = scripted_client.list_templates(limit=2)
+    answer(fake, 200, [{"id": "t1"}, {"id": "t2", "name": "Two", "customParameters": ["code"]}])
+    templates = fake_client.list_templates(limit=2)
     assert templates.possibly_truncated is True
     assert templates.templates[1].custom_parameters == (TemplateParameter("code", "code"),)
 
-    scripted.reply = (200, {}, {"data": [{"name": "no id"}]})
+    answer(fake, 200, {"data": [{"name": "no id"}]})
     with pytest.raises(PokResponseError):
-        scripted_client.list_pages()
-    scripted.reply = (200, {}, {"items": []})
+        fake_client.list_pages()
+    answer(fake, 200, {"items": []})
     with pytest.raises(PokResponseError):
-        scripted_client.list_pages()
+        fake_client.list_pages()
 
-    scripted.reply = (200, {}, {"name": "Org", "availableCredits": "12", "emittedCredentials": None})
-    organization = scripted_client.get_organization()
+    answer(fake, 200, {"name": "Org", "availableCredits": "12", "emittedCredentials": None})
+    organization = fake_client.get_organization()
     assert (organization.available_credits, organization.emitted_credentials, organization.wallet) == (12, 0, None)
 
-    scripted.reply = (200, {}, {})
+    answer(fake, 200, {})
     with pytest.raises(PokResponseError) as info:
-        scripted_client.get_credential_image("c1")
+        fake_client.get_credential_image("c1")
     assert "location" in info.value.message
 
 
@@ -897,11 +907,13 @@ def test_connections_are_reused_with_the_simulator(client, pok_simulator):
     assert [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()] == [(1, 4)]
 
 
-def test_connections_are_reused(scripted, scripted_client):
-    scripted.reply = (200, {}, {"id": "c1", "state": "emitted"})
+def test_connections_are_reused(client, pok_simulator):
+    """Error answers and a POST keep the connection too: the pool holds one connection that served all four."""
     for _ in range(3):
-        scripted_client.get_credential("c1")
-    scripted_client.issue_credential(credential_payload())
-    assert len(scripted.seen) == 4
-    assert len({seen.port for seen in scripted.seen}) == 1
-    assert json.loads(scripted.seen[-1].body)["receiver"]["email"] == EMAIL
+        with pytest.raises(PokNotFoundError):
+            client.get_credential("c1")
+    client.issue_credential(credential_payload())
+    assert pok_simulator.count() == 4
+    pools = client._session.get_adapter(pok_simulator.url).poolmanager.pools
+    assert [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()] == [(1, 4)]
+    assert pok_simulator.requests[-1].body["receiver"]["email"] == EMAIL

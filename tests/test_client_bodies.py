@@ -20,7 +20,7 @@ from openedx_pok.exceptions import (
     PokServerError,
     PokValidationError,
 )
-from openedx_pok.testing.pok_simulator import DEFAULT_API_KEY, Fault
+from pok_simulator import DEFAULT_API_KEY, Fault
 from tests.test_client import EMAIL, credential_payload, preview_payload
 
 DEEP = "[" * 100000

@@ -1,17 +1,23 @@
 """
-The client honours the environment's proxy settings as ``requests`` does (``HTTP(S)_PROXY``, ``NO_PROXY``), read once
-per client and server instead of on every call (issue 12: reading them was a third of a POST's CPU in a worker).
+The client honours the environment as ``requests`` does (``HTTP(S)_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``),
+read once per client instead of on every call (issue 12: reading it was a third of a POST's CPU in a worker), and
+never sends ``~/.netrc`` credentials (``test_client_urls.py``).
 
-Real HTTP: a small local server plays the proxy and records the absolute URLs it is asked for.
+Real HTTP: a small local server plays the proxy and records the absolute URLs it is asked for; a local HTTPS server
+presents a certificate made by ``openssl`` for the CA bundle.
 """
+import json
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
 
-from openedx_pok.client import PokApiClient, transport
-from openedx_pok.exceptions import PokApiError
+from openedx_pok.client import PokApiClient
+from openedx_pok.exceptions import PokApiError, PokNetworkError
+from pok_simulator import DEFAULT_API_KEY
 
 
 class RecordingProxy:
@@ -90,9 +96,44 @@ def test_the_environment_is_read_when_a_client_first_calls_a_server(pok_simulato
     assert pok_simulator.count("get_credential") == 2
 
 
-def test_the_remembered_settings_stay_bounded_whatever_hosts_are_called():
-    """Image locations may be on any subdomain of an allowed host: the session never remembers more than a few."""
-    session = transport.new_session()
-    for number in range(transport.ENVIRONMENT_ENTRIES * 3):
-        session.merge_environment_settings(f"https://img{number}.pok.tech/x.png", {}, None, None, None)
-    assert 0 < len(session._environment) <= transport.ENVIRONMENT_ENTRIES  # noqa: SLF001 - the bound under test
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """An HTTPS server for 127.0.0.1 answering every GET with an organization, and the certificate it presents."""
+    directory = tmp_path_factory.mktemp("tls")
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"name": "Over TLS"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", certificate
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_ca_bundle_of_the_environment_is_trusted(tls_server, monkeypatch):
+    url, certificate = tls_server
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with PokApiClient(url, DEFAULT_API_KEY) as client, pytest.raises(PokNetworkError) as info:
+        client.get_organization()  # a certificate no CA vouches for: refused
+    assert info.value.ambiguous is False
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate))
+    with PokApiClient(url, DEFAULT_API_KEY) as client:
+        assert client.get_organization().name == "Over TLS"

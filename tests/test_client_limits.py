@@ -1,8 +1,9 @@
 """
-The limits every POK call runs under: a total deadline, a cap on the decoded answer, no redirects.
+The limits every POK call runs under: a deadline, a cap on the decoded answer, no redirects.
 
-Real HTTP only: the POK simulator's ``slow_drip``, ``huge_body`` and ``respond`` faults, and small local servers for
-what the simulator never does (dripping the status line itself). Deadlines are about a second so the suite stays fast.
+Over real HTTP where a socket matters: the POK simulator's ``slow_drip``, ``huge_body`` and ``respond`` faults, and a
+small local server for what the simulator never does (stalling in the headers, cutting a body short). ``responses``
+where it does not (a declared length over the cap). Deadlines are about a second so the suite stays fast.
 """
 import socket
 import threading
@@ -11,11 +12,12 @@ import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import responses
 
 from openedx_pok.client import DEFAULT_MAX_RESPONSE_BYTES, PokApiClient
 from openedx_pok.exceptions import PokConfigurationError, PokNetworkError, PokResponseError, PokServerError
-from openedx_pok.testing.pok_simulator import DEFAULT_API_KEY, Fault
-from tests.test_client import EMAIL, credential_payload
+from pok_simulator import DEFAULT_API_KEY, Fault
+from tests.test_client import EMAIL, FAKE_API, answer, credential_payload
 
 
 @pytest.fixture
@@ -32,17 +34,20 @@ def drip_client(pok_simulator):
 
 
 class DripServer:
-    """A TCP server that sends ``payload`` one byte every ``delay`` seconds: even the status line drips."""
+    """
+    A TCP server that sends ``payload`` one byte every ``delay`` seconds, then holds the connection ``hold`` seconds
+    (or closes it at once): what no HTTP server library does, stalling in the status line or cutting a body short.
+    """
 
-    def __init__(self, payload=b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}", delay=0.2):
+    def __init__(self, payload=b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}", delay=0.2, hold=0):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(5)
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._serve, args=(payload, delay), daemon=True)
+        self.thread = threading.Thread(target=self._serve, args=(payload, delay, hold), daemon=True)
         self.thread.start()
 
-    def _serve(self, payload, delay):
+    def _serve(self, payload, delay, hold):
         try:
             connection, _ = self.listener.accept()
         except OSError:
@@ -50,12 +55,13 @@ class DripServer:
         with connection:
             connection.recv(65536)
             for index in range(len(payload)):
-                if self.stopped.wait(delay):
+                if delay and self.stopped.wait(delay):
                     return
                 try:
                     connection.sendall(payload[index:index + 1])
                 except OSError:  # the client gave up: that is what the test wants
                     return
+            self.stopped.wait(hold)
 
     def close(self):
         self.stopped.set()
@@ -64,8 +70,8 @@ class DripServer:
 
 
 @pytest.fixture
-def drip_server():
-    server = DripServer()
+def drip_server(request):
+    server = DripServer(**getattr(request, "param", {}))
     yield server
     server.close()
 
@@ -124,8 +130,15 @@ def test_default_deadline_is_timeout_plus_connect_timeout(pok_simulator):
     assert 0.9 < time.monotonic() - started < 2.5
 
 
-def test_a_dripping_status_line_is_cut_at_the_deadline(drip_server):
-    """The deadline also covers waiting for the status line and headers, not only the body."""
+@pytest.mark.parametrize("drip_server", [{"payload": b"HTTP/1.1 200 OK\r\nContent-", "delay": 0, "hold": 5}],
+                         indirect=True)
+def test_a_server_stalling_in_the_headers_is_cut_within_the_deadline(drip_server):
+    """
+    The deadline also bounds the wait for the status line and headers: no wait for data is longer than it.
+
+    (A server dripping its headers a byte at a time, each within the wait, is not cut at the deadline: requests reads
+    the headers before it returns, and only a thread or a hook in each socket read could stop it then.)
+    """
     with PokApiClient(drip_server.url, DEFAULT_API_KEY, timeout=5, deadline=1.0) as api:
         started = time.monotonic()
         with pytest.raises(PokNetworkError) as info:
@@ -134,25 +147,28 @@ def test_a_dripping_status_line_is_cut_at_the_deadline(drip_server):
     assert (info.value.ambiguous, info.value.answered) == (True, False)
 
 
+@pytest.mark.parametrize("drip_server", [{"payload": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                                     b"Content-Length: 100\r\n\r\n{\"id\": \"c-1\"", "delay": 0}],
+                         indirect=True)
+@pytest.mark.parametrize("is_post", [True, False])
+def test_an_answer_cut_mid_body_is_a_network_error(drip_server, is_post):
+    """The connection closes 90 bytes short of the declared length: no answer, ambiguous for a POST."""
+    with PokApiClient(drip_server.url, DEFAULT_API_KEY, timeout=5) as api, pytest.raises(PokNetworkError) as info:
+        api.issue_credential(credential_payload()) if is_post else api.get_credential("c-1")
+    exc = info.value
+    assert (exc.ambiguous, exc.answered, exc.retryable, exc.status_code) == (is_post, False, True, None)
+    assert "failed before a complete answer" in exc.message
+
+
 def test_a_fast_answer_within_the_deadline_is_untouched(pok_simulator):
     pok_simulator.add_fault(Fault("latency", endpoint="get_organization", delay=0.1))
     with PokApiClient(pok_simulator.url, pok_simulator.api_key, deadline=0.3) as api:
         assert api.get_organization().name == "Simulated Org"
-        # The watchdog of the finished call must not cut the pooled connection later.
+        # Past the first call's deadline, its pooled connection still serves the next call.
         time.sleep(0.4)
         assert api.list_pages().pages
         pools = api._session.get_adapter(pok_simulator.url).poolmanager.pools
         assert [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()] == [(1, 2)]
-
-
-def test_calls_leave_no_watchdog_threads_behind(client, pok_simulator):
-    pok_simulator.add_fault(Fault("status", endpoint="get_organization", status=500))
-    with pytest.raises(PokServerError):
-        client.get_organization()
-    for _ in range(20):
-        client.get_organization()
-    time.sleep(0.05)
-    assert [thread for thread in threading.enumerate() if isinstance(thread, threading.Timer)] == []
 
 
 # --- size cap ------------------------------------------------------------------------------------------------------
@@ -191,6 +207,22 @@ def test_a_gzip_bomb_is_cut_off_early_with_little_memory(client, pok_simulator):
     assert len(pok_simulator.credentials_for(EMAIL)) == 1
 
 
+@pytest.mark.parametrize("size, usable", [(DEFAULT_MAX_RESPONSE_BYTES, True), (DEFAULT_MAX_RESPONSE_BYTES + 1, False)])
+def test_the_cap_applies_to_a_declared_length(size, usable):
+    """A credential padded to exactly the cap is read; one byte more is refused, whatever Content-Length says."""
+    head = '{"id": "c-1", "state": "emitted"'
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fake, \
+            PokApiClient(FAKE_API, DEFAULT_API_KEY) as api:
+        answer(fake, 200, head + " " * (size - len(head) - 1) + "}", {"Content-Type": "application/json"})
+        if usable:
+            assert api.get_credential("c-1").id == "c-1"
+            return
+        with pytest.raises(PokResponseError) as info:
+            api.get_credential("c-1")
+        assert "larger than 1048576 bytes" in info.value.message
+        assert info.value.raw_excerpt.startswith(head)
+
+
 def test_the_cap_is_a_constructor_parameter(pok_simulator):
     with PokApiClient(pok_simulator.url, pok_simulator.api_key, max_response_bytes=64) as api:
         with pytest.raises(PokResponseError) as info:
@@ -215,7 +247,7 @@ class Recorder(BaseHTTPRequestHandler):
 
     seen = []
 
-    def do_GET(self):  # noqa: N802 - http.server naming
+    def do_GET(self):
         Recorder.seen.append((self.path, self.headers.get("Authorization")))
         body = b'{"name": "Elsewhere"}'
         self.send_response(200)

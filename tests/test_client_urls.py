@@ -122,7 +122,7 @@ class ImageHandler(BaseHTTPRequestHandler):
     seen = []
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self):  # noqa: N802 - http.server naming
+    def do_GET(self):
         ImageHandler.seen.append((self.path, self.headers.get("Authorization")))
         if self.path == "/redirect.png":
             self.send_response(302)
@@ -171,6 +171,16 @@ def image_host():
 def test_fetch_image(image_host):
     assert fetch_image(f"{image_host}/image.png", ["127.0.0.1"]) == ("image/png", PNG)
     assert ImageHandler.seen == [("/image.png", None)]  # no API key, no netrc credentials
+
+
+def test_netrc_credentials_are_never_sent(image_host, tmp_path, monkeypatch):
+    """requests would add ``~/.netrc`` credentials for the host to an image download; the API key goes nowhere else."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert fetch_image(f"{image_host}/image.png", ["127.0.0.1"]) == ("image/png", PNG)
+    assert ImageHandler.seen == [("/image.png", None)]
 
 
 def test_image_download_has_a_total_deadline(image_host):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from openedx_pok import api, tasks
 from openedx_pok.history import Cause
 from openedx_pok.models import CredentialEvent, CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils.factories import CourseMappingFactory, CredentialFactory
 from test_utils.helpers import credential_of
 

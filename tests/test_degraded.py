@@ -1,19 +1,21 @@
 """
-Degraded infrastructure around issuance: a cache that is down, workers racing for the same template, the reconcile
-run publishing chunks, receivers given payloads they cannot use. Nothing here may raise into the LMS or lose a
-credential; each test says what it costs instead.
+Degraded infrastructure around issuance: a cache that is down, the reconcile run publishing chunks, receivers given
+payloads they cannot use. Nothing here may raise into the LMS or lose a credential; each test says what it costs
+instead.
 """
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from lms_sandbox.factories import UserFactory
-from openedx_pok import api, configuration, receivers, tasks
+from openedx_pok import api, caching, configuration, issuance, receivers, tasks
+from openedx_pok.exceptions import RetryLater
 from openedx_pok.models import CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils import credential_of
 
 pytestmark = pytest.mark.django_db
@@ -32,60 +34,45 @@ def test_a_cache_outage_costs_queries_and_calls_never_a_credential(pok, course, 
 
 
 def test_a_cache_outage_does_not_lose_a_rate_limit_row_backoff(pok, course, learner, lms, monkeypatch):
-    delayed = []  # the retry task a real broker would hold for Retry-After seconds (eager Celery would run it now)
-    real_enqueue = tasks.enqueue_issuance
-    monkeypatch.setattr(tasks, "enqueue_issuance", lambda row_id, countdown=0, **kwargs: (
-        delayed.append(countdown) if countdown else real_enqueue(row_id, **kwargs)))
+    delayed = []  # the retries a real broker would hold for Retry-After seconds
+    real_issue = issuance.issue
+
+    def issue(*args, **kwargs):
+        try:
+            return real_issue(*args, **kwargs)
+        except RetryLater as later:  # held by the broker, not run again at once as eager Celery would
+            delayed.append(later.countdown)
+            return CredentialStatus.PENDING
+
+    monkeypatch.setattr(issuance, "issue", issue)
     with override_settings(CACHES=BROKEN_CACHE):
         pok.add_fault(Fault("rate_limit", endpoint="issue_credential", retry_after=600, times=1))
         lms.award(learner, course)
         row = credential_of(learner, course)
         assert row.status == CredentialStatus.PENDING and row.not_before is not None
-        # This process remembers the wait for a second; once that copy is gone, nothing is shared any more ...
+        # The task that saw the 429 waits; the next task knows nothing of it while the cache is down ...
         assert configuration.account_wait_seconds() > 590
-        configuration.process_copies.account_waits.clear()
+        caching.clear_request_cache()
         assert configuration.account_wait_seconds() == 0.0
         # ... and the row's own backoff holds.
         api.reconcile(inline=True, pending_grace=timedelta(0))
     assert pok.count("issue_credential") == 1 and delayed and delayed[0] >= 599
 
 
-def test_threads_missing_the_template_together_fetch_it_once(pok):
-    client = configuration.get_client()
-    barrier = threading.Barrier(6)
-    results = []
-
-    def fetch():
-        barrier.wait()
-        results.append(configuration.get_template(client, "tpl-grade"))
-
-    threads = [threading.Thread(target=fetch) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert len(results) == 6 and {result.id for result in results} == {"tpl-grade"}
-    assert pok.count("get_template") == 1
-
-
-def test_a_worker_waits_for_another_workers_template_fetch(pok, monkeypatch):
-    client = configuration.get_client()
-    key = f"openedx_pok:template:{configuration.digest(client.api_url, 'tpl-basic')}"
-    cache.add(f"{key}:fetching", 1, 30)  # another worker holds the lease...
-    timer = threading.Timer(0.2, lambda: cache.set(key, client.get_template("tpl-basic"), 60))  # ...and succeeds
-    timer.start()
-    assert configuration.get_template(client, "tpl-basic").id == "tpl-basic"
-    timer.join()
-    assert pok.count("get_template") == 1
-
-
-def test_a_worker_fetches_itself_when_the_lease_holder_never_delivers(pok, monkeypatch):
-    monkeypatch.setattr(configuration, "TEMPLATE_FETCH_WAIT_SECONDS", 0.2)
-    client = configuration.get_client()
-    key = f"openedx_pok:template:{configuration.digest(client.api_url, 'tpl-basic')}"
-    cache.add(f"{key}:fetching", 1, 30)  # a worker that died holding the lease
-    assert configuration.get_template(client, "tpl-basic").id == "tpl-basic"
-    assert pok.count("get_template") == 1
+def test_a_cache_outage_costs_a_request_or_task_one_lookup_not_one_per_ask(pok, course, learner, lms):
+    """The request cache still holds what the request or task read: a query or a GET each, not one per ask."""
+    with override_settings(CACHES=BROKEN_CACHE):
+        cache.close()
+        with CaptureQueriesContext(connection) as queries:
+            for _index in range(3):
+                assert api.is_pok_enabled(course.id)
+        client = configuration.get_client()
+        for _index in range(3):
+            assert configuration.get_template(client, "tpl-grade").id == "tpl-grade"
+        caching.clear_request_cache()  # the next task
+        configuration.get_template(client, "tpl-grade")
+    assert len([query for query in queries.captured_queries if "mapping" in query["sql"]]) == 1
+    assert pok.count("get_template") == 2
 
 
 def test_reconcile_hands_work_to_the_workers_in_chunks(pok, course, lms, monkeypatch):
@@ -94,9 +81,9 @@ def test_reconcile_hands_work_to_the_workers_in_chunks(pok, course, lms, monkeyp
     for learner in learners:
         lms.award(learner, course)
     published = []
-    real = tasks._enqueue_chunk  # noqa: SLF001 - counted, then run for real (eagerly)
-    monkeypatch.setattr(tasks, "_enqueue_chunk", lambda task, ids, **kw: (published.append(len(ids)),
-                                                                            real(task, ids, **kw)))
+    real = tasks._publish  # noqa: SLF001 - counted, then run for real (eagerly)
+    monkeypatch.setattr(tasks, "_publish", lambda task, ids, kwargs, countdown=0: (published.append(len(ids)),
+                                                                                 real(task, ids, kwargs, countdown)))
     counts = api.reconcile(pending_grace=timedelta(0))
     assert counts["issued"] == len(learners) and published == [tasks.RECONCILE_CHUNK_SIZE, 5]
     assert set(PokCertificate.objects.values_list("status", flat=True)) == {CredentialStatus.EMITTED}

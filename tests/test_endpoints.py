@@ -22,7 +22,7 @@ from openedx_pok import api, sharing
 from openedx_pok.client import fetch_image, host_allowed
 from openedx_pok.exceptions import PokResponseError
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils import credential_of
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ import pytest
 from lms_sandbox.factories import GeneratedCertificateFactory
 from openedx_pok import api, compat, events
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils import credential_of
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from lms_sandbox.generation import generate_certificate
 from lms_sandbox.grades import CourseGrade
 from openedx_pok import api
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from tests.test_celery_worker import (
     UNSETTLED,
     broker_mode,

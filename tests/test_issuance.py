@@ -19,7 +19,7 @@ from lms_sandbox.models import GeneratedCertificate, UserProfile
 from openedx_pok import api, tasks
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.tasks import issue_credential_task
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils import celery_conf, credential_of
 
 pytestmark = pytest.mark.django_db

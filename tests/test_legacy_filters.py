@@ -22,7 +22,7 @@ from lms_sandbox.grades import CourseGrade
 from openedx_pok import api, configuration, filters, pipeline
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.settings import common, production
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 
 pytestmark = pytest.mark.django_db
 

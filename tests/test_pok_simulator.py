@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import requests
 
-from openedx_pok.testing.pok_simulator import DEFAULT_API_KEY, ENDPOINTS, FAULT_KINDS, Fault, PokSimulator
+from pok_simulator import DEFAULT_API_KEY, ENDPOINTS, FAULT_KINDS, Fault, PokSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 5
@@ -986,7 +986,7 @@ def _line_reader(stream: Any) -> queue.Queue[str]:
 def test_command_line_serves_until_terminated():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "openedx_pok.testing.pok_simulator", "--port", str(port), "--api-key", "cli-key",
+        [sys.executable, "-m", "pok_simulator", "--port", str(port), "--api-key", "cli-key",
          "--async-polls", "1", "--latency-ms", "1"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -1038,7 +1038,7 @@ def test_concurrent_issuance_is_consistent(pok_simulator):
 # fault kinds for unusable answers: respond, patch_answer, slow_drip, huge_body
 # --------------------------------------------------------------------------------------------------------------------
 def test_every_fault_kind_is_documented_in_the_package_docstring():
-    import openedx_pok.testing.pok_simulator as package
+    import pok_simulator as package
 
     for kind in FAULT_KINDS:
         assert f"``{kind}``" in package.__doc__, kind
@@ -1470,7 +1470,7 @@ def test_organizations_need_unique_keys_and_names_and_reset_removes_them(pok_sim
 
 
 def test_command_line_help():
-    result = subprocess.run([sys.executable, "-m", "openedx_pok.testing.pok_simulator", "--help"], cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "pok_simulator", "--help"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0
     assert "--async-polls" in result.stdout

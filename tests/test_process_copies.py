@@ -1,103 +1,158 @@
 """
-The plugin's short-lived copies in each process (issue 12): the course mappings and an account's shared wait for
-about a second on top of the shared cache, template definitions for 10 s, the course facts for a minute. They save
-cache round trips and LMS reads on the award path, the worker and the certificate page, and must never make a course
-that was just mapped look unmapped.
+What the plugin keeps, where and for how long: the course mappings, template definitions and course facts in the
+Django cache, shared by every process, and through edx-django-utils' TieredCache in the request cache for the rest of
+a request or task; an account's Retry-After in the Django cache only. These copies save queries, POK calls and cache
+round trips on the award path, the worker and the certificate page; they must never keep a change from a request or
+task that starts after it.
 """
 import pytest
+from django.core.cache import cache, caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from edx_django_utils.cache import RequestCache, TieredCache
 from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.factories import CourseOverviewFactory, UserFactory
-from openedx_pok import api, caching, compat, configuration
+from openedx_pok import api, caching, compat, configuration, tasks
 from openedx_pok.models import CertificateTemplate, CredentialStatus
 from test_utils.helpers import credential_of
 
 pytestmark = pytest.mark.django_db
 
+OTHER = CourseKey.from_string("course-v1:DemoX+Later+2026")
+
 
 @pytest.fixture
 def cache_reads(monkeypatch):
-    """The keys the plugin reads from the Django cache, in order."""
+    """The keys the plugin reads from the Django cache (its round trips), in order."""
     reads = []
-    real_get = caching.get
+    backend = type(caches["default"])
+    real_get = backend.get
 
-    def counting_get(key, default=None):
+    def counting_get(self, key, default=None, version=None):
         reads.append(key)
-        return real_get(key, default)
+        return real_get(self, key, default, version)
 
-    monkeypatch.setattr(caching, "get", counting_get)
+    monkeypatch.setattr(backend, "get", counting_get)
     return reads
 
 
-def test_a_mapped_course_is_answered_from_the_process_copy(course, cache_reads):
-    assert api.is_pok_enabled(course.id)
-    assert cache_reads.count(configuration.MAPPINGS_CACHE_KEY) == 1
-    for _index in range(5):
-        assert api.is_pok_enabled(course.id)
-    assert cache_reads.count(configuration.MAPPINGS_CACHE_KEY) == 1  # the second and later asks: no round trip
+@pytest.fixture
+def pending(pok, course, lms):
+    """Three learners awarded in the course whose credentials wait for their task (none ran yet)."""
+    learners = [UserFactory(profile__name=f"Ada{index} Lovelace") for index in range(3)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks, "enqueue_issuance", lambda *args, **kwargs: None)
+        for learner in learners:
+            lms.award(learner, course)
+    return [credential_of(learner, course) for learner in learners]
 
 
-def test_a_course_mapped_in_another_process_is_seen_at_once(course, cache_reads):
-    """"Not mapped" is never taken from the copy: the admin maps a course, its backfill starts in a worker."""
-    other = CourseKey.from_string("course-v1:DemoX+Later+2026")
-    assert not api.is_pok_enabled(other)
-    stale_copy = configuration.process_copies.mappings  # the mappings without it, fresh for about a second
-    assert stale_copy[1] is not None and str(other) not in stale_copy[1]["courses"]
-    # Another process saves the mapping: its signal clears the shared cache, not this process's copy.
-    CertificateTemplate.objects.bulk_create([CertificateTemplate(course_key=other, template_id="tpl-basic")])
-    configuration.process_copies.mappings = stale_copy
-    assert api.is_pok_enabled(other)
-    assert api.is_pok_enabled(course.id) and configuration.process_copies.mappings is not stale_copy
+def fresh(row):
+    row.refresh_from_db()
+    return row
 
 
-def test_this_process_forgets_its_copy_when_it_changes_a_mapping(course):
+def test_the_mappings_cost_one_cache_read_per_request_and_no_query(course, cache_reads):
+    assert api.is_pok_enabled(course.id) and not api.is_pok_enabled(OTHER)  # the miss: one query, both tiers set
+    cache_reads.clear()
+    with CaptureQueriesContext(connection) as queries:
+        for _index in range(5):
+            assert api.is_pok_enabled(course.id) and not api.is_pok_enabled(OTHER)
+        assert cache_reads == []  # this request's copy
+        caching.clear_request_cache()  # the next request: the Django cache's copy
+        assert api.is_pok_enabled(course.id) and not api.is_pok_enabled(OTHER)
+    assert cache_reads == [configuration.MAPPINGS_CACHE_KEY] and len(queries) == 0
+
+
+def test_a_task_reads_each_cached_thing_once_for_all_its_credentials(pending, cache_reads, pok):
+    tasks.issue_credentials_task.apply(args=[[row.id for row in pending]])
+    assert {fresh(row).status for row in pending} == {CredentialStatus.EMITTED}
+    # Each once per task, not per credential: the round trips the worker pays for 3 credentials.
+    assert sorted(key.split(":")[1] for key in cache_reads) == ["account-not-before", "course", "mappings", "template"]
+    assert pok.count("get_template") == 1 and pok.count("issue_credential") == 3  # one GET, then the task's copy
+
+
+def test_a_plugin_task_does_not_keep_an_earlier_tasks_copy(pending, pok):
+    """A worker whose request cache outlives its tasks (the LMS did not clear it) must not keep a disabled mapping."""
+    assert api.is_pok_enabled(pending[0].course_key)  # this thread's request cache holds the mappings
+    # The admin disables the mapping in another process: its post_save forgets the Django cache's copy, not ours.
+    CertificateTemplate.objects.filter(course_key=pending[0].course_key).update(enabled=False)
+    cache.delete(configuration.MAPPINGS_CACHE_KEY)
+    assert api.is_pok_enabled(pending[0].course_key)  # the request that started before the change keeps its copy
+    tasks.issue_credential_task.apply(args=[pending[0].id])
+    assert pok.count("issue_credential") == 0
+    assert fresh(pending[0]).status != CredentialStatus.EMITTED
+
+
+def test_only_the_plugins_copies_are_dropped_at_a_task_start():
+    TieredCache.set_all_tiers("platform:key", "kept", 60)
+    RequestCache("platform.namespace").set("key", "kept")
+    caching.set_tiers("openedx_pok:key", "dropped", 60)
+    tasks.refresh_credentials_task.apply(args=[[]])
+    assert TieredCache.get_cached_response("platform:key").value == "kept"
+    assert RequestCache("platform.namespace").get_cached_response("key").value == "kept"
+    assert not RequestCache().get_cached_response("openedx_pok:key").is_found  # the Django cache still has it
+    assert TieredCache.get_cached_response("openedx_pok:key").value == "dropped"
+
+
+def test_a_saved_or_deleted_mapping_is_seen_at_once(course):
     assert api.is_pok_enabled(course.id)
     mapping = CertificateTemplate.objects.get(course_key=course.id)
     mapping.enabled = False
     mapping.save()
     assert not api.is_pok_enabled(course.id)
+    CertificateTemplate.objects.create(course_key=OTHER, template_id="tpl-basic")
+    assert api.is_pok_enabled(OTHER)
+    CertificateTemplate.objects.filter(course_key=OTHER).delete()  # post_delete, once per row
+    assert not api.is_pok_enabled(OTHER)
 
 
-def test_course_facts_are_read_once_per_course_and_again_after_a_minute(pok, course, lms, monkeypatch):
+def test_a_bulk_change_is_seen_once_its_caller_forgets_the_mappings(course):
+    assert not api.is_pok_enabled(OTHER)
+    CertificateTemplate.objects.bulk_create([CertificateTemplate(course_key=OTHER, template_id="tpl-basic")])
+    assert not api.is_pok_enabled(OTHER)  # no signal: the cached copy stands until ...
+    configuration.forget_mappings()  # ... the caller forgets it (the legacy import does)
+    assert api.is_pok_enabled(OTHER)
+
+
+def test_course_facts_are_read_once_per_course_for_every_task_and_again_when_forgotten(pok, course, lms,
+                                                                                       monkeypatch):
     reads = []
     real_get_course = compat.get_course
     monkeypatch.setattr(compat, "get_course", lambda key: reads.append(key) or real_get_course(key))
     learners = [UserFactory(profile__name=f"Ada{index} Lovelace") for index in range(3)]
     for learner in learners[:2]:
-        lms.award(learner, course)
+        lms.award(learner, course)  # two requests, two tasks
     assert reads == [course.id]
     assert all(credential_of(learner, course).status == CredentialStatus.EMITTED for learner in learners[:2])
-    clock = configuration.time.monotonic() + configuration.COURSE_INFO_SECONDS + 1
-    monkeypatch.setattr(configuration.time, "monotonic", lambda: clock)
+    configuration.forget_course(course.id)
     lms.award(learners[2], course)
     assert reads == [course.id, course.id]
 
 
-def test_a_course_that_does_not_exist_yet_is_not_remembered(pok, monkeypatch, lms):
-    key = CourseKey.from_string("course-v1:DemoX+Soon+2026")
-    CertificateTemplate.objects.create(course_key=key, template_id="tpl-basic")
+def test_a_course_that_does_not_exist_yet_is_not_remembered(pok):
+    CertificateTemplate.objects.create(course_key=OTHER, template_id="tpl-basic")
     with pytest.raises(api.IssuanceError):
-        configuration.course_setup(key)
-    CourseOverviewFactory(id=key, display_name="Soon", org="DemoX")
-    assert configuration.course_setup(key).course.display_name == "Soon"
+        configuration.course_setup(OTHER)
+    CourseOverviewFactory(id=OTHER, display_name="Soon", org="DemoX")
+    assert configuration.course_setup(OTHER).course.display_name == "Soon"
 
 
-def test_a_template_is_read_from_the_shared_cache_once_per_process_period(pok, cache_reads, monkeypatch):
+def test_a_template_is_fetched_once_per_cache_period_for_every_worker(pok, cache_reads):
     client = configuration.get_client()
+    key = configuration._template_key(client, "tpl-basic", "")  # noqa: SLF001 - the key it is cached under
     first = configuration.get_template(client, "tpl-basic")
-    key = configuration._template_key(client, "tpl-basic", "")  # noqa: SLF001 - the key the copy is filed under
     for _index in range(5):
         assert configuration.get_template(client, "tpl-basic") == first
-    assert cache_reads.count(key) == 2  # the miss, and the re-check under the fetch lock; then only the copy
-    assert pok.count("get_template") == 1
-    clock = configuration.time.monotonic() + configuration.TEMPLATE_LOCAL_SECONDS + 1
-    monkeypatch.setattr(configuration.time, "monotonic", lambda: clock)
-    configuration.get_template(client, "tpl-basic")
-    assert cache_reads.count(key) == 3 and pok.count("get_template") == 1  # the shared cache again, not POK
+    assert cache_reads.count(key) == 1 and pok.count("get_template") == 1  # the miss; then this task's copy
+    caching.clear_request_cache()  # another task, in this worker or another
+    assert configuration.get_template(client, "tpl-basic") == first
+    assert cache_reads.count(key) == 2 and pok.count("get_template") == 1  # the shared cache, not POK
 
 
-def test_a_forgotten_template_is_fetched_again_at_once_in_this_process(pok):
-    """The catalog sync saw the template change on POK: this process does not keep its copy."""
+def test_a_forgotten_template_is_fetched_again_at_once(pok):
+    """The catalog sync saw the template change on POK: no request, task or worker keeps the old definition."""
     configuration.template("tpl-basic")
     configuration.template("tpl-basic")
     configuration.forget_template("tpl-basic")
@@ -105,23 +160,17 @@ def test_a_forgotten_template_is_fetched_again_at_once_in_this_process(pok):
     assert pok.count("get_template") == 2
 
 
-def test_an_account_wait_is_shared_within_a_second_and_at_once_in_the_process_that_saw_it(monkeypatch):
+def test_an_account_wait_is_shared_from_the_next_task_and_never_shortened():
     assert configuration.account_wait_seconds() == 0.0
-    # Another worker saw a 429: it is in the shared cache, this process's copy says "no wait" for up to a second.
+    # Another worker saw a 429: this task goes on with what it read (its credentials are POSTed), the next one waits.
     caching.set(configuration._account_key(), configuration.time.time() + 30, 31)  # noqa: SLF001
     assert configuration.account_wait_seconds() == 0.0
-    clock = configuration.time.monotonic() + configuration.ACCOUNT_WAIT_LOCAL_SECONDS + 0.1
-    monkeypatch.setattr(configuration.time, "monotonic", lambda: clock)
+    caching.clear_request_cache()
     assert 29 < configuration.account_wait_seconds() <= 30
-    # A 429 this process sees applies here at once, and never shortens a longer wait already shared.
+    # A 429 this task sees applies here at once, and never shortens a longer wait already shared.
     configuration.note_rate_limited(5)
+    assert 29 < configuration.account_wait_seconds() <= 30
+    caching.clear_request_cache()
     assert 29 < configuration.account_wait_seconds() <= 30
     configuration.note_rate_limited(120, account="other")
     assert 119 < configuration.account_wait_seconds("other") <= 120
-
-
-def test_a_process_copy_stays_bounded():
-    copies = configuration._ShortLived(60, entries=3)  # noqa: SLF001 - the map behind every copy
-    for number in range(7):
-        copies.put(number, f"value {number}")
-    assert copies.get(6) == "value 6" and sum(copies.get(number) is not None for number in range(7)) <= 3

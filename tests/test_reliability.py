@@ -26,7 +26,7 @@ from openedx_pok import answers, api, issuance, tasks
 from openedx_pok.client import Credential
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.payload import fit, usable_grade
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils import celery_conf, credential_of
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +164,16 @@ def test_an_abandoned_request_gets_one_resend_flagged_as_possible_duplicate(pok,
 
 
 # --- 5./6. backoff and Retry-After, per row and per POK account -------------------------------------------------------
+
+
+def test_backoff_doubles_up_to_its_cap_with_full_jitter(settings):
+    """Anywhere from 0 to the ceiling (as Celery's retry_backoff + retry_jitter), not only its upper half."""
+    settings.POK_RETRY_BACKOFF_BASE, settings.POK_RETRY_BACKOFF_MAX = 30, 100
+    for tries, ceiling in [(1, 30), (2, 60), (3, 100), (9, 100)]:
+        waits = [issuance.backoff_seconds(tries) for _ in range(400)]
+        assert all(0 <= wait <= ceiling for wait in waits), tries
+        assert min(waits) < ceiling / 4 and max(waits) > ceiling * 3 / 4, tries
+    assert issuance.backoff_seconds(3, retry_after=250) == 100 and issuance.backoff_seconds(3, retry_after=7) == 7
 
 
 def test_reconcile_honours_retry_after(pok, course, learner, lms):

@@ -23,7 +23,7 @@ from lms_sandbox.factories import CourseOverviewFactory, UserFactory
 from openedx_pok import report
 from openedx_pok.admin import PokCertificateAdmin
 from openedx_pok.models import CredentialStatus, PokCertificate
-from openedx_pok.testing.pok_simulator import Fault
+from pok_simulator import Fault
 from test_utils.factories import CredentialFactory
 
 pytestmark = pytest.mark.django_db

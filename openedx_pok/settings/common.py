@@ -15,8 +15,10 @@ must never fail the platform's start): ``pok_check`` and ``manage.py check --dep
 
 The pipeline steps are merged into ``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`.
 """
-CREATION_FILTER = "org.openedx.learning.certificate.creation.requested.v1"
-RENDER_FILTER = "org.openedx.learning.certificate.render.started.v1"
+from openedx_filters.learning.filters import CertificateCreationRequested, CertificateRenderStarted
+
+CREATION_FILTER = CertificateCreationRequested.filter_type
+RENDER_FILTER = CertificateRenderStarted.filter_type
 
 PIPELINE_STEPS = {
     CREATION_FILTER: "openedx_pok.pipeline.RequestPokCredential",

@@ -8,10 +8,12 @@ would not send makes payload bugs surface in tests rather than in production. It
 network or a misbehaving POK produces, which is what retry, exactly-once and defensive parsing need to be tested
 deterministically.
 
-Standard library only and no Django imports, so it also runs standalone::
+Test tooling, not part of the plugin: it lives at the repository root, outside ``openedx_pok``, so the wheel an LMS
+installs does not carry it (tests/test_packaging.py checks). Standard library only and no Django imports, so it also
+runs standalone from a checkout::
 
-    python -m openedx_pok.testing.pok_simulator --port 8765 [--host 127.0.0.1] [--api-key K] [--async-polls N]
-                                                [--latency-ms N]
+    python -m pok_simulator --port 8765 [--host 127.0.0.1] [--api-key K] [--async-polls N]
+                            [--latency-ms N]
 
 In Python::
 

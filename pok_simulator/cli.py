@@ -1,5 +1,5 @@
 """
-The command line: ``python -m openedx_pok.testing.pok_simulator`` serves a simulator until Ctrl-C or SIGTERM.
+The command line: ``python -m pok_simulator`` serves a simulator until Ctrl-C or SIGTERM.
 
 Used by the demo sandbox, manual testing and benchmarks; it prints where it listens and which key it accepts (the
 built-in key is a fixed test value, not a secret).
@@ -19,7 +19,7 @@ from .simulator import PokSimulator
 
 def _say(text: str, stream: TextIO | None = None) -> None:
     """The one place the command line talks to its operator."""
-    print(text, file=stream or sys.stdout, flush=True)  # noqa: T201 - a command line's output is its interface
+    print(text, file=stream or sys.stdout, flush=True)
 
 
 def _non_negative_int(text: str) -> int:
@@ -39,7 +39,7 @@ def _non_negative_float(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve a simulator until Ctrl-C or SIGTERM, for the demo sandbox, manual testing and benchmarks."""
     parser = argparse.ArgumentParser(
-        prog="python -m openedx_pok.testing.pok_simulator",
+        prog="python -m pok_simulator",
         description="Run a local simulator of the POK (pok.tech) credentials API.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: %(default)s)")

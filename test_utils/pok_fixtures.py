@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from openedx_pok.testing.pok_simulator import PokSimulator
+from pok_simulator import PokSimulator
 
 
 @pytest.fixture(autouse=True)

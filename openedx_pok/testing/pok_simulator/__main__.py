@@ -1,6 +1,0 @@
-"""Entry point of ``python -m openedx_pok.testing.pok_simulator``; see :mod:`.cli` for the options."""
-import sys
-
-from .cli import main
-
-sys.exit(main())
