@@ -30,7 +30,7 @@ from django.db import connection
 from django.test import RequestFactory
 
 from bench import data
-from openedx_pok import api
+from openedx_pok.issuance import staff_actions
 from openedx_pok.models import PokCertificate
 
 
@@ -235,7 +235,7 @@ class ChangelistBench:
         for index in range(repeats):
             # The page as most views see it, the counts per status cached (they are measured on their own below):
             # on a slow machine their 30 s could otherwise run out between two repeats and add a statement.
-            api.status_counts()
+            staff_actions.status_counts()
             timer = StatementTimer()
             reads = _handler_reads() if index == 0 else None
             start = time.perf_counter_ns()
@@ -289,14 +289,14 @@ def measure_admin_pages(size, repeats, users=data.USERS, check=True):
 def measure_status_counts(repeats):
     """The counts per status above the list, uncached (the list counts them once per STATUS_COUNTS_TTL)."""
     result = CaseResult("counts per status", {})
-    api.status_counts()  # warm
+    staff_actions.status_counts()  # warm
     for index in range(repeats):
-        api.forget_status_counts()
+        staff_actions.forget_status_counts()
         timer = StatementTimer()
         reads = _handler_reads() if index == 0 else None
         start = time.perf_counter_ns()
         with connection.execute_wrapper(timer):
-            counts = api.status_counts()
+            counts = staff_actions.status_counts()
         result.wall_ns.append(time.perf_counter_ns() - start)
         result.sql_ns.append(sum(ns for _sql, _params, ns in timer.statements))
         if index == 0:

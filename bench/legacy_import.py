@@ -46,7 +46,7 @@ from tests.legacy.build import mysql_connection  # noqa: E402
 
 COURSES = 100
 BEFORE_IMPORT = "1003_credential_reliability"
-MIGRATION_BATCH = 2000  # what the data migration uses (openedx_pok.legacy.BATCH_SIZE)
+MIGRATION_BATCH = 2000  # what the data migration uses (openedx_pok.legacy.importer.BATCH_SIZE)
 # Every 20 learners: one without a POK id (the POST had failed), one processing, one aborted, one revoked, 16 emitted.
 STATE = ("CASE s.seq % 20 WHEN 0 THEN NULL WHEN 1 THEN 'processing' WHEN 2 THEN 'aborted' WHEN 3 THEN 'revoked' "
          "ELSE 'emitted' END")

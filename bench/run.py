@@ -63,6 +63,7 @@ from lms_sandbox.grades import CourseGrade  # noqa: E402
 from lms_sandbox.models import GeneratedCertificate  # noqa: E402
 from openedx_pok import api  # noqa: E402
 from openedx_pok.apps import OpenedxPokConfig  # noqa: E402
+from openedx_pok.course_setup import configuration  # noqa: E402
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate  # noqa: E402
 from openedx_pok.settings.common import PIPELINE_STEPS  # noqa: E402
 from pok_simulator import PokSimulator  # noqa: E402
@@ -224,7 +225,7 @@ class Bench:
         settings.POK_API_URL = self.pok.url
         settings.POK_API_KEY = self.pok.api_key
         cache.clear()
-        api.reset_clients()
+        configuration.reset_clients()
         if not CertificateTemplate.objects.filter(course_key=CourseKey.from_string(POK_COURSE)).exists():
             OrganizationFactory(short_name="BenchX", name="Bench University")
             for course_id, title in ((POK_COURSE, "Verifiable Credentials 101"), (PLAIN_COURSE, "Plain Certificates")):

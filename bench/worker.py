@@ -74,6 +74,7 @@ from bench import run as lms_parts  # noqa: E402
 from lms_sandbox.celery import app as celery_app  # noqa: E402
 from lms_sandbox.models import CourseOverview, GeneratedCertificate, UserProfile  # noqa: E402
 from openedx_pok import api  # noqa: E402
+from openedx_pok.course_setup import configuration  # noqa: E402
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate  # noqa: E402
 from openedx_pok.tasks import BACKFILL_CHUNK_SIZE  # noqa: E402
 from pok_simulator import PokSimulator  # noqa: E402
@@ -502,7 +503,7 @@ def run(args):
     results = {"sizes": {}}
     with PokSimulator() as pok:
         settings.POK_API_URL, settings.POK_API_KEY = pok.url, pok.api_key
-        api.reset_clients()
+        configuration.reset_clients()
         for rows in args.load_rows:  # ascending: the load data grows from one size to the next
             size = {"rows": rows, "build": data.build(rows) if rows else None}
             size["credentials_in_table"] = PokCertificate.objects.count()  # the load + earlier sizes' own

@@ -101,7 +101,7 @@ def start_pok(async_polls):
     """
     from django.conf import settings
 
-    from openedx_pok import api
+    from openedx_pok.course_setup import configuration
     from openedx_pok.exceptions import PokApiError, PokConfigurationError
 
     step(2, "POK")
@@ -127,9 +127,9 @@ def start_pok(async_polls):
         detail("POK simulator started", simulator.url)
         detail("emission", "synchronous" if async_polls is None
                else f"asynchronous: a credential is emitted on its poll number {async_polls}")
-    api.reset_clients()
+    configuration.reset_clients()
     try:
-        organization = api.check_connection()
+        organization = configuration.get_client().get_organization()
     except (PokApiError, PokConfigurationError) as exc:
         if simulator is not None:
             simulator.stop()

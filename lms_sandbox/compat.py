@@ -6,7 +6,6 @@ platform backend from the sandbox tables, with the same fallbacks, so the plugin
 inside the LMS.
 """
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
 from waffle import get_waffle_flag_model
 
 from lms_sandbox import retirement
@@ -18,7 +17,7 @@ from lms_sandbox.models import (
     WaffleFlagCourseOverrideModel,
     WaffleFlagOrgOverrideModel,
 )
-from openedx_pok.compat import CertificateInfo, CourseInfo, Signatory
+from openedx_pok.compat import CertificateInfo, CourseInfo, PlatformBackend, Signatory
 from openedx_pok.lms_tables import (
     count_certificates,
     course_flag_state,
@@ -26,9 +25,10 @@ from openedx_pok.lms_tables import (
 )
 
 
-class SandboxBackend:
+class SandboxBackend(PlatformBackend):
     """
-    Reads the sandbox LMS models; read-only and one or two indexed queries per call.
+    Reads the sandbox LMS models; read-only and one or two indexed queries per call. What the platform backend reads
+    without platform imports (the learner's profile name) is inherited, so the tests run the platform's code there.
 
     Tracking events are kept in ``tracked_events`` (``(name, data)`` pairs, oldest first) where the LMS would hand
     them to its event tracker, so tests can see exactly what analytics would receive.
@@ -64,13 +64,6 @@ class SandboxBackend:
         certificate = GeneratedCertificate.eligible_certificates.filter(
             user__username=user.username, course_id=course_key).first()
         return CertificateInfo.from_certificate(certificate) if certificate is not None else None
-
-    def get_profile_name(self, user):
-        """The certificate name; None (not "") without a profile, like the platform backend."""
-        try:
-            return user.profile.name
-        except ObjectDoesNotExist:
-            return None
 
     def get_language_preference(self, user):
         """

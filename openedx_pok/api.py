@@ -1,10 +1,12 @@
 """
-The plugin's public Python API: pipeline steps, event receivers, views, admin, commands, the demo and the benchmarks
-all come through here, and nothing else of the plugin is theirs to import.
+What the LMS's paths decide and record: a learner's issuance request, a revocation, the certificate page, the
+status a learner reads, and the operations that tie services to the Celery tasks (backfill, reconcile, retirement,
+the legacy import).
 
-Functions here only read and write the database and schedule tasks after the surrounding transaction commits;
-they never call POK on the LMS's request and certificate paths. The few that do call POK (:func:`credential_image`,
-:func:`preview_image_url`, :func:`check_connection`) serve staff or owner clicks, never a learner's page view.
+Entry points (pipeline steps, receivers, views, admin, commands) call this module for these and the services
+(``issuance``, ``course_setup``, ``pages``) for the rest; none of them reaches the POK client or a Celery task
+itself, so the rules that protect the LMS (no HTTP on its paths, schedule after commit) hold in one place. Functions
+here only read and write the database and schedule tasks after the surrounding transaction commits; none calls POK.
 """
 import logging
 from urllib.parse import urlencode
@@ -14,53 +16,29 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from openedx_pok import (
-    accounts,
-    caching,
-    catalog,
-    configuration,
-    events,
-    history,
-    legacy,
-    media,
-    parameters,
-    render,
-    report,
-    retirement,
-    sharing,
-    staff,
-    tasks,
-)
-from openedx_pok import backfill as backfilling
-from openedx_pok.exceptions import IssuanceError, OpenedxPokError
-from openedx_pok.history import Cause
-from openedx_pok.keys import parse_course_key
-from openedx_pok.models import CertificateTemplate, PokCertificate
-from openedx_pok.payload import usable_grade
-from openedx_pok.render import UNTOUCHED, CertificatePage, PageKind
-from openedx_pok.states import (
+from openedx_pok import caching, tasks
+from openedx_pok.course_setup import configuration
+from openedx_pok.course_setup.payload import usable_grade
+from openedx_pok.exceptions import IssuanceError
+from openedx_pok.issuance import backfill as backfilling
+from openedx_pok.issuance import events, history, retirement, staff_actions
+from openedx_pok.issuance.history import Cause
+from openedx_pok.issuance.states import (
     CredentialStatus,
     PublicStatus,
     guarded,
-    is_allowed_view_url,
     new_issuance_fields,
     public_status,
     release_reason,
     transition,
 )
+from openedx_pok.keys import parse_course_key
+from openedx_pok.legacy import importer
+from openedx_pok.models import CertificateTemplate, PokCertificate
+from openedx_pok.pages import media, render, sharing
+from openedx_pok.pages.render import UNTOUCHED, CertificatePage, PageKind
 
 log = logging.getLogger(__name__)
-
-# Re-exported so the entry points need nothing below this module.
-__all__ = [
-    "ISSUE_TASK_NAME", "CertificatePage", "CredentialStatus", "IssuanceError", "OpenedxPokError", "PageKind",
-    "PublicStatus", "as_course_key", "certificate_page", "check_connection", "credential_image",
-    "get_course_mapping", "get_credential", "get_credential_by_reference", "image_url_allowed", "import_legacy",
-    "is_pok_enabled",
-    "note_missing_image", "note_page_view", "preview_image_url", "public_status", "reconcile", "refresh",
-    "render_certificate_page", "request_issuance", "reset_clients", "retry", "revoke", "status_payload",
-    "reissue", "mark_revoked", "status_counts", "forget_status_counts", "view_url_allowed",
-]
 
 #: The registered Celery name of the issuance task (the benchmarks count its messages).
 ISSUE_TASK_NAME = tasks.issue_credential_task.name
@@ -171,16 +149,11 @@ def revoke(user_id, course_key, reason):
     if row is None or row.status == CredentialStatus.REVOKED:
         return row
     with history.recorded_as(Cause.LMS):
-        staff.revoke_row(row, reason)
+        staff_actions.revoke_row(row, reason)
     log.info("POK: credential %s (user %s, course %s) revoked", row.id, user_id, course_key)
     row.refresh_from_db()
     return row
 
-
-# Staff actions of the credential admin (staff.py): each in the credential's history with the staff member.
-retry, refresh, reissue, mark_revoked = staff.retry, staff.refresh, staff.reissue, staff.mark_revoked
-status_counts, forget_status_counts = staff.status_counts, staff.forget_status_counts
-view_url_allowed = is_allowed_view_url  # the admin links only to credential pages on allowed hosts
 
 
 def reconcile(limit=None, inline=False, pending_grace=None):
@@ -339,76 +312,30 @@ def _released_on_view(row):
             tasks.schedule_issuance(row.id)
 
 
-def render_certificate_page(page, context):
-    """The HttpResponse of a page the plugin renders itself (status, notice, embed, preview)."""
-    return render.page_response(page, context)
-
-
 # ------------------------------------------------------------------------------------------------------------------
-# Staff and owner clicks that do reach POK (never a learner's page view).
+# Operations: the legacy import, learner retirement, the backfill.
 # ------------------------------------------------------------------------------------------------------------------
-def credential_image(row):
-    """(content_type, bytes) of an emitted credential's image; OpenedxPokError when it cannot be had now."""
-    return media.credential_image(row)
-
-
-def preview_image_url(course_key, language=None):
-    """URL of POK's preview of the course's template; IssuanceError (what to fix) or PokApiError."""
-    return media.preview_image_url(course_key, language=language)
-
-
-def image_url_allowed(url):
-    """Whether the browser may be sent to ``url`` for an image."""
-    return media.image_url_allowed(url)
-
-
-def check_connection(account=None):
-    """The POK organization an account's key belongs to (a live call); PokApiError / PokConfigurationError."""
-    return configuration.get_client(account).get_organization()
-
-
-def reset_clients():
-    """Forget pooled POK clients after the POK settings changed (tests, the demo, the benchmarks)."""
-    configuration.reset_clients()
-
-
 def import_legacy(dry_run=False, batch_size=None):
     """
     Import the earlier openedx-pok's course templates and credentials, as the data migration does on upgrade
-    (``pok_import_legacy``); returns the :class:`~openedx_pok.legacy.ImportReport`. ``dry_run`` writes nothing.
+    (``pok_import_legacy``); returns the :class:`~openedx_pok.legacy.importer.ImportReport`. ``dry_run`` writes nothing.
     """
-    report = legacy.import_legacy(CertificateTemplate, PokCertificate, dry_run=dry_run,
-                                  batch_size=batch_size or legacy.BATCH_SIZE)
+    report = importer.import_legacy(CertificateTemplate, PokCertificate, dry_run=dry_run,
+                                  batch_size=batch_size or importer.BATCH_SIZE)
     if not dry_run:
         configuration.forget_mappings()  # bulk inserts send no post_save: the cached mappings would be stale
     return report
 
 
-# Operating issuance at scale: the work lives in backfill.py, report.py and retirement.py.
-
-__all__ += ["backfill", "credentials_csv", "credentials_csv_response", "retire_learner"]
-credentials_csv = report.credentials_csv  # pok_report
-credentials_csv_response = report.csv_response  # the admin's streaming export
-
-
 def retire_learner(user_id):
-    """The USER_RETIRE_LMS_MISC receiver's work: :func:`openedx_pok.retirement.retire_learner`."""
+    """The USER_RETIRE_LMS_MISC receiver's work: :func:`openedx_pok.issuance.retirement.retire_learner`."""
     with history.recorded_as(Cause.RETIREMENT):
         return retirement.retire_learner(user_id)
 
 
 def backfill(course_keys=(), orgs=(), background=False, **options):
-    """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.backfill.backfill`."""
+    """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.issuance.backfill.backfill`."""
     with history.recorded_as(Cause.BACKFILL):
         return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
                                     schedule_many=tasks.enqueue_issuance_chunks, **options)
 
-
-# Course setup without knowing POK's ids: accounts, the synced catalog, mapping validation and preview.
-
-__all__ += ["account_info", "account_names", "pages_of", "parameter_source_choices", "preview_mapping",
-            "sync_catalog", "templates_of", "test_connection", "validate_mapping"]
-account_names, account_info, test_connection = accounts.account_names, catalog.account_info, catalog.test_connection
-sync_catalog, templates_of, pages_of = catalog.sync, catalog.templates_of, catalog.pages_of
-validate_mapping, preview_mapping = catalog.validate_mapping, catalog.preview_for_learner  # staff clicks only
-parameter_source_choices = parameters.choices

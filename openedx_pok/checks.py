@@ -16,7 +16,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, router
 from django.utils.translation import gettext as _
 
-from openedx_pok import accounts, parameters, payload
+from openedx_pok.course_setup import accounts, parameters, payload
 from openedx_pok.exceptions import PokConfigurationError
 from openedx_pok.models import CertificateTemplate, PokTemplate
 from openedx_pok.settings.common import PIPELINE_STEPS

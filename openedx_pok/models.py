@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy as _
 from model_utils.models import TimeStampedModel
 from opaque_keys.edx.django.models import CourseKeyField
 
-from openedx_pok.history import Cause
-from openedx_pok.states import ISSUABLE_STATUSES, CredentialStatus  # noqa: F401 - re-exported for callers
+from openedx_pok.issuance.history import Cause
+from openedx_pok.issuance.states import ISSUABLE_STATUSES, CredentialStatus  # noqa: F401 - re-exported for callers
 
 
 class EmissionType(models.TextChoices):
@@ -169,7 +169,7 @@ class PokCertificate(TimeStampedModel):
 
     .. pii: The receiver snapshot (and POK's last answer) hold the learner's name and email as sent to POK. Retired
        by openedx_pok.receivers.handle_learner_retired on the LMS's USER_RETIRE_LMS_MISC signal
-       (openedx_pok.retirement.retire_learner): names and email are blanked, the row and its ids are kept.
+       (openedx_pok.issuance.retirement.retire_learner): names and email are blanked, the row and its ids are kept.
     .. pii_types: name, email_address
     .. pii_retirement: local_api
     """
@@ -346,10 +346,10 @@ class CredentialEvent(models.Model):
     """
     One line of a credential's history: a status change (or a staff request) with its time, cause and reason.
 
-    Written by the state machine only (``openedx_pok.history``); read-only in the admin.
+    Written by the state machine only (``openedx_pok.issuance.history``); read-only in the admin.
 
     .. pii: Ids only (the credential, the staff member who acted). The reason is the plugin's own text; learner
-       retirement (openedx_pok.retirement.retire_learner) blanks any reason that mentions the learner.
+       retirement (openedx_pok.issuance.retirement.retire_learner) blanks any reason that mentions the learner.
     .. pii_types: id
     .. pii_retirement: local_api
     """

@@ -11,6 +11,8 @@ from openedx_filters import PipelineStep
 from openedx_filters.learning.filters import CertificateRenderStarted
 
 from openedx_pok import api
+from openedx_pok.pages import render
+from openedx_pok.pages.render import UNTOUCHED, PageKind
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +68,15 @@ class RenderPokCredential(PipelineStep):
         try:
             page = api.certificate_page(context)
             response = None
-            if page.kind not in (api.PageKind.UNTOUCHED, api.PageKind.REDIRECT, api.PageKind.INVALID):
-                response = api.render_certificate_page(page, context)
+            if page.kind not in (PageKind.UNTOUCHED, PageKind.REDIRECT, PageKind.INVALID):
+                response = render.page_response(page, context)
         except Exception:
             log.exception("POK: could not decide how to render a certificate page; showing the Open edX one")
-            page, response = api.UNTOUCHED, None
-        if page.kind == api.PageKind.REDIRECT:
+            page, response = UNTOUCHED, None
+        if page.kind == PageKind.REDIRECT:
             raise CertificateRenderStarted.RedirectToPage("The certificate is a POK credential.",
                                                           redirect_to=page.view_url)
-        if page.kind == api.PageKind.INVALID:
+        if page.kind == PageKind.INVALID:
             # No template name: the LMS shows its own invalid-certificate page.
             raise CertificateRenderStarted.RenderAlternativeInvalidCertificate("The POK credential was revoked.")
         if response is not None:

@@ -1,7 +1,7 @@
 """
 Celery entry points of the plugin, and the helpers that enqueue them. No business rules live here.
 
-Each task takes ids and plain values and calls the state machine in ``issuance.py`` (or ``media.py``); its
+Each task takes ids and plain values and calls the state machine in ``machine.py`` (or ``media.py``); its
 :class:`~openedx_pok.exceptions.RetryLater` becomes Celery's ``self.retry(countdown=...)``. The registered task names
 and their arguments are those of earlier releases (``openedx_pok.tasks.issue_credential`` ...), so messages already
 queued in a broker keep working after an upgrade. Enqueueing never raises and never waits longer than
@@ -17,11 +17,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from edx_django_utils.monitoring import set_code_owner_attribute
 
-from openedx_pok import backfill, history, issuance, media
-from openedx_pok import reconcile as reconciliation
 from openedx_pok.exceptions import CourseSetupError, RetryLater
-from openedx_pok.history import Cause
-from openedx_pok.states import CredentialStatus, transition_many
+from openedx_pok.issuance import backfill, history, machine
+from openedx_pok.issuance import reconcile as reconciliation
+from openedx_pok.issuance.history import Cause
+from openedx_pok.issuance.states import CredentialStatus, transition_many
+from openedx_pok.pages import media
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def enqueue_backfill(course_keys):
 
 def _issue(row_id, wait, tries):
     with history.recorded_as(Cause.ISSUANCE):
-        return issuance.issue(row_id, wait=wait, tries=tries)
+        return machine.issue(row_id, wait=wait, tries=tries)
 
 
 def _left_to_reconcile(row_id, later, eager):
@@ -134,9 +135,9 @@ def run_issuance(row_id, wait=0, tries=0):
 
 
 def refresh(row_id):
-    """Poll POK for one credential in progress (:func:`openedx_pok.issuance.refresh`); returns the local status."""
+    """Poll POK for one credential in progress (:func:`~openedx_pok.issuance.machine.refresh`); the local status."""
     with history.recorded_as(Cause.REFRESH):
-        return issuance.refresh(row_id)
+        return machine.refresh(row_id)
 
 
 def _chunks(row_ids, size):
@@ -145,7 +146,7 @@ def _chunks(row_ids, size):
 
 def reconcile(limit=None, inline=False, pending_grace=None):
     """
-    Bring unfinished credentials forward (see :func:`openedx_pok.reconcile.reconcile_plan`); returns counts.
+    Bring unfinished credentials forward (see :func:`openedx_pok.issuance.reconcile.reconcile_plan`); returns counts.
 
     ``inline`` runs the work in this process (management command); otherwise it is published for the workers in
     chunks of rows (a chunk the broker refuses stays as it is for the next run).
@@ -171,7 +172,7 @@ def reconcile(limit=None, inline=False, pending_grace=None):
              max_retries=None)
 @set_code_owner_attribute
 def issue_credential_task(self, row_id, wait=0, tries=0):
-    """Issue one credential (:func:`openedx_pok.issuance.issue`); "retry later" is Celery's retry."""
+    """Issue one credential (:func:`openedx_pok.issuance.machine.issue`); "retry later" is Celery's retry."""
     try:
         _issue(row_id, wait, tries)
     except RetryLater as later:
@@ -186,14 +187,14 @@ def issue_credential_task(self, row_id, wait=0, tries=0):
 @shared_task(name="openedx_pok.tasks.refresh_credential", ignore_result=True)
 @set_code_owner_attribute
 def refresh_credential_task(row_id):
-    """Poll POK for one credential in progress (:func:`openedx_pok.issuance.refresh`)."""
+    """Poll POK for one credential in progress (:func:`openedx_pok.issuance.machine.refresh`)."""
     refresh(row_id)
 
 
 @shared_task(name="openedx_pok.tasks.cache_credential_image", ignore_result=True)
 @set_code_owner_attribute
 def cache_credential_image_task(row_id):
-    """Cache an emitted credential's image location (:func:`openedx_pok.media.cache_image_location`)."""
+    """Cache an emitted credential's image location (:func:`openedx_pok.pages.media.cache_image_location`)."""
     media.cache_image_location(row_id)
 
 
@@ -217,7 +218,7 @@ def refresh_credentials_task(row_ids):
 @set_code_owner_attribute
 def reconcile_credentials_task(limit=None):
     """Periodic task (see README: beat schedule): enqueue issuance and refreshes of unfinished credentials."""
-    from openedx_pok import catalog  # noqa: PLC0415 - issue 9: templates and pages synced at most hourly
+    from openedx_pok.course_setup import catalog  # noqa: PLC0415 - issue 9: templates and pages synced at most hourly
 
     catalog.sync_if_due()  # never raises: the reconcile below always runs
     return reconcile(limit=limit)
@@ -226,7 +227,7 @@ def reconcile_credentials_task(limit=None):
 @shared_task(name="openedx_pok.tasks.backfill_courses", ignore_result=True)
 @set_code_owner_attribute
 def backfill_courses_task(course_keys):
-    """Request credentials for the earlier certificates of the courses (:func:`openedx_pok.backfill.run`)."""
+    """Request credentials for the earlier certificates of the courses (:func:`openedx_pok.issuance.backfill.run`)."""
     try:
         courses = backfill.resolve_courses(course_keys)
     except CourseSetupError as exc:  # a mapping disabled since the admin started it

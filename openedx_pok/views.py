@@ -15,6 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from openedx_pok import api
+from openedx_pok.exceptions import IssuanceError, OpenedxPokError
+from openedx_pok.issuance.states import PublicStatus
+from openedx_pok.pages import media
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +54,11 @@ class CredentialImageView(APIView):
 
     def get(self, request, reference):
         row = _owned_credential(request, reference)
-        if api.public_status(row) != api.PublicStatus.EMITTED:
+        if api.public_status(row) != PublicStatus.EMITTED:
             raise Http404
         try:
-            content_type, content = api.credential_image(row)
-        except api.OpenedxPokError as exc:
+            content_type, content = media.credential_image(row)
+        except OpenedxPokError as exc:
             log.warning("POK: image of credential %s unavailable (%s)", row.id, type(exc).__name__)
             return HttpResponse(_("The credential image is not available right now. Please try again later."),
                                 status=503, content_type="text/plain; charset=utf-8")
@@ -76,14 +79,14 @@ class PreviewImageView(APIView):
         if course_key is None:
             raise Http404
         try:
-            url = api.preview_image_url(course_key, language=request.GET.get("language") or None)
-        except api.IssuanceError as exc:
+            url = media.preview_image_url(course_key, language=request.GET.get("language") or None)
+        except IssuanceError as exc:
             return HttpResponse(exc.reason, status=409, content_type="text/plain; charset=utf-8")
-        except api.OpenedxPokError as exc:
+        except OpenedxPokError as exc:
             log.warning("POK: preview of %s unavailable (%s)", course_key, type(exc).__name__)
             return HttpResponse(_("POK could not render the preview right now: {error}").format(
                 error=getattr(exc, "message", str(exc))), status=502, content_type="text/plain; charset=utf-8")
-        if not api.image_url_allowed(url):
+        if not media.image_url_allowed(url):
             return HttpResponse(_("POK answered with an image address outside the allowed POK hosts."),
                                 status=502, content_type="text/plain; charset=utf-8")
         return HttpResponseRedirect(url)

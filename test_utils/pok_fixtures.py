@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from openedx_pok.course_setup import configuration
 from pok_simulator import PokSimulator
 
 
@@ -20,9 +21,8 @@ def _pok_fresh_process_state():
     Each test starts without the plugin's in-process copies (mappings, course facts): a test's database is rolled
     back without the signals that would make a real process forget them.
     """
-    from openedx_pok import api  # noqa: PLC0415 - the plugin's models need Django set up first
 
-    api.reset_clients()
+    configuration.reset_clients()
     yield
 
 

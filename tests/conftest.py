@@ -8,7 +8,7 @@ from django.core.cache import cache
 from lms_sandbox.factories import CourseOverviewFactory, OrganizationFactory, UserFactory
 from lms_sandbox.generation import generate_certificate, revoke_certificate
 from lms_sandbox.grades import CourseGrade
-from openedx_pok import api
+from openedx_pok.course_setup import configuration
 from openedx_pok.models import CertificateTemplate
 
 
@@ -20,9 +20,9 @@ def pok(settings, pok_simulator):
     settings.POK_MAX_RETRIES = 3
     settings.POK_TIMEOUT = 2
     cache.clear()
-    api.reset_clients()
+    configuration.reset_clients()
     yield pok_simulator
-    api.reset_clients()
+    configuration.reset_clients()
 
 
 @pytest.fixture

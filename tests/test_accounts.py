@@ -8,8 +8,9 @@ import pytest
 from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.factories import CourseOverviewFactory, OrganizationFactory, UserFactory
-from openedx_pok import api, configuration
+from openedx_pok.course_setup import accounts, catalog, configuration
 from openedx_pok.exceptions import PokConfigurationError
+from openedx_pok.issuance import staff_actions
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def test_refresh_uses_the_account_the_credential_was_issued_with(pok, beta, lear
     row = PokCertificate.objects.get()
     assert row.status == CredentialStatus.IN_PROGRESS
     for _ in range(3):
-        lms.run(api.refresh, PokCertificate.objects.get())
+        lms.run(staff_actions.refresh, PokCertificate.objects.get())
     assert PokCertificate.objects.get().status == CredentialStatus.EMITTED
     gets = [r for r in pok.requests if r.endpoint == "get_credential"]
     assert gets and {r.organization for r in gets} == {"Beta Org"}
@@ -60,14 +61,14 @@ def test_refresh_uses_the_account_the_credential_was_issued_with(pok, beta, lear
 
 def test_a_wrong_key_fails_that_account_only_and_says_so(pok, beta, course, settings, learner, lms):
     settings.POK_ACCOUNTS = {"beta": {"url": pok.url, "key": "not-the-beta-key"}}
-    api.reset_clients()
+    configuration.reset_clients()
     lms.award(learner, beta)
     lms.award(learner, course)
     beta_row = PokCertificate.objects.get(course_key=beta.id)
     assert beta_row.status == CredentialStatus.FAILED and "API key" in beta_row.status_reason
     assert "not-the-beta-key" not in beta_row.status_reason
     assert PokCertificate.objects.get(course_key=course.id).status == CredentialStatus.EMITTED
-    report = api.test_connection("beta")
+    report = catalog.test_connection("beta")
     assert not report.ok and "refused the API key of account 'beta'" in report.reason
 
 
@@ -83,7 +84,7 @@ def test_a_malformed_account_holds_its_credentials_with_the_reason(pok, beta, se
                                                                     expected):
     lms.award(learner, beta)  # issued with the good configuration first: it must survive the bad one
     settings.POK_ACCOUNTS = accounts
-    api.reset_clients()
+    configuration.reset_clients()
     with pytest.raises(PokConfigurationError, match=expected):
         configuration.get_client("beta")
     assert PokCertificate.objects.get().status == CredentialStatus.EMITTED  # nothing issued is lost
@@ -92,13 +93,13 @@ def test_a_malformed_account_holds_its_credentials_with_the_reason(pok, beta, se
     held = PokCertificate.objects.get(user=other)
     assert held.status == CredentialStatus.HELD and expected in held.status_reason
     assert BETA_KEY not in held.status_reason
-    assert not api.test_connection("beta").ok
+    assert not catalog.test_connection("beta").ok
 
 
 def test_an_unreachable_account_is_reported_and_retried(pok, beta, settings, learner, lms):
     settings.POK_ACCOUNTS = {"beta": {"url": "http://127.0.0.1:9", "key": BETA_KEY}}
-    api.reset_clients()
-    report = api.test_connection("beta")
+    configuration.reset_clients()
+    report = catalog.test_connection("beta")
     assert not report.ok and "unreachable" in report.reason
     lms.award(learner, beta)
     row = PokCertificate.objects.get()
@@ -107,22 +108,22 @@ def test_an_unreachable_account_is_reported_and_retried(pok, beta, settings, lea
 
 def test_a_tls_failure_is_named(pok, beta, settings):
     settings.POK_ACCOUNTS = {"beta": {"url": pok.url.replace("http://", "https://"), "key": BETA_KEY}}
-    api.reset_clients()
-    report = api.test_connection("beta")
+    configuration.reset_clients()
+    report = catalog.test_connection("beta")
     assert not report.ok and "TLS" in report.reason
 
 
 def test_connection_test_shows_organization_wallet_and_credits(pok, beta):
-    report = api.test_connection("beta")
+    report = catalog.test_connection("beta")
     assert report.ok and (report.organization, report.available_credits) == ("Beta Org", 3)
-    assert api.account_info("beta")["available_credits"] == 3
+    assert catalog.account_info("beta")["available_credits"] == 3
 
 
 def test_single_account_installs_need_nothing_new(pok, course, learner, lms, settings):
     settings.POK_ACCOUNTS = {}
     lms.award(learner, course)
     assert PokCertificate.objects.get().status == CredentialStatus.EMITTED
-    assert api.account_names() == ["default"]
+    assert accounts.account_names() == ["default"]
 
 
 def test_rate_limits_are_per_account(pok, beta):
@@ -134,7 +135,7 @@ def test_rate_limits_are_per_account(pok, beta):
 def test_keys_never_reach_logs_or_reprs(pok, beta, learner, lms, caplog):
     caplog.set_level(logging.DEBUG)
     lms.award(learner, beta)
-    api.test_connection("beta")
-    api.sync_catalog("beta")
+    catalog.test_connection("beta")
+    catalog.sync("beta")
     assert BETA_KEY not in caplog.text
     assert BETA_KEY not in repr(configuration.accounts.get_account("beta"))

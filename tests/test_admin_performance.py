@@ -20,7 +20,7 @@ from django.utils.html import escape
 from django.utils.text import Truncator
 
 from lms_sandbox.factories import UserFactory
-from openedx_pok import admin as pok_admin
+from openedx_pok.admin import credentials as pok_admin
 from openedx_pok.models import PokCertificate
 from test_utils.factories import CourseMappingFactory, CredentialFactory
 

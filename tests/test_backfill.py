@@ -17,7 +17,9 @@ from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox import models as sandbox_models
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, OrganizationFactory, UserFactory
-from openedx_pok import api, backfill, compat, configuration, lms_tables, tasks
+from openedx_pok import api, compat, lms_tables, tasks
+from openedx_pok.course_setup import configuration
+from openedx_pok.issuance import backfill
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from tests.test_compat import install
@@ -129,7 +131,7 @@ def test_rerun_after_a_pok_outage_half_way_completes_without_a_duplicate(pok, la
 
     # POK goes away: the rest of the learners are recorded, their tasks fail for now (retryable).
     settings.POK_API_URL = "http://127.0.0.1:9"
-    api.reset_clients()
+    configuration.reset_clients()
     cache.clear()
     second = backfill_command(lms, "--course", str(LATE))
     assert _line(second, "Requested") == "3" and _line(second, "Already had a credential") == "3"
@@ -139,7 +141,7 @@ def test_rerun_after_a_pok_outage_half_way_completes_without_a_duplicate(pok, la
 
     # POK is back: the run completes what is missing, and only that.
     settings.POK_API_URL = pok.url
-    api.reset_clients()
+    configuration.reset_clients()
     third = backfill_command(lms, "--course", str(LATE))
     assert _line(third, "Requested") == "3" and "3 of them after a temporary failure" in third
     assert all(row.status == CredentialStatus.EMITTED for row in credentials())
@@ -221,7 +223,7 @@ def test_retry_after_holds_for_every_task_of_the_run(pok, late_course, lms):
 
     cache.clear()  # the account's wait is over, and so is the refused credential's own backoff
     PokCertificate.objects.update(not_before=datetime.now(UTC) - timedelta(seconds=1))
-    api.reset_clients()
+    configuration.reset_clients()
     lms.run(api.reconcile, inline=True, pending_grace=timedelta(0))
     assert all(row.status == CredentialStatus.EMITTED for row in credentials())
     assert pok.count("issue_credential") == 4

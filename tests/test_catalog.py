@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from openedx_pok import api, catalog, tasks
+from openedx_pok import tasks
+from openedx_pok.course_setup import catalog, configuration
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate, PokPage, PokTemplate
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +15,7 @@ BETA_KEY = "b7a1c9e2-0000-4000-8000-0000000000be"
 
 
 def test_sync_pulls_templates_with_parameters_and_pages(pok):
-    [report] = api.sync_catalog("default")
+    [report] = catalog.sync("default")
     assert not report.error and (report.templates, report.pages) == (2, 1)
     grade = PokTemplate.objects.get(account="default", pok_id="tpl-grade")
     assert grade.name == "Certificate with grade" and grade.last_seen is not None
@@ -23,22 +24,22 @@ def test_sync_pulls_templates_with_parameters_and_pages(pok):
 
 
 def test_deleted_templates_are_flagged_missing_not_deleted(pok):
-    api.sync_catalog("default")
+    catalog.sync("default")
     pok.remove_template("tpl-grade")
     pok.remove_page("page-1")
-    [report] = api.sync_catalog("default")
+    [report] = catalog.sync("default")
     assert report.missing_templates == ("tpl-grade",) and report.missing_pages == ("page-1",)
     assert PokTemplate.objects.get(pok_id="tpl-grade").missing_on_pok
     assert not PokTemplate.objects.get(pok_id="tpl-basic").missing_on_pok
     pok.add_template("tpl-grade", "Back again", [("grade", "Grade")])
-    api.sync_catalog("default")
+    catalog.sync("default")
     assert not PokTemplate.objects.get(pok_id="tpl-grade").missing_on_pok
 
 
 def test_a_list_at_the_limit_is_possibly_truncated_and_marks_nothing_missing(pok, settings):
-    api.sync_catalog("default")
+    catalog.sync("default")
     settings.POK_CATALOG_LIST_LIMIT = 1
-    [report] = api.sync_catalog("default")
+    [report] = catalog.sync("default")
     assert report.templates_truncated and any("truncated" in line for line in report.messages)
     assert not PokTemplate.objects.filter(missing_on_pok=True).exists()
 
@@ -46,7 +47,7 @@ def test_a_list_at_the_limit_is_possibly_truncated_and_marks_nothing_missing(pok
 def test_sync_is_per_account(pok, settings):
     pok.add_organization(BETA_KEY, name="Beta Org", templates=[("tpl-beta", "Beta diploma")], pages=[])
     settings.POK_ACCOUNTS = {"beta": {"url": pok.url, "key": BETA_KEY}}
-    reports = api.sync_catalog()
+    reports = catalog.sync()
     assert [r.account for r in reports] == ["default", "beta"] and not any(r.error for r in reports)
     assert set(PokTemplate.objects.filter(account="beta").values_list("pok_id", flat=True)) == {"tpl-beta"}
     assert PokTemplate.objects.filter(account="default").count() == 2
@@ -54,11 +55,11 @@ def test_sync_is_per_account(pok, settings):
 
 def test_a_renamed_parameter_is_seen_by_the_next_issuance(pok, course, learner, lms):
     CertificateTemplate.objects.filter(course_key=course.id).update(template_id="tpl-grade")
-    api.sync_catalog("default")
-    from openedx_pok import configuration
+    catalog.sync("default")
+    from openedx_pok.course_setup import configuration
     configuration.template("tpl-grade")  # cached before the change on POK
     pok.add_template("tpl-grade", "Certificate with grade", [("honours", "Honours"), ("platform", "Platform")])
-    api.sync_catalog("default")
+    catalog.sync("default")
     lms.award(learner, course)
     row = PokCertificate.objects.get()
     assert row.status == CredentialStatus.HELD and "honours" in row.status_reason
@@ -82,7 +83,7 @@ def test_reconcile_task_syncs_at_most_once_per_period_and_never_fails(pok, setti
     from django.core.cache import cache
     cache.delete(catalog.SYNC_LEASE_KEY)
     settings.POK_API_KEY = "wrong"
-    api.reset_clients()
+    configuration.reset_clients()
     tasks.reconcile_credentials_task()  # a failing sync does not break the reconcile run
     settings.POK_CATALOG_SYNC_SECONDS = 0
     cache.delete(catalog.SYNC_LEASE_KEY)

@@ -26,8 +26,9 @@ from openedx_filters.learning.filters import CertificateRenderStarted
 
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, StaffFactory, UserFactory
 from lms_sandbox.models import GeneratedCertificate
-from openedx_pok import api, issuance
+from openedx_pok.issuance import machine
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
+from openedx_pok.pages import media
 from pok_simulator import Fault
 from test_utils import credential_of
 
@@ -257,7 +258,7 @@ def test_embed_page_of_a_freshly_emitted_credential_shows_its_image(client, sett
     response = client.get(page_of(certificate))
     match = re.search(r'<img class="credential" src="([^"]+)"', response.content.decode())
     assert match, "the embed page shows the credential image"
-    assert match.group(1).startswith("/pok/") or api.image_url_allowed(match.group(1))
+    assert match.group(1).startswith("/pok/") or media.image_url_allowed(match.group(1))
     assert pok.count() == before
 
 
@@ -348,7 +349,7 @@ def test_unknown_pok_state_shows_the_status_page(client, pok, course, learner, l
     certificate = lms.award(learner, course)
     row = credential_of(learner, course)
     pok.set_state(row.pok_credential_id, "someStateFromTheFuture")
-    lms.run(issuance.refresh, row.id)
+    lms.run(machine.refresh, row.id)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.IN_PROGRESS and row.pok_state == "someStateFromTheFuture"
     before = pok.count()

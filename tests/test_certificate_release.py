@@ -20,7 +20,8 @@ from django.utils import timezone, translation
 from lms_sandbox.certificates_api import certificates_viewable_for_course
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory
 from lms_sandbox.models import CourseOverview
-from openedx_pok import api, compat, configuration
+from openedx_pok import api, compat
+from openedx_pok.course_setup import configuration
 from openedx_pok.models import CertificateTemplate, CredentialEvent, CredentialStatus
 from test_utils import credential_of
 

@@ -19,7 +19,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection, models
 
-from openedx_pok import api, checks
+from openedx_pok import checks
+from openedx_pok.course_setup import configuration
 from openedx_pok.models import CertificateTemplate, PokTemplate
 from openedx_pok.settings.common import CREATION_FILTER, RENDER_FILTER
 
@@ -140,12 +141,12 @@ def test_pok_check_online_calls_every_account(good, pok, capsys):
     good.POK_API_URL, good.POK_API_KEY = pok.url, pok.api_key
     good.POK_ACCOUNTS = {"beta": {"url": pok.url, "key": "beta-key"}}
     pok.add_organization("beta-key", name="Beta Org")
-    api.reset_clients()
+    configuration.reset_clients()
     call_command("pok_check", "--online")
     out = capsys.readouterr().out
     assert "account beta: OK, organization Beta Org" in out
     good.POK_ACCOUNTS = {"beta": {"url": pok.url, "key": "wrong-key"}}
-    api.reset_clients()
+    configuration.reset_clients()
     with pytest.raises(CommandError):
         call_command("pok_check", "--online")
     assert "refused the API key of account 'beta'" in capsys.readouterr().err

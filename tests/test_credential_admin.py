@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from openedx_pok import api, tasks
-from openedx_pok.history import Cause
+from openedx_pok.issuance import staff_actions
+from openedx_pok.issuance.history import Cause
 from openedx_pok.models import CredentialEvent, CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils.factories import CourseMappingFactory, CredentialFactory
@@ -256,11 +257,11 @@ def test_counts_per_status_are_shown_cached_and_forgotten_after_an_action(pok, a
     assert counts[CredentialStatus.FAILED] == 2 and counts[CredentialStatus.EMITTED] == 1
     assert counts[CredentialStatus.PENDING] == 0
     assert 'href="?status__exact=failed"' in response.content.decode()
-    assert api.status_counts() == {CredentialStatus.FAILED: 2, CredentialStatus.EMITTED: 1}
+    assert staff_actions.status_counts() == {CredentialStatus.FAILED: 2, CredentialStatus.EMITTED: 1}
     PokCertificate.objects.filter(id=rows[0].id).update(status=CredentialStatus.HELD)  # not through an action
-    assert api.status_counts()[CredentialStatus.FAILED] == 2  # still the cached counts
+    assert staff_actions.status_counts()[CredentialStatus.FAILED] == 2  # still the cached counts
     act(admin_client, "mark_revoked", [rows[1]], reason="Withdrawn.")  # forgets them: the list counts again
-    assert api.status_counts() == {CredentialStatus.HELD: 1, CredentialStatus.REVOKED: 1,
+    assert staff_actions.status_counts() == {CredentialStatus.HELD: 1, CredentialStatus.REVOKED: 1,
                                    CredentialStatus.EMITTED: 1}
 
 
@@ -290,7 +291,7 @@ def test_a_history_that_cannot_be_written_never_fails_the_status_change(pok, mon
     """E.g. the package upgraded and the LMS running before ``migrate`` made the history table."""
     from django.db import ProgrammingError
 
-    from openedx_pok import history
+    from openedx_pok.issuance import history
 
     def table_missing(*args, **kwargs):
         raise ProgrammingError("no such table: openedx_pok_credential_event")
@@ -298,7 +299,7 @@ def test_a_history_that_cannot_be_written_never_fails_the_status_change(pok, mon
     monkeypatch.setattr(history, "record", table_missing)
     monkeypatch.setattr(tasks, "enqueue_issuance", lambda *args, **kwargs: None)
     row = CredentialFactory(failed=True)
-    assert api.retry(row)
+    assert staff_actions.retry(row)
     assert PokCertificate.objects.get(id=row.id).status == CredentialStatus.PENDING
     assert "history of 1 credentials not written (ProgrammingError)" in caplog.text
 
@@ -309,6 +310,6 @@ def test_an_action_on_a_credential_that_moved_meanwhile_does_nothing(pok, admin_
     monkeypatch.setattr(tasks, "enqueue_issuance", lambda row_id, **kwargs: sent.append(row_id))
     row = CredentialFactory(failed=True)
     PokCertificate.objects.filter(id=row.id).update(status=CredentialStatus.PENDING)
-    assert not api.retry(row) and not api.reissue(row) and sent == []
+    assert not staff_actions.retry(row) and not staff_actions.reissue(row) and sent == []
     assert PokCertificate.objects.get(id=row.id).status == CredentialStatus.PENDING
     assert not CredentialEvent.objects.exists()

@@ -12,8 +12,10 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from lms_sandbox.factories import UserFactory
-from openedx_pok import api, caching, configuration, issuance, receivers, tasks
+from openedx_pok import api, caching, receivers, tasks
+from openedx_pok.course_setup import configuration
 from openedx_pok.exceptions import RetryLater
+from openedx_pok.issuance import machine
 from openedx_pok.models import CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils import credential_of
@@ -35,7 +37,7 @@ def test_a_cache_outage_costs_queries_and_calls_never_a_credential(pok, course, 
 
 def test_a_cache_outage_does_not_lose_a_rate_limit_row_backoff(pok, course, learner, lms, monkeypatch):
     delayed = []  # the retries a real broker would hold for Retry-After seconds
-    real_issue = issuance.issue
+    real_issue = machine.issue
 
     def issue(*args, **kwargs):
         try:
@@ -44,7 +46,7 @@ def test_a_cache_outage_does_not_lose_a_rate_limit_row_backoff(pok, course, lear
             delayed.append(later.countdown)
             return CredentialStatus.PENDING
 
-    monkeypatch.setattr(issuance, "issue", issue)
+    monkeypatch.setattr(machine, "issue", issue)
     with override_settings(CACHES=BROKEN_CACHE):
         pok.add_fault(Fault("rate_limit", endpoint="issue_credential", retry_after=600, times=1))
         lms.award(learner, course)

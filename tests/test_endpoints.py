@@ -18,10 +18,11 @@ from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, StaffFactory, UserFactory
 from lms_sandbox.models import UserProfile
-from openedx_pok import api, sharing
+from openedx_pok import api
 from openedx_pok.client import fetch_image, host_allowed
 from openedx_pok.exceptions import PokResponseError
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
+from openedx_pok.pages import sharing
 from pok_simulator import Fault
 from test_utils import credential_of
 

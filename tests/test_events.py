@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from lms_sandbox.factories import GeneratedCertificateFactory
-from openedx_pok import api, compat, events
+from openedx_pok import api, compat
+from openedx_pok.issuance import events
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils import credential_of

@@ -7,8 +7,8 @@ from django.db import IntegrityError, transaction
 
 from lms_sandbox.factories import CourseOverviewFactory, UserFactory
 from lms_sandbox.models import CourseOverview
+from openedx_pok.issuance.states import PublicStatus, is_web_url, public_status
 from openedx_pok.models import CertificateTemplate, CredentialStatus, EmissionType, PokCertificate
-from openedx_pok.states import PublicStatus, is_web_url, public_status
 from test_utils import credential_of
 from test_utils.factories import DEFAULT_TEMPLATE_ID, CourseMappingFactory, CredentialFactory
 

@@ -17,6 +17,7 @@ from lms_sandbox import tasks as lms_tasks
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, UserFactory
 from lms_sandbox.models import GeneratedCertificate, UserProfile
 from openedx_pok import api, tasks
+from openedx_pok.issuance import staff_actions
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.tasks import issue_credential_task
 from pok_simulator import Fault
@@ -350,7 +351,7 @@ def test_waiting_for_approval_then_approved(pok, course, learner, lms, settings)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.IN_PROGRESS and row.pok_state == "waitingForApproval"
     pok.approve(row.pok_credential_id)
-    lms.run(api.refresh, row)
+    lms.run(staff_actions.refresh, row)
     assert credential_of(learner, course).status == CredentialStatus.EMITTED
 
 
@@ -466,7 +467,7 @@ def test_no_personal_data_or_key_in_logs(pok, course, lms, caplog, settings):
     learner = UserFactory(email="secret.person@example.com", profile__name="Zebediah Quux")
     pok.add_fault(Fault("status", endpoint="issue_credential", status=400, times=1))
     lms.award(learner, course)
-    lms.run(api.retry, credential_of(learner, course))
+    lms.run(staff_actions.retry, credential_of(learner, course))
     held = UserFactory(email="other.person@example.com", profile__name="undefined")
     lms.award(held, course)
     # The plugin's own loggers (openedx-events logs event payloads at DEBUG itself; that is the platform's choice).

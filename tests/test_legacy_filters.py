@@ -19,7 +19,8 @@ from openedx_filters.learning.filters import CertificateCreationRequested
 
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory
 from lms_sandbox.grades import CourseGrade
-from openedx_pok import api, configuration, filters, pipeline
+from openedx_pok import filters, pipeline
+from openedx_pok.course_setup import configuration
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from openedx_pok.settings import common, production
 from pok_simulator import Fault
@@ -272,7 +273,7 @@ def test_legacy_yaml_settings_reach_the_credential(pok, course, learner, lms, se
     for name in ("POK_API_URL", "POK_DEFAULT_TEMPLATE_ID", "POK_DEFAULT_PAGE_ID", "POK_DATE_FORMAT", "POK_TIMEOUT",
                  "OPEN_EDX_FILTERS_CONFIG"):
         setattr(settings, name, getattr(resolved, name))
-    api.reset_clients()
+    configuration.reset_clients()
     CertificateTemplate.objects.filter(course_key=course.id).update(template_id="", page_id="")
 
     lms.award(learner, course)

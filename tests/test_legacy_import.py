@@ -26,6 +26,7 @@ from waffle.models import Flag
 from lms_sandbox.factories import UserFactory
 from lms_sandbox.models import WaffleFlagCourseOverrideModel, WaffleFlagOrgOverrideModel
 from openedx_pok import api, compat, lms_tables
+from openedx_pok.issuance.states import PublicStatus
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 from tests import legacy
 from tests.legacy import build
@@ -125,7 +126,7 @@ def test_migrate_imports_the_earlier_plugins_data(legacy_db, version):
     emitted = credential("emitted", MAPPED)
     assert emitted.pok_credential_id == "pok-emitted"
     assert emitted.view_url == "https://app.pok.tech/credential/pok-emitted"
-    assert api.public_status(emitted) == api.PublicStatus.EMITTED
+    assert api.public_status(emitted) == PublicStatus.EMITTED
     assert (emitted.template_id, emitted.page_id, emitted.emission_type) == ("tpl-legacy-mapped", "page-legacy", "pok")
     assert (emitted.title, emitted.emitter, emitted.tags) == ("Legacy course", "Legacy University",
                                                               ["legacy", "pok-emitted"])

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from openedx_pok import api
+from openedx_pok.course_setup import catalog
 from openedx_pok.models import CertificateTemplate, PokTemplate
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def post_mapping(client, **fields):
 def test_pickers_offer_templates_and_pages_by_name_with_their_account(admin_client, pok, settings):
     pok.add_organization(BETA_KEY, name="Beta Org", templates=[("tpl-beta", "Beta diploma")], pages=[])
     settings.POK_ACCOUNTS = {"beta": {"url": pok.url, "key": BETA_KEY}}
-    api.sync_catalog()
+    catalog.sync()
     page = admin_client.get(reverse(ADD)).content.decode()
     assert "Certificate with grade [default]" in page and "Beta diploma [beta]" in page
     assert "Default page [default]" in page and '<option value="beta">beta</option>' in page
@@ -46,7 +46,7 @@ def test_saving_validates_the_template_on_the_account_synced_on_demand(admin_cli
 
 
 def test_a_template_deleted_on_pok_is_refused_after_a_refresh(admin_client, pok):
-    api.sync_catalog("default")
+    catalog.sync("default")
     pok.remove_template("tpl-basic")
     response = post_mapping(admin_client, refresh_catalog="on")
     assert response.status_code == 200 and "does not exist on POK account" in response.content.decode()
@@ -55,7 +55,7 @@ def test_a_template_deleted_on_pok_is_refused_after_a_refresh(admin_client, pok)
 
 def test_every_parameter_needs_a_source_and_errors_name_it(admin_client, pok):
     pok.add_template("tpl-named", "Named", [("honours", "Honours"), ("grade", "Grade")])
-    api.sync_catalog("default")
+    catalog.sync("default")
     response = post_mapping(admin_client, template_id="tpl-named")
     content = response.content.decode()
     assert response.status_code == 200 and "Parameter &#x27;honours&#x27; (Honours) has no source" in content
@@ -79,7 +79,7 @@ def test_an_unknown_account_is_refused(admin_client, pok, settings):
 
 def test_blockchain_shows_the_accounts_remaining_credits(admin_client, pok):
     pok.available_credits = 42
-    api.sync_catalog("default")
+    catalog.sync("default")
     assert "has 42 credits left" in admin_client.get(reverse(ADD)).content.decode()
 
 

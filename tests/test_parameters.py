@@ -7,18 +7,18 @@ from datetime import UTC, datetime
 import pytest
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import parameters
 from openedx_pok.client import Template, TemplateParameter
 from openedx_pok.compat import CertificateInfo, CourseInfo, Signatory
-from openedx_pok.exceptions import LearnerDataError
-from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.payload import (
+from openedx_pok.course_setup import parameters
+from openedx_pok.course_setup.payload import (
     AUTOMATIC_NAMES,
     IssuanceContext,
     builtin_parameter_values,
     resolve_custom_parameters,
     source_values,
 )
+from openedx_pok.exceptions import LearnerDataError
+from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
 
 
 def shout_username(context):

@@ -9,7 +9,7 @@ from opaque_keys.edx.keys import CourseKey
 
 from openedx_pok.client import Template, TemplateParameter
 from openedx_pok.compat import CertificateInfo, CourseInfo, Signatory
-from openedx_pok.payload import (
+from openedx_pok.course_setup.payload import (
     IssuanceContext,
     PayloadError,
     build_credential_payload,

@@ -13,7 +13,9 @@ from edx_django_utils.cache import RequestCache, TieredCache
 from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.factories import CourseOverviewFactory, UserFactory
-from openedx_pok import api, caching, compat, configuration, tasks
+from openedx_pok import api, caching, compat, tasks
+from openedx_pok.course_setup import configuration
+from openedx_pok.exceptions import IssuanceError
 from openedx_pok.models import CertificateTemplate, CredentialStatus
 from test_utils.helpers import credential_of
 
@@ -133,7 +135,7 @@ def test_course_facts_are_read_once_per_course_for_every_task_and_again_when_for
 
 def test_a_course_that_does_not_exist_yet_is_not_remembered(pok):
     CertificateTemplate.objects.create(course_key=OTHER, template_id="tpl-basic")
-    with pytest.raises(api.IssuanceError):
+    with pytest.raises(IssuanceError):
         configuration.course_setup(OTHER)
     CourseOverviewFactory(id=OTHER, display_name="Soon", org="DemoX")
     assert configuration.course_setup(OTHER).course.display_name == "Soon"

@@ -18,7 +18,8 @@ from django.utils import timezone
 from openedx_filters.learning.filters import CertificateRenderStarted
 
 from lms_sandbox.factories import CourseOverviewFactory, GeneratedCertificateFactory, UserFactory
-from openedx_pok import api, issuance, tasks
+from openedx_pok import api, tasks
+from openedx_pok.issuance import machine
 from openedx_pok.models import CredentialStatus, PokCertificate
 from openedx_pok.settings.common import RENDER_FILTER
 from test_utils.factories import CredentialFactory
@@ -95,12 +96,12 @@ def test_one_issuance_is_one_read_the_claim_the_store_and_its_history_line(pok, 
     monkeypatch.setattr(tasks, "enqueue_issuance", lambda *args, **kwargs: None)
     earlier = UserFactory(profile__name="Grace Hopper")
     lms.award(earlier, course)
-    issuance.issue(PokCertificate.objects.get(user=earlier).id)  # the course's facts are read once per minute
+    machine.issue(PokCertificate.objects.get(user=earlier).id)  # the course's facts are read once per minute
     certificate = lms.award(learner, course)  # nothing issued: the task was not sent
     row = PokCertificate.objects.get(user=learner)
     assert row.status == CredentialStatus.PENDING and certificate.status == "downloadable"
     with CaptureQueriesContext(connection) as queries:
-        assert issuance.issue(row.id) == CredentialStatus.EMITTED
+        assert machine.issue(row.id) == CredentialStatus.EMITTED
     plugin = plugin_statements(queries)
     assert len(plugin) == 4, plugin
     assert plugin[0].upper().startswith("SELECT") and all(sql.upper().startswith("UPDATE") for sql in plugin[1:3])

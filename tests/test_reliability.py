@@ -22,10 +22,12 @@ from django.utils import timezone
 from lms_sandbox import tasks as lms_tasks
 from lms_sandbox.celery import app as celery_app
 from lms_sandbox.factories import CourseOverviewFactory, OrganizationFactory, UserFactory
-from openedx_pok import answers, api, issuance, tasks
+from openedx_pok import api, tasks
 from openedx_pok.client import Credential
+from openedx_pok.course_setup.payload import fit, usable_grade
+from openedx_pok.issuance import answers, machine, staff_actions
+from openedx_pok.issuance.states import PublicStatus
 from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
-from openedx_pok.payload import fit, usable_grade
 from pok_simulator import Fault
 from test_utils import celery_conf, credential_of
 
@@ -170,10 +172,10 @@ def test_backoff_doubles_up_to_its_cap_with_full_jitter(settings):
     """Anywhere from 0 to the ceiling (as Celery's retry_backoff + retry_jitter), not only its upper half."""
     settings.POK_RETRY_BACKOFF_BASE, settings.POK_RETRY_BACKOFF_MAX = 30, 100
     for tries, ceiling in [(1, 30), (2, 60), (3, 100), (9, 100)]:
-        waits = [issuance.backoff_seconds(tries) for _ in range(400)]
+        waits = [machine.backoff_seconds(tries) for _ in range(400)]
         assert all(0 <= wait <= ceiling for wait in waits), tries
         assert min(waits) < ceiling / 4 and max(waits) > ceiling * 3 / 4, tries
-    assert issuance.backoff_seconds(3, retry_after=250) == 100 and issuance.backoff_seconds(3, retry_after=7) == 7
+    assert machine.backoff_seconds(3, retry_after=250) == 100 and machine.backoff_seconds(3, retry_after=7) == 7
 
 
 def test_reconcile_honours_retry_after(pok, course, learner, lms):
@@ -349,10 +351,10 @@ def test_a_refresh_to_a_foreign_view_url_is_not_followed(client, pok, course, le
     lms.award(learner, course)
     row = credential_of(learner, course)
     pok.update_credential(row.pok_credential_id, state="emitted", viewUrl="https://pok.tech.evil.example/x")
-    lms.run(issuance.refresh, row.id)
+    lms.run(machine.refresh, row.id)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.IN_PROGRESS
-    assert api.public_status(row) == api.PublicStatus.IN_PROGRESS
+    assert api.public_status(row) == PublicStatus.IN_PROGRESS
 
 
 # --- 16. small ones -------------------------------------------------------------------------------------------------
@@ -377,11 +379,11 @@ def test_staff_retry_of_a_credential_pok_refused_issues_a_new_one(pok, course, l
     lms.award(learner, course)
     row = credential_of(learner, course)
     pok.set_state(row.pok_credential_id, "signatureRejected")
-    lms.run(issuance.refresh, row.id)
+    lms.run(machine.refresh, row.id)
     refused = credential_of(learner, course)
     assert refused.status == CredentialStatus.FAILED and refused.pok_credential_id == row.pok_credential_id
     pok.emission_mode = "sync"
-    assert lms.run(api.retry, refused)
+    assert lms.run(staff_actions.retry, refused)
     again = credential_of(learner, course)
     assert again.status == CredentialStatus.EMITTED and again.pok_credential_id != row.pok_credential_id
     assert again.previous_credential_ids == [row.pok_credential_id] and again.issuance == 2

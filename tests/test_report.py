@@ -20,8 +20,8 @@ from django.urls import reverse
 from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.factories import CourseOverviewFactory, UserFactory
-from openedx_pok import report
-from openedx_pok.admin import PokCertificateAdmin
+from openedx_pok.admin.credentials import PokCertificateAdmin
+from openedx_pok.issuance import csv_report as report
 from openedx_pok.models import CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils.factories import CredentialFactory

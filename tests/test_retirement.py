@@ -16,8 +16,9 @@ from django.dispatch import Signal
 from django.forms.models import model_to_dict
 
 from lms_sandbox import retirement as lms_retirement
-from openedx_pok import api, compat, retirement
+from openedx_pok import api, compat
 from openedx_pok.apps import OpenedxPokConfig
+from openedx_pok.issuance import retirement
 from openedx_pok.models import CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils import credential_of

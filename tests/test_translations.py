@@ -22,6 +22,7 @@ import openedx_pok
 from lms_sandbox.envs.derived import Derived
 from openedx_pok import api
 from openedx_pok.models import CredentialStatus, PokCertificate
+from openedx_pok.pages import render
 from openedx_pok.settings import common, production
 
 # Django loads an installed app's catalogs from <app>/locale: no LOCALE_PATHS entry is needed (or made).
@@ -207,7 +208,7 @@ def render_status_page(row, language):
     context = {"platform_name": "Test Academy", "accomplishment_copy_name": "Ada <b>Lovelace</b>",
                "user_language": language, "course_id": str(row.course_key)}
     with translation.override(language):
-        response = api.render_certificate_page(api.page_for_credential(row), context)
+        response = render.page_response(api.page_for_credential(row), context)
     assert response.status_code == 200
     content = response.content.decode()
     config = json.loads(re.search(r'<script id="pok-poll-config" type="application/json">(.*?)</script>', content,

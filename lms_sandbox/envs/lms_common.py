@@ -15,42 +15,11 @@ LMS_ROOT_URL = "http://localhost:8000"
 SANDBOX_ROOT_URLCONF = "lms_sandbox.urls"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
+    *INSTALLED_APPS,  # noqa: F405 - from openedx_common
     # django-waffle's flag tables, as lms/envs/common.py installs them; the course and org overrides of
     # openedx/core/djangoapps/waffle_utils/models.py live in lms_sandbox.
     "waffle",
     "lms_sandbox",
-]
-
-MIDDLEWARE = [
-    # As the LMS: the current request is available to code without one (django-crum), early in the chain.
-    "crum.CurrentRequestUserMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
 ]
 
 ############## Plugin Django Apps (as lms/envs/common.py: found through their entry points) ##############

@@ -58,6 +58,40 @@ STATIC_URL = "/static/"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 
+# What the LMS's and the CMS's lists share (each project extends them, as their own common.py do).
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+]
+MIDDLEWARE = [
+    # As the LMS and the CMS: the current request is available to code without one (django-crum), early on.
+    "crum.CurrentRequestUserMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
 # As openedx/envs/common.py: MySQL with ATOMIC_REQUESTS, replaced by the operator's YAML (Tutor: partials/auth.yml).
 # The sandbox's default is the embedded SQLite; each project sets its own database after the production phase.
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:", "ATOMIC_REQUESTS": True}}

@@ -8,8 +8,8 @@ again). The legacy tables are only read, so the reverse is a no-op too: the earl
 """
 from django.db import migrations
 
-from openedx_pok.configuration import forget_mappings
-from openedx_pok.legacy import import_legacy
+from openedx_pok.course_setup.configuration import forget_mappings
+from openedx_pok.legacy.importer import import_legacy
 
 
 def forward(apps, schema_editor):

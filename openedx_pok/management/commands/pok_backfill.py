@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy
 from tqdm import tqdm
 
 from openedx_pok import api
+from openedx_pok.exceptions import IssuanceError
+from openedx_pok.issuance.states import CredentialStatus
 
 #: Reasons listed under "held" and "failed" in the summary; the rest are added up in one line.
 MAX_REASONS = 10
@@ -85,7 +87,7 @@ class Command(BaseCommand):
 
             try:
                 report = api.backfill(options["course"], options["org"], progress=progress, **backfill_options)
-            except api.IssuanceError as exc:
+            except IssuanceError as exc:
                 raise CommandError(exc.reason) from None
         self.stdout.write(summary(report))
 
@@ -111,7 +113,7 @@ def summary(report):
         courses=counts["courses"], examined=counts["examined"])
     if report.dry_run:
         title += " " + _("(dry run: nothing was written)")
-    had = ", ".join(f"{api.CredentialStatus(status).label} {count}"
+    had = ", ".join(f"{CredentialStatus(status).label} {count}"
                     for status, count in sorted(report.already_had.items()))
     requested = f"{counts['requested']:>8}"
     if counts["retried"]:

@@ -12,7 +12,7 @@ from django.db import connections
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from openedx_pok import api
+from openedx_pok.course_setup import accounts, catalog
 
 # The plugin's check tag (openedx_pok.checks.TAG; commands reach the plugin through api only).
 TAG = "openedx_pok"
@@ -36,8 +36,8 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(line)
         if options["online"]:
-            for name in api.account_names():
-                report = api.test_connection(name)
+            for name in accounts.account_names():
+                report = catalog.test_connection(name)
                 if report.ok:
                     credits = report.available_credits or 0
                     self.stdout.write(ngettext(

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from openedx_pok import api
+from openedx_pok.issuance.states import CredentialStatus
 
 
 class Command(BaseCommand):
@@ -51,11 +52,11 @@ class Command(BaseCommand):
         write(ngettext("Credentials, from {n} legacy row:", "Credentials, from {n} legacy rows:",
                        report.credentials).format(n=report.credentials))
         write(_("  imported: {n}").format(n=imported))
-        for status in api.CredentialStatus:
+        for status in CredentialStatus:
             if report.imported[status]:
                 write(f"    {status.label}: {report.imported[status]}")
         write(_("  pending issuance (the earlier plugin never got a POK credential; the next reconcile sends them): "
-                "{n}").format(n=report.imported[api.CredentialStatus.PENDING]))
+                "{n}").format(n=report.imported[CredentialStatus.PENDING]))
         write(_("  adopted by an unsent credential of this plugin: {n}").format(n=report.adopted))
         write(_("  already present: {n}").format(n=report.present))
         write(_("  skipped: {n}{reasons}").format(n=sum(report.credential_skips.values()),

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from openedx_pok import api
+from openedx_pok.issuance import csv_report
 
 
 class Command(BaseCommand):
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             if course_key is None:
                 raise CommandError(_("{key} is not a course key (course-v1:Org+Course+Run).").format(key=value))
             course_keys.append(course_key)
-        lines = api.credentials_csv(course_keys=course_keys, include_emails=options["include_emails"])
+        lines = csv_report.credentials_csv(course_keys=course_keys, include_emails=options["include_emails"])
         if not options["output"]:
             for line in lines:
                 self.stdout.write(line, ending="")

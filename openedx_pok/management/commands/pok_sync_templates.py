@@ -4,7 +4,7 @@ the course mapping admin picks from. Exits non-zero when an account could not be
 """
 from django.core.management.base import BaseCommand, CommandError
 
-from openedx_pok import api
+from openedx_pok.course_setup import accounts, catalog
 
 
 class Command(BaseCommand):
@@ -14,9 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("--account", default=None, help="Only this account (a name from POK_ACCOUNTS).")
 
     def handle(self, *args, **options):
-        if options["account"] and options["account"] not in api.account_names():
+        if options["account"] and options["account"] not in accounts.account_names():
             raise CommandError(f"Unknown POK account '{options['account']}'.")
-        reports = api.sync_catalog(options["account"])
+        reports = catalog.sync(options["account"])
         for report in reports:
             for line in report.messages:
                 (self.stderr if report.error else self.stdout).write(line)

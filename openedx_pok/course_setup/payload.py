@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from django.utils.translation import gettext as _
 
-from openedx_pok import parameters
+from openedx_pok.course_setup import parameters
 from openedx_pok.exceptions import LearnerDataError
 
 # Literal values that broken front-ends store instead of a name; never send them as a person's name.

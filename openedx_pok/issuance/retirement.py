@@ -15,8 +15,8 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from openedx_pok.issuance.states import CredentialStatus, transition
 from openedx_pok.models import CredentialEvent, PokCertificate
-from openedx_pok.states import CredentialStatus, transition
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import api
+from openedx_pok.course_setup import accounts
 from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, CredentialEvent, PokCertificate
 
@@ -108,7 +108,7 @@ class AccountFilter(_ChoiceFilter):
     parameter_name = "account"
 
     def lookups(self, request, model_admin):
-        return self.choices_from(api.account_names())
+        return self.choices_from(accounts.account_names())
 
     def queryset(self, request, queryset):
         return queryset.filter(account=self.value()) if self.value() else queryset

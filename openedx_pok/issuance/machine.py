@@ -23,7 +23,9 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import answers, compat, configuration
+from openedx_pok import compat
+from openedx_pok.course_setup import configuration
+from openedx_pok.course_setup.payload import IssuanceContext, build_credential_payload
 from openedx_pok.exceptions import (
     CertificateNotReady,
     CertificatesNotReleased,
@@ -35,9 +37,17 @@ from openedx_pok.exceptions import (
     PokResponseError,
     RetryLater,
 )
+from openedx_pok.issuance import answers
+from openedx_pok.issuance.states import (
+    CredentialStatus,
+    current_status,
+    fail,
+    guarded,
+    hold,
+    schedule,
+    transition,
+)
 from openedx_pok.models import PokCertificate
-from openedx_pok.payload import IssuanceContext, build_credential_payload
-from openedx_pok.states import CredentialStatus, current_status, fail, guarded, hold, schedule, transition
 
 log = logging.getLogger(__name__)
 

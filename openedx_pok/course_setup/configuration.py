@@ -17,8 +17,9 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import accounts, caching, compat
+from openedx_pok import caching, compat
 from openedx_pok.client import PokApiClient
+from openedx_pok.course_setup import accounts
 from openedx_pok.exceptions import CourseSetupError, PokConfigurationError, PokNotFoundError
 from openedx_pok.models import CertificateTemplate
 

@@ -15,9 +15,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import answers, configuration
+from openedx_pok.course_setup import configuration
+from openedx_pok.issuance import answers
+from openedx_pok.issuance.states import CredentialStatus, release_reason, transition_many
 from openedx_pok.models import PokCertificate
-from openedx_pok.states import CredentialStatus, release_reason, transition_many
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import accounts, caching, compat, configuration, parameters, payload
+from openedx_pok import caching, compat
 from openedx_pok.compat import CertificateInfo
+from openedx_pok.course_setup import accounts, configuration, parameters, payload
 from openedx_pok.exceptions import (
     CourseSetupError,
     PokApiError,

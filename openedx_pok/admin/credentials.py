@@ -13,10 +13,9 @@ from django.db.models import Prefetch, Q
 from django.utils.html import format_html
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, ngettext_lazy
+from django.utils.translation import ngettext_lazy
 
-from openedx_pok import api
-from openedx_pok.admin_credentials import (
+from openedx_pok.admin.credential_filters import (
     COURSE_KEY_PREFIXES,
     AccountFilter,
     CourseFilter,
@@ -25,54 +24,11 @@ from openedx_pok.admin_credentials import (
     PokStateFilter,
     confirmed,
 )
-from openedx_pok.admin_forms import CourseSetupAdminMixin
+from openedx_pok.issuance import csv_report, staff_actions, states
+from openedx_pok.issuance.states import CredentialStatus
 from openedx_pok.keys import parse_course_key
-from openedx_pok.models import CertificateTemplate, PokCertificate
+from openedx_pok.models import PokCertificate
 
-
-@admin.register(CertificateTemplate)
-class CertificateTemplateAdmin(CourseSetupAdminMixin, admin.ModelAdmin):
-    """Map courses (or whole organizations) to POK templates (form, pickers and accounts: admin_forms.py)."""
-
-    list_display = ("course_key", "organization", "account", "template_id", "emission_type", "page_id", "enabled",
-                    "modified")
-    list_filter = ("enabled", "emission_type", "account", "organization")
-    search_fields = ("course_key", "organization", "template_id")
-    actions = ("backfill_courses", "sync_pok_catalog")
-
-    @admin.action(description=_("Backfill: request credentials for earlier certificates"), permissions=["change"])
-    def backfill_courses(self, request, queryset):
-        """The backfill of the selected courses (an organization default: its POK-enabled courses), in a task."""
-        mappings = list(queryset)
-        try:
-            report = api.backfill([mapping.course_key for mapping in mappings if mapping.course_key],
-                                  [mapping.organization for mapping in mappings if not mapping.course_key],
-                                  background=True)
-        except api.IssuanceError as exc:
-            self.message_user(request, exc.reason, messages.ERROR)
-            return
-        counts = report.counts
-        if (counts["requested"] or counts["scheduled"]) and not report.started:
-            self.message_user(request, _("The backfill could not be started: the task queue cannot be reached."),
-                              messages.ERROR)
-            return
-        message = ngettext(
-            "Backfill of %(courses)d course: %(requested)d credentials requested in the background; %(had)d learners "
-            "already had one, %(held)d held, %(failed)d failed.",
-            "Backfill of %(courses)d courses: %(requested)d credentials requested in the background; %(had)d "
-            "learners already had one, %(held)d held, %(failed)d failed.",
-            counts["courses"],
-        ) % {"courses": counts["courses"], "requested": counts["requested"], "had": counts["already_had"],
-             "held": counts["held"], "failed": counts["failed"]}
-        self.message_user(request, message, messages.SUCCESS if counts["requested"] else messages.INFO)
-        if counts["scheduled"]:
-            self.message_user(request, ngettext(
-                "%(count)d credential waits for its course to release certificates; it is issued then.",
-                "%(count)d credentials wait for their course to release certificates; they are issued then.",
-                counts["scheduled"]) % {"count": counts["scheduled"]}, messages.INFO)
-
-
-# ---- the credential list at scale (docs/benchmarks.rst, "The credential admin at 100,000 credentials") ----------
 # The list must stay fast on a table of hundreds of thousands of credentials in an LMS with millions of learners: no
 # statement joins the users table, every filter, search and sort is served by an index, and a page costs the same
 # few statements whatever its number or its rows.
@@ -199,9 +155,9 @@ class PokCertificateAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         """The list, with the credentials per status above it (whole table, at most a few seconds old)."""
-        counts = api.status_counts()
+        counts = staff_actions.status_counts()
         extra_context = {**(extra_context or {}), "status_counts": [
-            (status, label, counts.get(status, 0)) for status, label in api.CredentialStatus.choices]}
+            (status, label, counts.get(status, 0)) for status, label in CredentialStatus.choices]}
         return super().changelist_view(request, extra_context)
 
     @admin.action(description=_("Export selected/filtered as CSV"), permissions=["view"])
@@ -217,7 +173,7 @@ class PokCertificateAdmin(admin.ModelAdmin):
         if not (request.user.is_active and request.user.is_staff):
             self.message_user(request, _("Only staff can export credentials."), messages.ERROR)
             return None
-        return api.credentials_csv_response(queryset, include_emails=include_emails)
+        return csv_report.csv_response(queryset, include_emails=include_emails)
 
     def has_add_permission(self, request):
         # Credentials are created by the LMS flow (or the backfill command), never typed in by hand.
@@ -250,7 +206,7 @@ class PokCertificateAdmin(admin.ModelAdmin):
     @admin.display(description=_("POK page"))
     def pok_page(self, obj):
         """A link to the credential on POK, for a credential page on an allowed host only."""
-        if not obj.view_url or not api.view_url_allowed(obj.view_url):
+        if not obj.view_url or not states.is_allowed_view_url(obj.view_url):
             return ""
         return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', obj.view_url, _("open"))
 
@@ -325,7 +281,7 @@ class PokCertificateAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry issuance of held or failed credentials"), permissions=["change"])
     def retry_issuance(self, request, queryset):
-        return self._confirm_then_apply(request, queryset, api.retry, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, staff_actions.retry, ngettext_lazy(
             "%(count)d credential scheduled for issuance.",
             "%(count)d credentials scheduled for issuance.", "count",
         ), ngettext_lazy(
@@ -336,7 +292,7 @@ class PokCertificateAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Refresh in-progress credentials from POK"), permissions=["change"])
     def refresh_from_pok(self, request, queryset):
-        return self._confirm_then_apply(request, queryset, api.refresh, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, staff_actions.refresh, ngettext_lazy(
             "%(count)d credential scheduled for a refresh.",
             "%(count)d credentials scheduled for a refresh.", "count",
         ), ngettext_lazy(
@@ -347,7 +303,7 @@ class PokCertificateAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Re-issue: a new POK credential replacing the current one"), permissions=["change"])
     def reissue_credentials(self, request, queryset):
-        return self._confirm_then_apply(request, queryset, api.reissue, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, staff_actions.reissue, ngettext_lazy(
             "%(count)d credential scheduled for re-issue. Revoke the replaced one on POK if it should no longer be "
             "valid.",
             "%(count)d credentials scheduled for re-issue. Revoke the replaced ones on POK if they should no longer "
@@ -363,7 +319,7 @@ class PokCertificateAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark revoked (then revoke on POK too)"), permissions=["change"])
     def mark_revoked(self, request, queryset):
-        return self._confirm_then_apply(request, queryset, api.mark_revoked, ngettext_lazy(
+        return self._confirm_then_apply(request, queryset, staff_actions.mark_revoked, ngettext_lazy(
             "%(count)d credential marked revoked. Revoke it on POK as well.",
             "%(count)d credentials marked revoked. Revoke them on POK as well.", "count",
         ), ngettext_lazy(

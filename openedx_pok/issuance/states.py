@@ -21,8 +21,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from openedx_pok import events, history
 from openedx_pok.client import host_allowed, is_web_url
+from openedx_pok.issuance import events, history
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from django.utils.translation import gettext_lazy
 from opaque_keys.edx.django.models import CourseKeyField
 
 from openedx_pok import compat
+from openedx_pok.issuance.states import CredentialStatus, is_allowed_view_url, local_status_for
 from openedx_pok.keys import parse_course_key
-from openedx_pok.states import CredentialStatus, is_allowed_view_url, local_status_for
 
 log = logging.getLogger(__name__)
 

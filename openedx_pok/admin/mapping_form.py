@@ -20,8 +20,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from openedx_pok import api
+from openedx_pok.course_setup import accounts, catalog, parameters
+from openedx_pok.exceptions import IssuanceError, OpenedxPokError
 from openedx_pok.models import CertificateTemplate
+from openedx_pok.pages import media
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,9 @@ def template_choices(current=""):
     """Templates of every account, grouped by account, labelled by name (missing ones flagged)."""
     options = [("", _("(POK_DEFAULT_TEMPLATE_ID)"))]
     values = set()
-    for account in api.account_names():
+    for account in accounts.account_names():
         group = []
-        for template in api.templates_of(account):
+        for template in catalog.templates_of(account):
             label = template.name or template.pok_id
             if template.version:
                 label = _("{name} (version {version})").format(name=label, version=template.version)
@@ -58,9 +60,9 @@ def page_choices(current=""):
     """Pages of every account, grouped by account, labelled by name."""
     options = [("", _("(POK_DEFAULT_PAGE_ID, or POK's default page)"))]
     values = set()
-    for account in api.account_names():
+    for account in accounts.account_names():
         group = [(page.pok_id, f"{page.name or page.pok_id}{_(' - missing on POK') if page.missing_on_pok else ''}"
-                  f" [{account}]") for page in api.pages_of(account)]
+                  f" [{account}]") for page in catalog.pages_of(account)]
         values.update(value for value, _label in group)
         if group:
             options.append((_("Account {account}").format(account=account), group))
@@ -70,7 +72,7 @@ def page_choices(current=""):
 
 
 def account_choices(current=""):
-    names = api.account_names()
+    names = accounts.account_names()
     if current and current not in names:
         names.append(current)
     return [(name, name) for name in names]
@@ -102,7 +104,7 @@ class MappingForm(forms.ModelForm):
         self.fields["page_id"].choices = page_choices(value("page_id") or "")
         self.fields["account"].initial = self.instance.account or DEFAULT_ACCOUNT
         account = value("account") or DEFAULT_ACCOUNT
-        info = api.account_info(account)
+        info = catalog.account_info(account)
         if info is None:
             credits = _("The remaining credits of account '{account}' are not known yet: sync the catalog or test "
                         "the connection.").format(account=account)
@@ -133,7 +135,7 @@ class MappingForm(forms.ModelForm):
         account = cleaned.get("account") or DEFAULT_ACCOUNT
         cleaned["account"] = account
         sources = self.chosen_sources()
-        for field_name, message in api.validate_mapping(account, cleaned.get("template_id"), cleaned.get("page_id"),
+        for field_name, message in catalog.validate_mapping(account, cleaned.get("template_id"), cleaned.get("page_id"),
                                                         sources, refresh=cleaned.get("refresh_catalog", False)):
             target = None
             if field_name.startswith("parameter:"):
@@ -147,7 +149,7 @@ class MappingForm(forms.ModelForm):
 
 
 def _declared_parameters(account, template_id):
-    for template in api.templates_of(account or DEFAULT_ACCOUNT):
+    for template in catalog.templates_of(account or DEFAULT_ACCOUNT):
         if template.pok_id == template_id:
             return tuple(template.parameters)
     return ()
@@ -164,7 +166,7 @@ def mapping_form(request, obj):
     for parameter in declared:  # declared fields, so the admin's fieldsets show them
         suffix = _field_suffix(parameter["id"])
         attrs[f"source_{suffix}"] = forms.ChoiceField(
-            required=False, choices=[(AUTOMATIC, _("Automatic (by id, then label)")), *api.parameter_source_choices()],
+            required=False, choices=[(AUTOMATIC, _("Automatic (by id, then label)")), *parameters.choices()],
             label=_("Source of parameter '{id}' ({label})").format(id=parameter["id"], label=parameter["label"]))
         attrs[f"value_{suffix}"] = forms.CharField(
             required=False, max_length=255, label=_("Fixed text of parameter '{id}'").format(id=parameter["id"]))
@@ -192,7 +194,7 @@ class CourseSetupAdminMixin:
         """Sync the templates and pages of the selected mappings' accounts (every account when none is usable)."""
         names = sorted({mapping.account or DEFAULT_ACCOUNT for mapping in queryset}) or [None]
         for name in names:
-            for report in api.sync_catalog(name):
+            for report in catalog.sync(name):
                 for line in report.messages:
                     self.message_user(request, line, messages.ERROR if report.error else messages.SUCCESS)
 
@@ -208,14 +210,14 @@ class CourseSetupAdminMixin:
             if not self.has_change_permission(request):
                 raise PermissionDenied
             name = request.POST.get("account", "")
-            if name not in api.account_names():
+            if name not in accounts.account_names():
                 messages.error(request, _("Unknown POK account."))
             elif request.POST.get("do") == "sync":
-                for line in api.sync_catalog(name)[0].messages:
+                for line in catalog.sync(name)[0].messages:
                     messages.info(request, line)
             else:
-                report = api.test_connection(name)
-        rows = [{"name": name, "info": api.account_info(name)} for name in api.account_names()]
+                report = catalog.test_connection(name)
+        rows = [{"name": name, "info": catalog.account_info(name)} for name in accounts.account_names()]
         context = {**self.admin_site.each_context(request), "title": _("POK accounts"), "accounts": rows,
                    "report": report, "opts": self.model._meta}
         return TemplateResponse(request, "openedx_pok/admin/accounts.html", context)
@@ -234,13 +236,13 @@ class CourseSetupAdminMixin:
                 error = _("No learner with that username or id.")
             else:
                 try:
-                    image_url = api.preview_mapping(mapping, learner)
-                except api.IssuanceError as exc:
+                    image_url = catalog.preview_for_learner(mapping, learner)
+                except IssuanceError as exc:
                     error = exc.reason
-                except api.OpenedxPokError as exc:
+                except OpenedxPokError as exc:
                     error = _("POK could not render the preview: {error}").format(
                         error=getattr(exc, "message", str(exc)))
-            if image_url and not api.image_url_allowed(image_url):
+            if image_url and not media.image_url_allowed(image_url):
                 image_url, error = "", _("POK answered with a preview on a host that is not allowed.")
         context = {**self.admin_site.each_context(request), "title": _("Preview of {mapping}").format(mapping=mapping),
                    "mapping": mapping, "image_url": image_url, "error": error, "learner": wanted,

@@ -12,13 +12,14 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import caching, compat, configuration
+from openedx_pok import caching, compat
 from openedx_pok.client import fetch_image, host_allowed
 from openedx_pok.compat import CertificateInfo
+from openedx_pok.course_setup import configuration
+from openedx_pok.course_setup.payload import IssuanceContext, build_preview_payload
 from openedx_pok.exceptions import PokApiError, PokConfigurationError, PokRateLimitedError
+from openedx_pok.issuance.states import CredentialStatus
 from openedx_pok.models import PokCertificate
-from openedx_pok.payload import IssuanceContext, build_preview_payload
-from openedx_pok.states import CredentialStatus
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext as _
 
-from openedx_pok import caching, events, history, tasks
-from openedx_pok.history import Cause
+from openedx_pok import caching, tasks
+from openedx_pok.issuance import events, history
+from openedx_pok.issuance.history import Cause
+from openedx_pok.issuance.states import RETRIABLE_BY_STAFF, CredentialStatus, new_issuance_fields, transition
 from openedx_pok.models import PokCertificate
-from openedx_pok.states import RETRIABLE_BY_STAFF, CredentialStatus, new_issuance_fields, transition
 
 log = logging.getLogger(__name__)
 

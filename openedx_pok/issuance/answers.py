@@ -17,10 +17,10 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from openedx_pok import caching, events, media
+from openedx_pok import caching
 from openedx_pok.exceptions import RetryLater
-from openedx_pok.models import PokCertificate
-from openedx_pok.states import (
+from openedx_pok.issuance import events
+from openedx_pok.issuance.states import (
     CredentialStatus,
     current_status,
     fail,
@@ -30,6 +30,8 @@ from openedx_pok.states import (
     local_status_for,
     transition,
 )
+from openedx_pok.models import PokCertificate
+from openedx_pok.pages import media
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from opaque_keys.edx.keys import CourseKey
 
-from openedx_pok import compat, configuration, events, lms_tables
+from openedx_pok import compat, lms_tables
+from openedx_pok.course_setup import configuration
 from openedx_pok.exceptions import CourseSetupError
+from openedx_pok.issuance import events
+from openedx_pok.issuance.states import CredentialStatus, release_reason, transition
 from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, PokCertificate
-from openedx_pok.states import CredentialStatus, release_reason, transition
 
 log = logging.getLogger(__name__)
 

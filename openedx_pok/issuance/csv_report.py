@@ -13,9 +13,9 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from openedx_pok.issuance.states import CredentialStatus
 from openedx_pok.keyset import keyset_pages
 from openedx_pok.models import PokCertificate
-from openedx_pok.states import CredentialStatus
 
 CHUNK_SIZE = 2000
 _FIELDS = ("id", "user_id", "course_key", "status", "pok_state", "pok_credential_id", "view_url", "emission_date",
