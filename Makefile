@@ -1,5 +1,5 @@
 # openedx-pok developer commands. Every target installs what it needs into ./.venv first.
-.PHONY: help requirements system-deps demo test test-sqlite test-mysql quality bench translations compile-translations \
+.PHONY: help requirements system-deps demo test test-sqlite test-mysql quality bench bench-outage translations compile-translations \
         migrations-check upgrade clean
 .DEFAULT_GOAL := help
 
@@ -79,6 +79,9 @@ migrations-check: $(STAMP) ## fail if the models and the migrations differ
 bench: $(STAMP) ## benchmarks: SQLite, MariaDB at 10k/100k (admin list, LMS paths), Celery worker on Redis; ARGS=--quick
 	$(BIN)/python -m bench.run $(ARGS)
 	$(if $(filter --no-mariadb,$(ARGS)),,$(BIN)/python -m bench.worker $(filter --quick,$(ARGS)))
+
+bench-outage: $(STAMP) ## 1,000 awards during a 10-minute POK 503 outage, real worker on Redis, MariaDB (ARGS: --count --outage)
+	$(BIN)/python -m bench.outage $(ARGS)
 
 translations: $(STAMP) ## extract messages into openedx_pok/locale (needs GNU gettext), then compile them
 	cd openedx_pok && ../$(BIN)/django-admin makemessages -l es_419 -l pt_BR --no-obsolete

@@ -172,15 +172,17 @@ def plugin_removed():
     try:
         for receiver in receivers:
             signal = import_string(receiver["signal_path"])
-            if not signal.disconnect(dispatch_uid=receiver["dispatch_uid"]):
+            # Django keys a receiver by its dispatch_uid and sender (the post_save ones have one).
+            sender = import_string(receiver["sender_path"]) if receiver.get("sender_path") else None
+            if not signal.disconnect(sender=sender, dispatch_uid=receiver["dispatch_uid"]):
                 raise RuntimeError(f"receiver {receiver['dispatch_uid']} was not connected: the baseline would lie")
-            disconnected.append((signal, receiver))
+            disconnected.append((signal, sender, receiver))
         with override_settings(OPEN_EDX_FILTERS_CONFIG=filters):
             yield
     finally:
-        for signal, receiver in disconnected:
+        for signal, sender, receiver in disconnected:
             function = import_string(f"openedx_pok.receivers.{receiver['receiver_func_name']}")
-            signal.connect(function, dispatch_uid=receiver["dispatch_uid"])
+            signal.connect(function, sender=sender, dispatch_uid=receiver["dispatch_uid"])
 
 
 @contextmanager

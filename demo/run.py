@@ -25,7 +25,6 @@ import django
 # Forced, not setdefault: a shell that exported test_settings must not make the demo drop the test database.
 os.environ["DJANGO_SETTINGS_MODULE"] = "demo.settings"
 
-COURSE_ID = "course-v1:DemoX+POK101+2026"
 SIMULATOR_TEMPLATE_ID = "tpl-grade"  # declares "grade" and "platform": shows custom parameters being filled
 ADMIN_USERNAME = "admin"
 HOST = "127.0.0.1"
@@ -147,6 +146,7 @@ def post_count(simulator):
 
 def seed(template_id):
     """The course, its POK mapping, three learners and the admin. Returns (course, learners dict, password)."""
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from opaque_keys.edx.keys import CourseKey
 
@@ -156,7 +156,7 @@ def seed(template_id):
     step(3, "Seed the sandbox LMS")
     OrganizationFactory(short_name="DemoX", name="Demo University")
     course = CourseOverviewFactory(
-        id=CourseKey.from_string(COURSE_ID), display_name="Verifiable Credentials 101", org="DemoX",
+        id=CourseKey.from_string(settings.POK_DEMO_COURSE_ID), display_name="Verifiable Credentials 101", org="DemoX",
         certificate_title="Verifiable Credentials 101",
         signatories=[{"name": "Grace Hopper", "title": "Course Director", "organization": "Demo University"}],
     )
@@ -343,14 +343,37 @@ def run_flow(simulator, course, learners, async_polls):
 
 # --- serving ---------------------------------------------------------------------------------------------------------
 
-def serve(port, password, certificate):
+def operator_command(simulator, command="pok_sync"):
+    """
+    A command line that runs a plugin command from a second shell against this demo: its database and its POK.
+
+    The demo's settings take the database from ``POK_DEMO_DIR`` and POK from ``POK_API_URL`` / ``POK_API_KEY``; the
+    simulator listens on a port chosen at start, so a second shell cannot guess them. A real POK's key is left as
+    ``$POK_API_KEY``: that shell has it already, and a key is never printed.
+    """
+    from django.conf import settings
+
+    key = simulator.api_key if simulator is not None else "$POK_API_KEY"
+    return (f"DJANGO_SETTINGS_MODULE=demo.settings POK_DEMO_DIR={settings.DEMO_DIR} "
+            f"POK_API_URL={settings.POK_API_URL} POK_API_KEY={key} "
+            f"{os.path.relpath(sys.executable)} -m django {command}")
+
+
+def serve(port, password, certificate, simulator):
     from django.core.management import call_command
+
+    from demo.views import DEMO_LEARNERS
 
     base = f"http://{HOST}:{port}"
     print(f"\nSandbox LMS on {base} (the POK simulator keeps running; Ctrl-C stops both)", flush=True)
     print(f"  Admin:       {base}/admin/   username {ADMIN_USERNAME}   password {password}", flush=True)
-    print(f"  Certificate: {base}/certificates/{certificate.verify_uuid}   (redirects to the POK credential)\n",
+    print(f"  Certificate: {base}/certificates/{certificate.verify_uuid}   (redirects to the POK credential)",
           flush=True)
+    for username in DEMO_LEARNERS:
+        print(f"  Log in as {username + ':':<7} {base}/demo/login-as/{username}/   (their certificate page)",
+              flush=True)
+    print(f"  From another shell (any plugin command, e.g. pok_check --online, pok_report):\n"
+          f"    {operator_command(simulator)}\n", flush=True)
     # runserver of django.contrib.staticfiles serves the admin's CSS/JS; no reloader: it would restart the process
     # and lose the simulator and the runtime POK settings.
     call_command("runserver", f"{HOST}:{port}", use_reloader=False, insecure_serving=True)
@@ -378,7 +401,7 @@ def main(argv=None):
         row, certificate = run_flow(simulator, course, learners, args.async_polls)
         print(f"\nCredential view URL: {row.view_url}", flush=True)
         if not args.no_serve:
-            serve(args.port, password, certificate)
+            serve(args.port, password, certificate, simulator)
     except DemoError as exc:
         print(f"\nDemo failed: {exc}", file=sys.stderr)
         return 1

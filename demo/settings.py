@@ -30,6 +30,9 @@ DEBUG = True
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PLATFORM_NAME = "Demo Academy"
 LMS_ROOT_URL = "http://127.0.0.1:8000"
+# The sandbox LMS's URLs and the demo's "log in as this learner" links.
+ROOT_URLCONF = "demo.urls"
+POK_DEMO_COURSE_ID = "course-v1:DemoX+POK101+2026"
 
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DEMO_DB_PATH), "ATOMIC_REQUESTS": True}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "openedx-pok-demo"}}

@@ -8,12 +8,14 @@ inside the LMS.
 from django.conf import settings
 from waffle import get_waffle_flag_model
 
-from lms_sandbox import retirement
+from lms_sandbox import retirement, roles
 from lms_sandbox.models import (
+    CourseEnrollment,
     CourseOverview,
     GeneratedCertificate,
     Organization,
     UserPreference,
+    UserProfile,
     WaffleFlagCourseOverrideModel,
     WaffleFlagOrgOverrideModel,
 )
@@ -22,6 +24,7 @@ from openedx_pok.lms_tables import (
     count_certificates,
     course_flag_state,
     keyset_certificates,
+    learner_course_keys,
 )
 
 
@@ -104,6 +107,13 @@ class SandboxBackend(PlatformBackend):
     def get_course_keys_for_org(self, org):
         return tuple(CourseOverview.objects.filter(org=org).order_by("id").values_list("id", flat=True))
 
+    def get_learner_course_keys(self, user, course_keys):
+        return learner_course_keys(CourseEnrollment, GeneratedCertificate, user, course_keys)
+
+    def has_course_team_role(self, user, course_key):
+        """The platform backend's check on the sandbox's copy of the LMS's roles (``lms_sandbox.roles``)."""
+        return roles.CourseStaffRole(course_key).has_user(user) or roles.CourseInstructorRole(course_key).has_user(user)
+
     def emit_tracking_event(self, name, data):
         """Record the event as the LMS tracker would receive it."""
         self.tracked_events.append((name, dict(data)))
@@ -112,3 +122,7 @@ class SandboxBackend(PlatformBackend):
     def get_retirement_signal(self):
         """The sandbox's stand-in for ``openedx.core.djangoapps.user_api.accounts.signals.USER_RETIRE_LMS_MISC``."""
         return retirement.USER_RETIRE_LMS_MISC
+
+    def get_profile_model(self):
+        """The sandbox's ``UserProfile`` (the LMS's ``common.djangoapps.student.models.UserProfile``)."""
+        return UserProfile

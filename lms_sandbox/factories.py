@@ -18,6 +18,7 @@ from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.models import (
     CertificateStatuses,
+    CourseEnrollment,
     CourseOverview,
     GeneratedCertificate,
     Organization,
@@ -111,6 +112,18 @@ class CourseOverviewFactory(factory.django.DjangoModelFactory):
     signatories = factory.LazyAttribute(
         lambda o: [{"name": "Grace Hopper", "title": "Course Director", "organization": o.display_org_with_default}]
     )
+
+
+class CourseEnrollmentFactory(factory.django.DjangoModelFactory):
+    """An active enrollment of a new learner in a new course (unless given)."""
+
+    class Meta:
+        model = CourseEnrollment
+
+    user = factory.SubFactory(UserFactory)
+    course = factory.SubFactory(CourseOverviewFactory)
+    is_active = True
+    mode = "verified"
 
 
 class GeneratedCertificateFactory(factory.django.DjangoModelFactory):

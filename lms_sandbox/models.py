@@ -229,6 +229,52 @@ class Organization(models.Model):
         return self.short_name
 
 
+class CourseEnrollment(models.Model):
+    """
+    A learner's enrollment in a course run, as the LMS keeps it (common/djangoapps/student/models/
+    course_enrollment.py, openedx-platform Verawood): ``course`` points at the overview without a database
+    constraint, ``is_active`` is False once the learner unenrolled.
+
+    .. no_pii:
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    course = models.ForeignKey(CourseOverview, db_constraint=False, on_delete=models.DO_NOTHING)
+    created = models.DateTimeField(auto_now_add=True, null=True, db_index=True)
+    is_active = models.BooleanField(default=True)
+    mode = models.CharField(default="audit", max_length=100)
+
+    class Meta:
+        app_label = "lms_sandbox"
+        unique_together = (("user", "course"),)
+
+    def __str__(self):
+        return f"enrollment of user {self.user_id} in {self.course_id}"
+
+
+class CourseAccessRole(models.Model):
+    """
+    A user's role in a course or an organization, as the LMS keeps it: ``CourseAccessRole`` of
+    common/djangoapps/student/models/user.py (openedx-platform Ulmo, Verawood and master), one row per user,
+    organization, course and role (``staff``, ``limited_staff``, ``instructor``, ``data_researcher`` ...); a blank
+    ``course_id`` is an organization-wide role. Read through ``lms_sandbox.roles``, the LMS's ``student/roles.py``.
+
+    .. no_pii:
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    org = models.CharField(max_length=64, db_index=True, blank=True)
+    course_id = CourseKeyField(max_length=255, db_index=True, blank=True)
+    role = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        app_label = "lms_sandbox"
+        unique_together = ("user", "org", "course_id", "role")
+
+    def __str__(self):
+        return f"{self.role} of user {self.user_id} in {self.course_id or self.org}"
+
+
 class CertificateStatuses:
     """The LMS certificate statuses (``lms.djangoapps.certificates.data.CertificateStatuses``) the sandbox uses."""
 

@@ -16,9 +16,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from openedx_pok import caching, tasks
+from openedx_pok import caching, compat, tasks
 from openedx_pok.course_setup import configuration
-from openedx_pok.course_setup.payload import usable_grade
+from openedx_pok.course_setup.payload import learner_fix, usable_grade
 from openedx_pok.exceptions import IssuanceError
 from openedx_pok.issuance import backfill as backfilling
 from openedx_pok.issuance import events, history, retirement, staff_actions
@@ -64,6 +64,25 @@ def get_course_mapping(course_key):
 def is_pok_enabled(course_key):
     """Whether learners who earn a certificate in this course get a POK credential."""
     return get_course_mapping(course_key) is not None
+
+
+def can_manage_course_credentials(user, course_key):
+    """
+    Whether ``user`` may see and act on the course's credentials (the instructor dashboard's POK tab): global staff
+    everywhere, and the course's own staff and instructors, as the LMS's course access roles say; no one else (not
+    a data researcher, not the staff of another course).
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_staff:
+        return True
+    course_key = as_course_key(course_key)
+    return course_key is not None and compat.has_course_team_role(user, course_key)
+
+
+def platform_name():
+    """The site's platform name (the plugin's own pages name it in their title)."""
+    return compat.get_platform_name()
 
 
 def get_credential(user_id, course_key):
@@ -232,7 +251,8 @@ def page_for_credential(row):
     if state == PublicStatus.DELAYED:
         if settings.POK_FALLBACK_TO_OPEN_EDX_CERTIFICATE:
             return UNTOUCHED
-        return CertificatePage(kind=PageKind.NOTICE, **common)
+        return CertificatePage(kind=PageKind.NOTICE, learner_fix=_learner_fix(row), course_id=str(row.course_key),
+                               **common)
     if state == PublicStatus.EMITTED:
         if settings.POK_CERTIFICATE_PAGE != "embed":
             return CertificatePage(kind=PageKind.REDIRECT, view_url=row.view_url, **common)
@@ -250,6 +270,32 @@ def page_for_credential(row):
         kind=PageKind.STATUS, status_url=reverse("openedx_pok:credential-status", kwargs={"reference": row.uuid}),
         **common,
     )
+
+
+def _learner_fix(row):
+    """
+    What the learner viewing their own held credential can fix (their full name, their e-mail), read from their
+    account as it is now: "" for anyone else (the page is public), and when staff must act. Only held pages pay for
+    it (the learner's row and profile).
+    """
+    if row.status != CredentialStatus.HELD or render.viewer_id() != row.user_id or retirement.is_retired(row.receiver):
+        return ""
+    return learner_fix(compat.get_profile_name(row.user), row.user.email)
+
+
+def learner_data_changed(user_id):
+    """
+    The learner changed their full name or e-mail (their account settings): their held credentials go again, so a
+    credential held for that data follows by itself. One indexed read when nothing is held; one still held for
+    another cause is held again with its reason, without a request to POK.
+    """
+    held = PokCertificate.objects.filter(user_id=user_id, status=CredentialStatus.HELD).values_list("id", "receiver")
+    with history.recorded_as(Cause.LMS):
+        for row_id, receiver in held:
+            if not retirement.is_retired(receiver) and transition(
+                    row_id, CredentialStatus.HELD, status=CredentialStatus.PENDING, not_before=None):
+                log.info("POK: credential %s sent again after its learner changed their account", row_id)
+                tasks.schedule_issuance(row_id)
 
 
 def _preview_page(course_key, language):
@@ -318,7 +364,7 @@ def _released_on_view(row):
 def import_legacy(dry_run=False, batch_size=None):
     """
     Import the earlier openedx-pok's course templates and credentials, as the data migration does on upgrade
-    (``pok_import_legacy``); returns the :class:`~openedx_pok.legacy.importer.ImportReport`. ``dry_run`` writes nothing.
+    (``pok_import_legacy``); returns the :class:`~openedx_pok.legacy.report.ImportReport`. ``dry_run`` writes nothing.
     """
     report = importer.import_legacy(CertificateTemplate, PokCertificate, dry_run=dry_run,
                                   batch_size=batch_size or importer.BATCH_SIZE)
@@ -333,9 +379,13 @@ def retire_learner(user_id):
         return retirement.retire_learner(user_id)
 
 
-def backfill(course_keys=(), orgs=(), background=False, **options):
-    """``pok_backfill``, and the admin's backfill in the background: :func:`openedx_pok.issuance.backfill.backfill`."""
-    with history.recorded_as(Cause.BACKFILL):
+def backfill(course_keys=(), orgs=(), background=False, actor_id=None, **options):
+    """
+    ``pok_backfill``, the admin's backfill in the background and a course team's from the instructor dashboard
+    (``actor_id``: the staff member, named on the history lines it writes); see
+    :func:`openedx_pok.issuance.backfill.backfill`.
+    """
+    with history.recorded_as(Cause.BACKFILL, actor_id):
         return backfilling.backfill(course_keys, orgs, tasks.enqueue_issuance, tasks.enqueue_backfill, background,
                                     schedule_many=tasks.enqueue_issuance_chunks, **options)
 

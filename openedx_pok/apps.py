@@ -7,6 +7,7 @@ The LMS and the CMS load this AppConfig through the ``lms.djangoapp`` / ``cms.dj
 import logging
 
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class OpenedxPokConfig(AppConfig):
@@ -14,7 +15,8 @@ class OpenedxPokConfig(AppConfig):
 
     name = "openedx_pok"
     label = "openedx_pok"
-    verbose_name = "POK credentials"
+    # The admin index shows it as is, in the staff member's language (model names it capitalises itself).
+    verbose_name = pgettext_lazy("app label", "POK credentials")
     default_auto_field = "django.db.models.BigAutoField"
 
     plugin_app = {
@@ -57,6 +59,20 @@ class OpenedxPokConfig(AppConfig):
                         "receiver_func_name": "handle_learner_retired",
                         "signal_path": "openedx_pok.compat.USER_RETIRE_LMS_MISC",
                         "dispatch_uid": "openedx_pok.receivers.handle_learner_retired",
+                    },
+                    {
+                        # A learner who sets their full name (the profile) or e-mail (the user) in their account
+                        # settings: a credential held for it follows by itself.
+                        "receiver_func_name": "handle_learner_account_saved",
+                        "signal_path": "django.db.models.signals.post_save",
+                        "sender_path": "openedx_pok.compat.UserProfile",
+                        "dispatch_uid": "openedx_pok.receivers.handle_learner_account_saved.profile",
+                    },
+                    {
+                        "receiver_func_name": "handle_learner_account_saved",
+                        "signal_path": "django.db.models.signals.post_save",
+                        "sender_path": "django.contrib.auth.models.User",
+                        "dispatch_uid": "openedx_pok.receivers.handle_learner_account_saved.user",
                     },
                 ],
             },

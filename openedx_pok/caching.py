@@ -62,6 +62,21 @@ def add(key, value, timeout, when_down=True):
         return when_down
 
 
+def incr(key, timeout):
+    """
+    Add one to the counter under ``key`` (created at 0, kept ``timeout`` seconds from then) and return it, atomically
+    where the backend is (Redis, memcached); None when the cache is down.
+    """
+    try:
+        cache.add(key, 0, timeout)
+        return cache.incr(key)
+    except ValueError:  # evicted or expired between add and incr: this is the first again
+        return 1 if add(key, 1, timeout, when_down=False) else None
+    except Exception as exc:  # noqa: BLE001
+        _down("incr", exc)
+        return None
+
+
 def delete(key):
     """``cache.delete``; nothing when the cache is down."""
     try:

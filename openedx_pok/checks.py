@@ -60,8 +60,9 @@ def _used_accounts():
 
 @_doctor(Tags.database)
 def check_accounts(databases=None, **kwargs):
-    """E001 an account a mapping uses cannot be used (no key, malformed); E002 POK_ACCOUNTS is not a dict;
-    E003 an account URL is not https outside DEBUG; W006 a malformed account no mapping uses (or not known to)."""
+    """E001 an account a mapping uses cannot be used (no key, a key with spaces, a URL with a bad port...); E002
+    POK_ACCOUNTS is not a dict; E003 an account URL is not https outside DEBUG; W006 a malformed account no mapping
+    uses (or not known to), the default account included once its key is set."""
     found = []
     readable = _reads(databases, CertificateTemplate)
     used = _used_accounts() if readable else None
@@ -83,6 +84,10 @@ def check_accounts(databases=None, **kwargs):
                                id="openedx_pok.E001"))
         elif name != accounts.DEFAULT_ACCOUNT:
             found.append(Warning(message, hint=unused_hint, id="openedx_pok.W006"))
+        elif accounts.is_set(name):
+            # The default account is not required (an LMS may not use it), but one set up wrongly is worth a word.
+            found.append(Warning(message, hint=_("Fix POK_API_URL / POK_API_KEY (or the 'default' entry of "
+                                                 "POK_ACCOUNTS)."), id="openedx_pok.W006"))
     if not settings.DEBUG:
         for name in accounts.account_names():
             try:

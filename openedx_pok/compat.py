@@ -20,6 +20,7 @@ from openedx_pok.lms_tables import (  # the readings both backends share; their 
     count_certificates,
     course_flag_state,
     keyset_certificates,
+    learner_course_keys,
 )
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,21 @@ class PlatformBackend:
 
         return tuple(CourseOverview.objects.filter(org=org).order_by("id").values_list("id", flat=True))
 
+    def get_learner_course_keys(self, user, course_keys):
+        from common.djangoapps.student.models import CourseEnrollment  # noqa: PLC0415
+        from lms.djangoapps.certificates.models import GeneratedCertificate  # noqa: PLC0415
+
+        return learner_course_keys(CourseEnrollment, GeneratedCertificate, user, course_keys)
+
+    def has_course_team_role(self, user, course_key):
+        """
+        The course's staff (limited staff included) or instructor role: ``CourseStaffRole`` / ``CourseInstructorRole``
+        of ``common/djangoapps/student/roles.py`` (Ulmo, Verawood, master; on master also openedx-authz assignments).
+        """
+        from common.djangoapps.student.roles import CourseInstructorRole, CourseStaffRole  # noqa: PLC0415
+
+        return CourseStaffRole(course_key).has_user(user) or CourseInstructorRole(course_key).has_user(user)
+
     def emit_tracking_event(self, name, data):
         """Through the LMS's event tracker (``eventtracking``); nothing where it is not installed (e.g. the CMS)."""
         try:
@@ -240,6 +256,12 @@ class PlatformBackend:
         from openedx.core.djangoapps.user_api.accounts.signals import USER_RETIRE_LMS_MISC  # noqa: PLC0415
 
         return USER_RETIRE_LMS_MISC
+
+    def get_profile_model(self):
+        """The learner's profile, where the LMS keeps the full name (``common/djangoapps/student/models/user.py``)."""
+        from common.djangoapps.student.models import UserProfile  # noqa: PLC0415
+
+        return UserProfile
 
 
 @lru_cache(maxsize=4)
@@ -328,6 +350,16 @@ def get_course_keys_for_org(org):
     return backend().get_course_keys_for_org(org)
 
 
+def get_learner_course_keys(user, course_keys):
+    """The course runs among ``course_keys`` the user is enrolled in or holds a certificate of (a frozenset)."""
+    return backend().get_learner_course_keys(user, course_keys)
+
+
+def has_course_team_role(user, course_key):
+    """Whether the user is on the course's team: its staff or instructor (the LMS's course access roles)."""
+    return backend().has_course_team_role(user, course_key)
+
+
 def emit_tracking_event(name, data):
     """Emit an analytics tracking event where the LMS's tracker exists; returns whether it was emitted."""
     return backend().emit_tracking_event(name, data)
@@ -335,7 +367,8 @@ def emit_tracking_event(name, data):
 
 def __getattr__(name):
     """
-    ``openedx_pok.compat.USER_RETIRE_LMS_MISC``: the LMS's learner-retirement signal, looked up only when asked for.
+    ``openedx_pok.compat.USER_RETIRE_LMS_MISC``: the LMS's learner-retirement signal, and ``UserProfile``, its model of
+    the learner's profile, looked up only when asked for.
 
     ``plugin_app["signals_config"]`` names a signal by its dotted path, which the platform imports at start-up.
     Naming the platform's own module there would fail wherever it does not exist (the sandbox LMS, tests); this
@@ -343,4 +376,6 @@ def __getattr__(name):
     """
     if name == "USER_RETIRE_LMS_MISC":
         return backend().get_retirement_signal()
+    if name == "UserProfile":  # the sender of the post_save a name change sends
+        return backend().get_profile_model()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

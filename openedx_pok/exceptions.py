@@ -13,7 +13,7 @@ Hierarchy::
     |   +-- PokNotFoundError        404: unknown template, page or credential; permanent
     |   +-- PokValidationError      other 4xx: POK refused the payload; permanent; ``message`` is POK's own
     |   +-- PokRateLimitedError     429: transient; ``retry_after`` seconds when POK said so
-    |   +-- PokServerError          5xx: transient; a POST may have been processed
+    |   +-- PokServerError          5xx: transient; a POST may have been processed (never after a 503)
     |   +-- PokNetworkError         connect/read timeout, refused or dropped connection: transient
     |   +-- PokResponseError        an answer we cannot use (bad 2xx body, too large, redirect); see its docstring
     +-- IssuanceError               a credential cannot be issued until someone acts; ``reason`` says what to do
@@ -28,6 +28,9 @@ Hierarchy::
 a credential at POK although we got no usable answer, so the caller must record the attempt as possibly successful
 rather than blindly POST again. ``PokApiError.answered`` is True when POK sent an HTTP answer (every error except
 PokNetworkError and PokConfigurationError): POK processed the request, even if the answer was unusable.
+``PokApiError.unprocessed`` is its opposite: POK surely did not process the request (refused or timed-out connection,
+a TLS failure before sending, 429, 503), so it never counts as ambiguous, a retry is safe, and several in a row say
+that POK is unavailable (an outage pauses the account, see ``openedx_pok.issuance.outage``).
 
 Messages are short, human readable (staff see them in admin) and never contain the API key or request bodies; the
 client is responsible for keeping secrets out of what it passes in, these classes only bound the length.
@@ -59,19 +62,22 @@ class PokApiError(OpenedxPokError):
     The class tells *why*; the attributes tell a retry policy what it may do: ``retryable`` (trying again later may
     succeed) and ``ambiguous`` (a POST may have reached POK, so a credential may already exist). ``status_code`` is
     the HTTP status when POK answered at all, ``endpoint`` (e.g. ``"POST /credential"``) says which call failed.
-    ``answered`` says POK sent an HTTP answer (it processed the request); ``raw_excerpt`` is a short, scrubbed start
+    ``answered`` says POK sent an HTTP answer; ``unprocessed`` that POK surely did not process the request (a retry
+    is safe and the failure says POK is unavailable); ``raw_excerpt`` is a short, scrubbed start
     of an unusable body for staff to read (never in ``str()``: it may hold personal data of the receiver).
     """
 
     retryable = False
+    unprocessed = False
 
     def __init__(self, message, *, status_code=None, retryable=None, ambiguous=False, endpoint=None,
-                 answered=False, raw_excerpt=""):
+                 answered=False, raw_excerpt="", unprocessed=None):
         self.message = _shorten(message) or self.__class__.__name__
         self.status_code = status_code
         # Instance attribute shadows the class default only when the caller knows better.
         self.retryable = type(self).retryable if retryable is None else bool(retryable)
-        self.ambiguous = bool(ambiguous)
+        self.unprocessed = type(self).unprocessed if unprocessed is None else bool(unprocessed)
+        self.ambiguous = bool(ambiguous) and not self.unprocessed
         self.endpoint = endpoint
         self.answered = bool(answered)
         self.raw_excerpt = str(raw_excerpt or "")[:MAX_MESSAGE_LENGTH]
@@ -115,6 +121,7 @@ class PokRateLimitedError(PokApiError):
     """
 
     retryable = True
+    unprocessed = True
 
     def __init__(self, message, *, retry_after=None, **kwargs):
         self.retry_after = retry_after
@@ -129,9 +136,16 @@ class PokRateLimitedError(PokApiError):
 
 
 class PokServerError(PokApiError):
-    """POK failed (5xx). Usually transient; a POST may still have been processed before the failure."""
+    """
+    POK failed (5xx). Usually transient; a POST may still have been processed before the failure (500, 502, 504),
+    except after a 503: POK did not take the request (``unprocessed``), and ``retry_after`` is its Retry-After or None.
+    """
 
     retryable = True
+
+    def __init__(self, message, *, retry_after=None, **kwargs):
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
 
 
 class PokNetworkError(PokApiError):

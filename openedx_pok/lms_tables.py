@@ -1,6 +1,6 @@
 """
-How the plugin reads the LMS's own tables, given their model classes: the keyset walk of GeneratedCertificate and
-the course waffle flag with its override tables.
+How the plugin reads the LMS's own tables, given their model classes: the keyset walk of GeneratedCertificate, the
+courses a learner is enrolled in or certified for, and the course waffle flag with its override tables.
 
 Both backends of ``compat`` call these functions: the platform backend with the LMS's models, the sandbox's with
 its own copies of them, so the tests run the very queries the plugin runs in the LMS. Nothing here imports platform
@@ -73,6 +73,17 @@ def count_certificates(model, course_keys, since=None, until=None):
     if until is not None:
         query = query.filter(created_date__lt=until)
     return query.count()
+
+
+def learner_course_keys(enrollment_model, certificate_model, user, course_keys):
+    """
+    The course runs among ``course_keys`` that ``user`` is a learner of: an active enrollment (``CourseEnrollment``)
+    or a certificate of any status (``GeneratedCertificate``). Two indexed queries.
+    """
+    course_keys = list(course_keys)
+    enrolled = enrollment_model.objects.filter(user=user, is_active=True, course_id__in=course_keys)
+    certified = certificate_model.objects.filter(user=user, course_id__in=course_keys)
+    return frozenset([*enrolled.values_list("course_id", flat=True), *certified.values_list("course_id", flat=True)])
 
 
 def course_flag_state(flag_name, flag_model, course_override_model, org_override_model=None):

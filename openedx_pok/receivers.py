@@ -55,3 +55,23 @@ def handle_learner_retired(sender, user=None, **kwargs):  # noqa: ARG001
     except Exception:
         log.exception("POK: could not anonymize the credentials of retired user %s", user.id)
         raise
+
+
+# What a learner can fix in their account for a held credential: the profile's full name, the user's e-mail.
+ACCOUNT_FIELDS = {"name", "email"}
+
+
+def handle_learner_account_saved(sender, instance=None, created=False, raw=False,  # noqa: ARG001
+                                 update_fields=None, **kwargs):
+    """
+    post_save of the LMS's ``UserProfile`` and ``User``: a learner who set their full name or e-mail gets their held
+    credentials sent again. A new account has no credential, and a save of other fields only (a login's
+    ``last_login``) is skipped before any query; errors are logged, never raised into the LMS's save.
+    """
+    if instance is None or created or raw or (update_fields is not None and not ACCOUNT_FIELDS & set(update_fields)):
+        return
+    try:
+        api.learner_data_changed(getattr(instance, "user_id", None) or instance.pk)
+    except Exception:
+        log.exception("POK: could not follow an account change of user %s",
+                      getattr(instance, "user_id", None) or instance.pk)

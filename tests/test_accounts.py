@@ -2,12 +2,16 @@
 Several POK accounts: each course mapping issues, refreshes and previews with its own account's key; keys stay in
 settings; a wrong key, an unreachable account or a malformed POK_ACCOUNTS holds credentials with a clear reason.
 """
+import io
 import logging
 
 import pytest
+from django.core.management import CommandError, call_command
 from opaque_keys.edx.keys import CourseKey
 
 from lms_sandbox.factories import CourseOverviewFactory, OrganizationFactory, UserFactory
+from lms_sandbox.generation import generate_certificate
+from lms_sandbox.grades import CourseGrade
 from openedx_pok.course_setup import accounts, catalog, configuration
 from openedx_pok.exceptions import PokConfigurationError
 from openedx_pok.issuance import staff_actions
@@ -139,3 +143,56 @@ def test_keys_never_reach_logs_or_reprs(pok, beta, learner, lms, caplog):
     catalog.sync("beta")
     assert BETA_KEY not in caplog.text
     assert BETA_KEY not in repr(configuration.accounts.get_account("beta"))
+
+
+BAD_PORT = "https://api.pok.tech:443x"
+
+
+def test_an_account_url_with_a_bad_port_is_refused_with_a_reason(pok, beta, course, settings, learner, lms):
+    """Connection test, catalog sync and issuance name the bad URL; the other account goes on."""
+    settings.POK_ACCOUNTS = {"beta": {"url": BAD_PORT, "key": BETA_KEY}}
+    configuration.reset_clients()
+    with pytest.raises(PokConfigurationError, match="'beta' is not a valid URL"):
+        configuration.get_client("beta")
+    report = catalog.test_connection("beta")
+    assert not report.ok and "port" in report.reason
+    default, broken = catalog.sync()
+    assert not default.error and "port" in broken.error
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="Could not sync POK account beta."):
+        call_command("pok_sync_templates", stdout=out, stderr=err)
+    assert "2 templates" in out.getvalue() and "'beta' is not a valid URL" in err.getvalue()
+    lms.award(learner, beta)
+    lms.award(learner, course)
+    held = PokCertificate.objects.get(course_key=beta.id)
+    assert held.status == CredentialStatus.HELD and "'beta' is not a valid URL" in held.status_reason
+    assert PokCertificate.objects.get(course_key=course.id).status == CredentialStatus.EMITTED
+
+
+def test_pok_sync_goes_on_past_an_account_with_a_bad_port(pok, beta, course, settings, learner):
+    """Credentials left pending (e.g. recorded while the queue was down) of two accounts, one of them broken."""
+    for overview in (beta, course):  # recorded, their tasks never ran (no commit in this test)
+        generate_certificate(learner, overview.id, CourseGrade(percent=0.9, passed=True, letter_grade="Pass"))
+    assert set(PokCertificate.objects.values_list("status", flat=True)) == {CredentialStatus.PENDING}
+    settings.POK_ACCOUNTS = {"beta": {"url": BAD_PORT, "key": BETA_KEY}}
+    configuration.reset_clients()
+    call_command("pok_sync", "--include-recent", stdout=io.StringIO())
+    assert PokCertificate.objects.get(course_key=course.id).status == CredentialStatus.EMITTED
+    held = PokCertificate.objects.get(course_key=beta.id)
+    assert held.status == CredentialStatus.HELD and "'beta' is not a valid URL" in held.status_reason
+
+
+@pytest.mark.parametrize("key", ["b7a1c9e2 0000", "b7a1c9e2\n0000", "b7a1c9e2\t0000", "b7a1c9e2\x000000", "clé-ñ"])
+def test_a_key_with_inner_whitespace_or_odd_characters_is_refused(settings, key):
+    settings.POK_ACCOUNTS = {"beta": {"url": "https://api.pok.tech", "key": key}}
+    with pytest.raises(PokConfigurationError, match="'beta' contains spaces, line breaks") as raised:
+        accounts.get_account("beta")
+    assert key not in str(raised.value)
+    assert [name for name, _message in accounts.problems()] == ["beta"]
+
+
+def test_only_the_outer_whitespace_of_a_key_is_stripped(settings):
+    settings.POK_ACCOUNTS = {"beta": {"url": " https://api.pok.tech ", "key": f"  {BETA_KEY}\n"}}
+    settings.POK_API_KEY = f"\t{BETA_KEY} "
+    assert accounts.get_account("beta").api_key == BETA_KEY == accounts.get_account().api_key
+    assert accounts.problems() == []

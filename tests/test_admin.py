@@ -28,6 +28,8 @@ def test_changelists_and_change_pages_load(admin_client, pok, course, learner, l
         reverse("admin:openedx_pok_pokcertificate_change", args=[row.id]),
         reverse("admin:openedx_pok_certificatetemplate_changelist"),
         reverse("admin:openedx_pok_certificatetemplate_add"),
+        reverse("admin:openedx_pok_poktemplate_changelist"),
+        reverse("admin:openedx_pok_accounts"),
     ):
         assert admin_client.get(url).status_code == 200, url
     assert admin_client.get(reverse("admin:openedx_pok_pokcertificate_add")).status_code == 403
@@ -45,6 +47,16 @@ def test_staff_find_a_learner_by_email_username_or_course(admin_client, pok, cou
         assert learner.username in response.content.decode()
     response = admin_client.get(url, {"q": "someone.else@example.com"})
     assert list(response.context["cl"].result_list) == []
+
+
+def test_a_number_too_large_for_an_id_is_searched_as_a_pok_id(admin_client, pok, course, learner, lms):
+    lms.award(learner, course)
+    row = PokCertificate.objects.get()
+    PokCertificate.objects.filter(id=row.id).update(pok_credential_id="12345678901234567890123")
+    url = reverse("admin:openedx_pok_pokcertificate_changelist")
+    for term, shown in (("12345678901234567890123", [row.id]), ("９", []), ("²", [])):  # no 500
+        response = admin_client.get(url, {"q": term})
+        assert response.status_code == 200 and [r.id for r in response.context["cl"].result_list] == shown, term
 
 
 def test_mapping_added_in_admin_takes_the_course_org(admin_client, pok, db):

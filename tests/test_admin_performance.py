@@ -5,6 +5,7 @@ search that goes to indexed lookups, pages fetched by id, sorts an index can ser
 The times themselves are measured by ``make bench`` on MariaDB with 100,000 credentials (docs/benchmarks.rst); here
 the *shape* of the SQL is asserted, on SQLite and on MariaDB, from the statements the page really runs
 (``CaptureQueriesContext``). ``tests/test_bench.py`` checks on MariaDB that the searches read a handful of rows.
+The one ``LIKE '%word%'`` is a learner's name, in the profiles (issue 20): never over the credentials or auth_user.
 """
 import re
 import uuid
@@ -20,6 +21,7 @@ from django.utils.html import escape
 from django.utils.text import Truncator
 
 from lms_sandbox.factories import UserFactory
+from openedx_pok.admin import credential_search
 from openedx_pok.admin import credentials as pok_admin
 from openedx_pok.models import PokCertificate
 from test_utils.factories import CourseMappingFactory, CredentialFactory
@@ -33,13 +35,19 @@ SESSION_AND_STAFF = 2
 FILTER_CHOICES = 2
 JOIN_AUTH_USER = re.compile(r"\bJOIN\s+[`\"]?auth_user[`\"]?", re.IGNORECASE)
 LEADING_WILDCARD = re.compile(r"LIKE\s+'%", re.IGNORECASE)
+# The lookups a plain search word costs: usernames (auth_user's index), names (the profiles), course numbers (one
+# index entry per course of the credentials).
+USERNAME_LOOKUP = re.compile(r"FROM [`\"]?auth_user[`\"]? WHERE .*(username|email)")
+NAME_LOOKUP = re.compile(r"FROM [`\"]?\w*userprofile[`\"]? WHERE [`\"]?\w*userprofile[`\"]?\.[`\"]?name[`\"]? LIKE")
+COURSE_LOOKUP = re.compile(r"SELECT DISTINCT [`\"]?openedx_pok_credential[`\"]?\.[`\"]?course_key[`\"]?( AS \S+)? FROM "
+                           r"[`\"]?openedx_pok_credential[`\"]?$")
 # The learners of the shown rows: their ids and usernames only (the lookup by id is IN or ORs, by database).
 LEARNERS_OF_THE_PAGE = re.compile(
     r"SELECT [`\"]?auth_user[`\"]?\.[`\"]?id[`\"]?, [`\"]?auth_user[`\"]?\.[`\"]?username[`\"]? "
     r"FROM [`\"]?auth_user[`\"]? WHERE .*[`\"]?id[`\"]?"
 )
 # Columns of the changelist (its ``o`` parameter): the action checkbox, then PokCertificateAdmin.list_display.
-STATUS, COURSE, MODIFIED = 3, 5, 7
+STATUS, COURSE, MODIFIED = 3, 4, 5
 
 
 @pytest.fixture
@@ -101,11 +109,12 @@ def test_no_statement_joins_the_users_table(staff_client, monkeypatch, credentia
                    {"emission_type__exact": "pok"}, {"possible_duplicate__exact": "0"}, {"o": f"{STATUS}"},
                    {"o": f"-{MODIFIED}"},
                    {"q": str(target.user_id)}, {"q": target.user.email}, {"q": target.user.username},
+                   {"q": target.user.profile.name.split()[-1]}, {"q": target.course_key.course},
                    {"q": str(target.course_key)}, {"q": target.pok_credential_id}, {"q": str(target.uuid)}):
         response, statements = open_list(staff_client, params)
         assert shown_ids(response), params
         assert not [sql for sql in statements if JOIN_AUTH_USER.search(sql)], params
-        assert not [sql for sql in statements if LEADING_WILDCARD.search(sql)], params
+        assert not [sql for sql in statements if LEADING_WILDCARD.search(sql) and not NAME_LOOKUP.search(sql)], params
         # The learners of the shown rows: one lookup by primary key, only the columns the list shows.
         learners = [sql for sql in statements if LEARNERS_OF_THE_PAGE.search(sql)]
         assert len(learners) == 1, (params, statements)
@@ -123,64 +132,117 @@ def test_the_join_check_sees_a_join(staff_client, credential_admin, monkeypatch)
 
 @pytest.fixture
 def search_data():
-    """Ada's two credentials among other learners' (one of them, adam, named like her), in two courses."""
-    course = CourseMappingFactory().course_key
-    other_course = CourseMappingFactory().course_key
-    ada = UserFactory(username="ada.lovelace", email="Ada.Lovelace@example.com")
+    """
+    Ada's two credentials among other learners' (one of them, adam, named like her), in two courses with numbers;
+    every learner with a full name of their own (the factory's default names all share a surname).
+    """
+    course = CourseMappingFactory(course_key="course-v1:DemoX+POK101+2026").course_key
+    other_course = CourseMappingFactory(course_key="course-v1:DemoX+POK202+2026").course_key
+    ada = UserFactory(username="ada.lovelace", email="Ada.Lovelace@example.com", profile__name="Ada Lovelace")
     data = {
         "ada": ada,
         "course": course,
         "course_prefix": str(course).rsplit("+", 1)[0],  # without its run: not a course key, the start of one
         "first": CredentialFactory(user=ada, course_key=course, emitted=True),
         "second": CredentialFactory(user=ada, course_key=other_course, failed=True, verify_uuid=uuid.uuid4().hex),
-        "adams": CredentialFactory(user=UserFactory(username="adam"), course_key=course, emitted=True),
+        "adams": CredentialFactory(user=UserFactory(username="adam", profile__name="Adam Smith"), course_key=course,
+                                   emitted=True),
+        "grace": CredentialFactory(user=UserFactory(username="gh", profile__name="Grace Brewster Hopper"),
+                                   course_key=other_course, emitted=True),
     }
-    for _index in range(3):
-        CredentialFactory(course_key=other_course, emitted=True)
+    for key, name in (("katherine", "Katherine Johnson"), ("dorothy", "Dorothy Vaughan")):
+        data[key] = CredentialFactory(user=UserFactory(profile__name=name), course_key=other_course, emitted=True)
     return data
 
 
-@pytest.mark.parametrize(("term", "expected", "user_lookups"), [
-    ("{ada.id}", ["second", "first"], 0),
-    ("ADA.lovelace@EXAMPLE.com", ["second", "first"], 1),
-    ("ada.lovelace", ["second", "first"], 1),
-    ("ada", ["adams", "second", "first"], 1),  # a prefix: ada.lovelace and adam
-    ("{course}", ["adams", "first"], 0),
-    ("{course_prefix}", None, 0),  # every run of the course
-    ("{first.pok_credential_id}", ["first"], 0),  # UUID-shaped, as POK's
-    ("{first.uuid}", ["first"], 0),
-    ("{first.uuid.hex}", ["first"], 0),
-    ("{second.verify_uuid}", ["second"], 0),
-    ('"{ada.username}" {course}', ["first"], 1),  # words are ANDed
-    ("nobody@example.com", [], 1),
-    ("zz-nothing", [], 1),
-], ids=["user id", "email", "username", "username prefix", "course key", "course key prefix", "POK id",
-        "reference", "reference as hex", "verify_uuid", "two words", "unknown email", "unknown word"])
-def test_search_routes_each_term_to_an_indexed_lookup(staff_client, search_data, term, expected, user_lookups):
+@pytest.mark.parametrize(("term", "expected", "lookups"), [
+    ("{ada.id}", ["second", "first"], (0, 0, 0)),
+    ("ADA.lovelace@EXAMPLE.com", ["second", "first"], (1, 0, 0)),
+    ("ada.lovelace", ["second", "first"], (1, 1, 1)),
+    ("ada", ["adams", "second", "first"], (1, 1, 1)),  # a prefix: ada.lovelace and adam (and their names)
+    ("lovelace", ["second", "first"], (1, 1, 1)),  # a surname: in no username
+    ("BREWSTER", ["grace"], (1, 1, 1)),  # a middle name, in capitals
+    ('"Ada Lovelace"', ["second", "first"], (1, 1, 1)),  # the whole name, quoted
+    ("POK101", ["adams", "first"], (1, 1, 1)),  # a course number
+    ("pok202", ["dorothy", "katherine", "grace", "second"], (1, 1, 1)),  # in any case
+    ("DemoX+POK101", ["adams", "first"], (1, 1, 1)),  # organization and number
+    ("{course}", ["adams", "first"], (0, 0, 0)),
+    ("{course_prefix}", None, (0, 0, 0)),  # every run of the course
+    ("{first.pok_credential_id}", ["first"], (0, 0, 0)),  # UUID-shaped, as POK's
+    ("{first.uuid}", ["first"], (0, 0, 0)),
+    ("{first.uuid.hex}", ["first"], (0, 0, 0)),
+    ("{second.verify_uuid}", ["second"], (0, 0, 0)),
+    ('"{ada.username}" {course}', ["first"], (1, 1, 1)),  # words are ANDed
+    ("lovelace POK202", ["second"], (2, 2, 2)),
+    ("nobody@example.com", [], (1, 0, 0)),
+    ("zz-nothing", [], (1, 1, 1)),
+    ("POK", [], (1, 1, 1)),  # a course number is matched whole, not by its beginning
+], ids=["user id", "email", "username", "username prefix", "surname", "middle name", "full name", "course number",
+        "course number in lower case", "organization and number", "course key", "course key prefix", "POK id",
+        "reference", "reference as hex", "verify_uuid", "two words", "surname and course number", "unknown email",
+        "unknown word", "part of a course number"])
+def test_search_routes_each_term_to_an_indexed_lookup(staff_client, search_data, term, expected, lookups):
     term = term.format(**search_data)
     response, statements = open_list(staff_client, {"q": term})
     if expected is None:
         wanted = [row.id for row in PokCertificate.objects.order_by("-id") if str(row.course_key).startswith(term)]
         assert len(wanted) == 2
     else:
-        wanted = [search_data[name].id for name in expected]
+        wanted = sorted((search_data[name].id for name in expected), reverse=True)
     assert shown_ids(response) == wanted
-    assert not [sql for sql in statements if LEADING_WILDCARD.search(sql)]
+    assert not [sql for sql in statements if LEADING_WILDCARD.search(sql) and not NAME_LOOKUP.search(sql)]
     assert not [sql for sql in statements if JOIN_AUTH_USER.search(sql)]
-    lookups = [sql for sql in statements if re.search(r"FROM [`\"]?auth_user[`\"]? WHERE .*(username|email)", sql)]
-    assert len(lookups) == user_lookups, statements
+    found = tuple(len([sql for sql in statements if pattern.search(sql)])
+                  for pattern in (USERNAME_LOOKUP, NAME_LOOKUP, COURSE_LOOKUP))
+    assert found == lookups, statements
+
+
+@pytest.mark.parametrize("term", ["lovelace", "POK101", "ada", "zz-nothing"])
+def test_a_plain_word_costs_the_same_statements_whatever_it_finds(staff_client, search_data, term):
+    """Three lookups (usernames, names, course numbers), then the page: as many statements for 5 or 35 learners."""
+    open_list(staff_client)  # counts the credentials per status (kept for STATUS_COUNTS_TTL seconds)
+    _response, plain = open_list(staff_client, {"status__exact": "emitted"})  # count, rows, learners (one page)
+    _response, few = open_list(staff_client, {"q": term})
+    for index in range(30):
+        CredentialFactory(user=UserFactory(profile__name=f"Someone Else{index}"), course_key=search_data["course"])
+    response, many = open_list(staff_client, {"q": term})
+    found = len(shown_ids(response))
+    assert len(few) == len(many) == len(plain) + 3 - (0 if found else 1), (term, many)  # no learners to fetch
+
+
+def test_a_search_that_finds_nothing_says_what_the_search_looks_at(staff_client, search_data):
+    html = open_list(staff_client, {"q": "Lovelac3"})[0].content.decode()
+    hint = re.search(r'<p class="help pok-search-nothing">(.*?)</p>', html, re.S).group(1)
+    assert 'Nothing matches "Lovelac3".' in hint and "part of their full name" in hint
+    assert "its number (e.g. POK101)" in hint
+    assert 'class="help pok-search-nothing"' not in open_list(staff_client, {"q": "lovelace"})[0].content.decode()
+    help_text = open_list(staff_client)[0].context["cl"].search_help_text
+    for searched in ("id", "e-mail", "username", "full name", "course", "number", "POK id", "reference",
+                     "verify_uuid"):
+        assert searched in str(help_text), searched
 
 
 def test_a_broad_username_prefix_says_it_is_cut(staff_client, monkeypatch):
-    monkeypatch.setattr(pok_admin, "LEARNER_LOOKUP_LIMIT", 2)
+    monkeypatch.setattr(credential_search, "LEARNER_LOOKUP_LIMIT", 2)
     course = CourseMappingFactory().course_key
-    rows = [CredentialFactory(user=UserFactory(username=f"zed{index}"), course_key=course) for index in range(3)]
+    rows = [CredentialFactory(user=UserFactory(username=f"zed{index}", profile__name=f"Z {index}"), course_key=course)
+            for index in range(3)]
     response, _statements = open_list(staff_client, {"q": "zed"})
     assert sorted(shown_ids(response)) == sorted(row.id for row in rows[:2])  # zed0, zed1: first by username
-    assert "More than 2 usernames start with" in response.content.decode()
+    assert "More than 2 learners have a username starting with" in response.content.decode()
     response, _statements = open_list(staff_client, {"q": "zed2"})
     assert shown_ids(response) == [rows[2].id]
     assert "More than" not in response.content.decode()
+
+
+def test_a_broad_name_says_it_is_cut(staff_client, monkeypatch):
+    monkeypatch.setattr(credential_search, "LEARNER_LOOKUP_LIMIT", 2)
+    course = CourseMappingFactory().course_key
+    rows = [CredentialFactory(user=UserFactory(profile__name=f"Ann Common{index}"), course_key=course)
+            for index in range(3)]
+    response, _statements = open_list(staff_client, {"q": "common"})
+    assert len(shown_ids(response)) == 2 and set(shown_ids(response)) < {row.id for row in rows}
+    assert "a name containing, &quot;common&quot;" in response.content.decode()
 
 
 @pytest.mark.parametrize(("order", "expected_sql"), [
@@ -235,5 +297,5 @@ def test_status_and_reason_fit_the_list(staff_client):
     assert html.count(escape(reason)) == 1  # whole in the tooltip only,
     assert re.search(rf'title="{re.escape(escape(reason))}"[^>]*>'
                      rf"{re.escape(escape(Truncator(reason).chars(pok_admin.REASON_LENGTH)))}</span>", html)
-    assert "In progress (waitingForApproval)" in html
-    assert "2 (1 ambiguous)" in html
+    assert "In progress (POK: Waiting for the learner to accept it)" in html
+    assert "2 POSTs, 1 unanswered" in html

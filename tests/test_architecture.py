@@ -20,7 +20,7 @@ _spec.loader.exec_module(import_graph)
 
 #: What the LMS, Django or Celery calls: they read their input and call ``api`` and the services.
 ENTRY_POINTS = {"pipeline", "filters", "receivers", "views", "urls", "admin", "management", "checks", "apps",
-                "log_filters"}
+                "log_filters", "course_team"}
 #: The work: a credential's life, course setup, the certificate page's parts, the legacy import.
 SERVICES = {"issuance", "course_setup", "pages", "legacy"}
 #: Below everything: data, errors, small shared helpers, the platform door, the settings phases.
@@ -63,7 +63,7 @@ def test_client_knows_http_and_the_pok_api_only():
     assert graph()["client"] <= {"exceptions"}
 
 
-@pytest.mark.parametrize("module", ["machine", "reconcile", "backfill", "states", "answers"])
+@pytest.mark.parametrize("module", ["machine", "reconcile", "backfill", "states", "answers", "outage"])
 def test_the_state_machine_never_enqueues(module):
     """"Try again later" is RetryLater and the work to do is returned: only tasks, api and staff actions enqueue."""
     assert "tasks" not in import_graph.plugin_imports(PACKAGE / "issuance" / f"{module}.py")

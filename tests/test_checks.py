@@ -128,6 +128,20 @@ def test_w006_malformed_account_no_mapping_uses(good):
     assert ids(checks.check_accounts(databases=DB)) == ["openedx_pok.W006"]
 
 
+def test_a_bad_port_or_a_key_with_spaces_is_named_by_the_checks(good):
+    good.POK_ACCOUNTS = {"beta": {"url": "https://api.credentity.xyz:443x", "key": "beta-key"},
+                         "spare": {"url": "https://api.credentity.xyz", "key": "spare key"}}
+    found = checks.check_accounts(databases=DB)
+    assert ids(found) == ["openedx_pok.E001", "openedx_pok.W006"]
+    assert "'beta' is not a valid URL (check its port" in found[0].msg
+    assert "'spare' contains spaces" in found[1].msg and "spare key" not in found[1].msg
+    # Without the mappings (check --deploy): warnings only; the default account is named once its key is set.
+    good.POK_API_URL = "https://api.pok.tech:443x"
+    assert ids(checks.check_accounts()) == ["openedx_pok.W006", "openedx_pok.W006", "openedx_pok.W006"]
+    good.POK_API_KEY = ""
+    assert ids(checks.check_accounts()) == ["openedx_pok.W006", "openedx_pok.W006"]
+
+
 def test_pok_check_exits_non_zero_on_errors(good, capsys):
     call_command("pok_check")
     assert "POK configuration OK" in capsys.readouterr().out
@@ -270,6 +284,13 @@ MALFORMED = [
     ("POK_ACCOUNTS", {"beta": {"url": 5, "key": "beta-key"}}, "E001"),
     ("POK_ACCOUNTS", {"beta": {"url": "https://api.credentity.xyz", "key": 5}}, "E001"),
     ("POK_ACCOUNTS", {5: {"url": "https://api.credentity.xyz", "key": "k"}}, "W006"),
+    ("POK_ACCOUNTS", {"beta": {"url": "https://api.credentity.xyz:443x", "key": "beta-key"}}, "E001"),
+    ("POK_ACCOUNTS", {"beta": {"url": "https://api.credentity.xyz:70000", "key": "beta-key"}}, "E001"),
+    ("POK_ACCOUNTS", {"beta": {"url": "https://[api.credentity.xyz", "key": "beta-key"}}, "E001"),
+    ("POK_ACCOUNTS", {"beta": {"url": "https://api.credentity.xyz", "key": "beta key"}}, "E001"),
+    ("POK_ACCOUNTS", {"beta": {"url": "https://api.credentity.xyz", "key": "beta-key\nbeta"}}, "E001"),
+    ("POK_API_URL", "https://api.pok.tech:443x", "W006"),
+    ("POK_API_KEY", "5e3c7a1d-0b8f\n4c2e", "W006"),
     ("CELERYBEAT_SCHEDULE", [{"task": "openedx_pok.tasks.reconcile_credentials"}], "W002"),
     ("CELERYBEAT_SCHEDULE", "openedx_pok.tasks.reconcile_credentials", "W002"),
     ("CELERYBEAT_SCHEDULE", {"pok": "openedx_pok.tasks.reconcile_credentials"}, "W002"),

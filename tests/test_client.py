@@ -204,7 +204,8 @@ def test_key_is_stripped_of_surrounding_whitespace(pok_simulator):
 def test_repr_and_str_never_show_the_key():
     api_client = PokApiClient("https://api.pok.tech/", DEFAULT_API_KEY, timeout=5)
     assert "api.pok.tech" in repr(api_client)
-    for text in (repr(api_client), str(api_client), repr(api_client._session.auth), repr(api_client._session.headers)):
+    session = api_client._session  # noqa: SLF001 - the key must not show in the client's session either
+    for text in (repr(api_client), str(api_client), repr(session.auth), repr(session.headers)):
         assert DEFAULT_API_KEY not in text
     api_client.close()
 
@@ -524,13 +525,16 @@ def test_echoed_key_is_scrubbed_from_messages(fake, fake_client):
     (422, PokValidationError, False, False),
     (429, PokRateLimitedError, True, False),
     (500, PokServerError, True, True),
-    (503, PokServerError, True, True),
+    (502, PokServerError, True, True),
+    (503, PokServerError, True, False),  # issue 22: POK refused the request, it did not process it
+    (504, PokServerError, True, True),
     (301, PokResponseError, False, False),
     (304, PokResponseError, False, False),
     (101, PokResponseError, False, False),
 ])
 def test_every_status_maps_to_its_exception(fake, fake_client, status, expected, retryable, ambiguous_for_post):
-    """The one table a retry policy relies on; every HTTP answer is ``answered``, a POST ambiguous only on a 5xx."""
+    """The one table a retry policy relies on; every HTTP answer is ``answered``, a POST ambiguous only on a 5xx
+    other than 503 (unavailable: not processed)."""
     answer(fake, status, "")
     for call, is_post in ((fake_client.get_organization, False),
                           (lambda: fake_client.issue_credential(credential_payload()), True)):
@@ -561,6 +565,42 @@ def test_a_start_of_the_key_left_by_the_error_read_cap_is_scrubbed(fake, fake_cl
         fake_client.get_organization()
     assert info.value.message == REDACTED
     assert DEFAULT_API_KEY[:8] not in str(info.value)
+
+
+def _key_fragments_in(text):
+    """Every start of the key of 8 characters or more that ``text`` still holds."""
+    return [DEFAULT_API_KEY[:n] for n in range(8, len(DEFAULT_API_KEY) + 1) if DEFAULT_API_KEY[:n] in text]
+
+
+@pytest.mark.parametrize("status", [400, 429, 500, 503])
+@pytest.mark.parametrize("shape", ["json", "text", "html"])
+def test_a_key_echoed_near_the_end_of_a_long_error_body_never_survives_a_cut(fake, fake_client, status, shape):
+    """
+    Issue 22 (8): the message is scrubbed before it is cut to its 500 characters, whichever format POK answers in
+    and however the key straddles the cut, and no start of the key of 8 characters or more is left at the cut end.
+    """
+    for padding in range(440, 520, 3):
+        text = "x" * padding + " ApiKey " + DEFAULT_API_KEY + " refused"
+        body, headers = {"json": ({"message": text}, None), "text": (text, None),
+                         "html": (f"<html><body><p>{text}</p></body></html>", {"Content-Type": "text/html"})}[shape]
+        answer(fake, status, body, headers)
+        for call in (fake_client.get_organization, lambda: fake_client.issue_credential(credential_payload())):
+            with pytest.raises(PokApiError) as info:
+                call()
+            exc = info.value
+            assert len(exc.message) <= 500
+            for text_out in (exc.message, str(exc), repr(exc), exc.raw_excerpt):
+                assert _key_fragments_in(text_out) == [], (status, shape, padding)
+
+
+def test_a_key_in_an_unusable_answer_is_scrubbed_before_its_excerpt_is_cut(fake, fake_client):
+    """The excerpt staff see of an unusable 2xx answer is read up to 4,000 characters, then cut to 500."""
+    for padding in (*range(3960, 4000), *range(470, 500)):
+        answer(fake, 201, "y" * padding + DEFAULT_API_KEY, {"Content-Type": "text/html"})
+        with pytest.raises(PokResponseError) as info:
+            fake_client.issue_credential(credential_payload())
+        assert _key_fragments_in(info.value.raw_excerpt) == [], padding
+        assert len(info.value.raw_excerpt) <= 500
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -645,7 +685,7 @@ def test_rate_limited_with_http_date(client, pok_simulator):
     assert "too many requests" in info.value.message
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
+@pytest.mark.parametrize("status", [500, 502, 504])
 def test_server_errors_are_retryable_and_ambiguous_only_for_post(client, pok_simulator, status):
     pok_simulator.add_fault(Fault("status", endpoint="get_organization", status=status))
     with pytest.raises(PokServerError) as info:
@@ -656,6 +696,31 @@ def test_server_errors_are_retryable_and_ambiguous_only_for_post(client, pok_sim
     with pytest.raises(PokServerError) as info:
         client.issue_credential(credential_payload())
     assert (info.value.status_code, info.value.retryable, info.value.ambiguous) == (status, True, True)
+    assert not info.value.unprocessed
+
+
+@pytest.mark.parametrize("retry_after", [None, 30])
+def test_a_503_was_not_processed_and_is_never_ambiguous(client, pok_simulator, retry_after):
+    """Issue 22: POK unavailable (a deploy, an overload) refused the request; a POST is retried, never ambiguous."""
+    headers = (("Retry-After", str(retry_after)),) if retry_after else ()
+    for endpoint, call in (("get_organization", client.get_organization),
+                           ("issue_credential", lambda: client.issue_credential(credential_payload()))):
+        pok_simulator.add_fault(Fault("respond", endpoint=endpoint, status=503, body='{"message": "deploying"}',
+                                      headers=headers))
+        with pytest.raises(PokServerError) as info:
+            call()
+        exc = info.value
+        assert (exc.status_code, exc.retryable, exc.ambiguous, exc.unprocessed, exc.answered) == (
+            503, True, False, True, True)
+        assert exc.retry_after == retry_after and exc.message == "POK is unavailable: deploying"
+    assert pok_simulator.credentials == {}
+
+
+def test_a_429_was_not_processed(client, pok_simulator):
+    pok_simulator.add_fault(Fault("rate_limit", endpoint="issue_credential"))
+    with pytest.raises(PokRateLimitedError) as info:
+        client.issue_credential(credential_payload())
+    assert (info.value.unprocessed, info.value.ambiguous) == (True, False)
 
 
 def test_status_fault_4xx_maps_by_status(client, pok_simulator):
@@ -691,7 +756,20 @@ def test_connection_refused_is_never_ambiguous(method):
     exc = info.value
     assert (exc.retryable, exc.ambiguous, exc.status_code) == (True, False, None)
     assert "Could not connect" in exc.message
+    # Issue 22 (17a): reported as refused, not as a timeout ("within 3.05 s"); nothing was sent.
+    assert "Connection refused" in exc.message and "within" not in exc.message and exc.unprocessed
     assert_no_secret(exc)
+
+
+def test_a_tls_failure_before_sending_was_not_processed(pok_simulator):
+    """https:// to a server that speaks plain HTTP: the handshake fails, the POST never leaves (issue 22)."""
+    with PokApiClient(pok_simulator.url.replace("http://", "https://"), DEFAULT_API_KEY) as api_client:
+        with pytest.raises(PokNetworkError) as info:
+            api_client.issue_credential(credential_payload())
+    exc = info.value
+    assert (exc.retryable, exc.ambiguous, exc.unprocessed) == (True, False, True)
+    assert "secure connection" in exc.message and "before anything was sent" in exc.message
+    assert pok_simulator.count() == 0
 
 
 def test_connect_timeout_is_not_ambiguous():
@@ -720,7 +798,7 @@ def test_connect_timeout_is_not_ambiguous():
     if "did not answer" in info.value.message:
         pytest.skip("this kernel accepted the connection; a connect timeout cannot be provoked here")
     assert info.value.message.endswith("within 0.2 s.")
-    assert (info.value.ambiguous, info.value.retryable) == (False, True)
+    assert (info.value.ambiguous, info.value.retryable, info.value.unprocessed) == (False, True, True)
 
 
 def test_hang_before_create_on_post_is_ambiguous_but_nothing_exists(fast_client, pok_simulator):
@@ -903,7 +981,7 @@ def test_connections_are_reused_with_the_simulator(client, pok_simulator):
     client.list_templates()
     created = client.issue_credential(credential_payload())
     client.get_credential(created.id)
-    pools = client._session.get_adapter(pok_simulator.url).poolmanager.pools
+    pools = client._session.get_adapter(pok_simulator.url).poolmanager.pools  # noqa: SLF001 - its pooled connections
     assert [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()] == [(1, 4)]
 
 
@@ -914,6 +992,6 @@ def test_connections_are_reused(client, pok_simulator):
             client.get_credential("c1")
     client.issue_credential(credential_payload())
     assert pok_simulator.count() == 4
-    pools = client._session.get_adapter(pok_simulator.url).poolmanager.pools
+    pools = client._session.get_adapter(pok_simulator.url).poolmanager.pools  # noqa: SLF001 - its pooled connections
     assert [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()] == [(1, 4)]
     assert pok_simulator.requests[-1].body["receiver"]["email"] == EMAIL

@@ -167,7 +167,7 @@ def test_a_fast_answer_within_the_deadline_is_untouched(pok_simulator):
         # Past the first call's deadline, its pooled connection still serves the next call.
         time.sleep(0.4)
         assert api.list_pages().pages
-        pools = api._session.get_adapter(pok_simulator.url).poolmanager.pools
+        pools = api._session.get_adapter(pok_simulator.url).poolmanager.pools  # noqa: SLF001 - its pooled connections
         assert [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()] == [(1, 2)]
 
 

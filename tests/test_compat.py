@@ -143,3 +143,23 @@ def test_user_without_profile(platform):
             raise ObjectDoesNotExist
 
     assert platform.get_profile_name(NoProfile()) is None
+
+
+@pytest.mark.django_db
+def test_a_learners_courses_are_read_from_enrollments_and_certificates(platform, monkeypatch):
+    """The LMS's CourseEnrollment (active ones) and GeneratedCertificate (any status), here the sandbox's copies."""
+    from lms_sandbox import models
+    from lms_sandbox.factories import CourseEnrollmentFactory, CourseOverviewFactory, UserFactory
+
+    install(monkeypatch, "common.djangoapps.student.models", CourseEnrollment=models.CourseEnrollment)
+    install(monkeypatch, "lms.djangoapps.certificates.models", GeneratedCertificate=models.GeneratedCertificate)
+    learner = UserFactory()
+    enrolled, unenrolled, certified, other = (CourseOverviewFactory() for _ in range(4))
+    CourseEnrollmentFactory(user=learner, course=enrolled)
+    CourseEnrollmentFactory(user=learner, course=unenrolled, is_active=False)
+    CourseEnrollmentFactory(user=UserFactory(), course=other)
+    models.GeneratedCertificate.objects.bulk_create([  # no signals: nothing to issue here
+        models.GeneratedCertificate(user=learner, course_id=certified.id, status="notpassing")])
+    keys = [course.id for course in (enrolled, unenrolled, certified, other)]
+    assert platform.get_learner_course_keys(learner, keys) == {enrolled.id, certified.id}
+    assert platform.get_learner_course_keys(learner, keys[1:2]) == frozenset()

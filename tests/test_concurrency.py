@@ -64,7 +64,7 @@ def run_together(target, args_per_thread):
         try:
             barrier.wait(timeout=THREAD_TIMEOUT)
             results[index] = target(*args)
-        except BaseException:  # reported to the test thread, which fails on it
+        except BaseException:  # noqa: BLE001 - reported to the test thread, which fails on it
             errors.append(traceback.format_exc())
         finally:
             connections.close_all()

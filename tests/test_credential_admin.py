@@ -1,9 +1,14 @@
 """
 The credential admin of issue 10: the history every status change writes, the staff actions (retry, refresh,
 re-issue, mark revoked) behind a confirmation page and recorded with the staff member, the filters, the counts per
-status above the list and the link to the credential on POK. Against the POK simulator, through Django's test client.
+status above the list and the link to the credential on POK. Issue 20: a credential's page that is read-only (no
+Save, no Delete) with its actions and what happens next, its header, POSTs and history in sentences; confirmation
+pages with usernames and what will change; POK's states in the staff member's language. Against the POK simulator,
+through Django's test client.
 """
+import re
 from datetime import timedelta
+from html import unescape
 from urllib.parse import urlencode
 
 import pytest
@@ -11,11 +16,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 
+from lms_sandbox.factories import UserFactory
 from openedx_pok import api, tasks
-from openedx_pok.issuance import staff_actions
+from openedx_pok.issuance import staff_actions, states
 from openedx_pok.issuance.history import Cause
-from openedx_pok.models import CredentialEvent, CredentialStatus, PokCertificate
+from openedx_pok.models import CertificateTemplate, CredentialEvent, CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils.factories import CourseMappingFactory, CredentialFactory
 from test_utils.helpers import credential_of
@@ -110,7 +117,8 @@ def test_the_change_page_shows_the_history_read_only_without_learner_data(
     response = admin_client.get(reverse("admin:openedx_pok_pokcertificate_change", args=[row.id]))
     html = response.content.decode()
     assert response.status_code == 200
-    assert "staff: retry" in html and "issuance task" in html and "boss" in html
+    assert "Staff member boss retried it: from Failed to Pending." in html
+    assert "The issuance task moved it from Requesting to Failed." in html
     inline = response.context["inline_admin_formsets"][0]
     assert len(inline.formset.forms) == 3 and not inline.has_add_permission and not inline.has_delete_permission
     lines = " ".join(CredentialEvent.objects.values_list("reason", flat=True))
@@ -313,3 +321,270 @@ def test_an_action_on_a_credential_that_moved_meanwhile_does_nothing(pok, admin_
     assert not staff_actions.retry(row) and not staff_actions.reissue(row) and sent == []
     assert PokCertificate.objects.get(id=row.id).status == CredentialStatus.PENDING
     assert not CredentialEvent.objects.exists()
+
+
+# ---- issue 20: the credential's page -------------------------------------------------------------------------
+
+CHANGE = "admin:openedx_pok_pokcertificate_change"
+PAGE_ACTION = "admin:openedx_pok_pokcertificate_page_action"
+
+
+def page_of(client, row):
+    response = client.get(reverse(CHANGE, args=[row.id]))
+    assert response.status_code == 200
+    return response
+
+
+def page_actions(response):
+    return re.findall(r'class="pok-page-action" data-action="(\w+)"', response.content.decode())
+
+
+def next_step(response):
+    return unescape(re.search(r'<p class="pok-next-step"><strong>What happens next:</strong> (.*?)</p>',
+                              response.content.decode(), re.S).group(1))
+
+
+def test_the_page_of_a_credential_has_no_save_or_delete(pok, admin_client):
+    html = page_of(admin_client, CredentialFactory(failed=True)).content.decode()
+    assert 'name="_save"' not in html and 'name="_continue"' not in html and 'name="_addanother"' not in html
+    assert "deletelink" not in html and "/delete/" not in html
+
+
+@pytest.mark.parametrize(("trait", "actions"), [
+    ({"failed": True}, ["retry_issuance", "mark_revoked"]),
+    ({"held": True}, ["retry_issuance", "mark_revoked"]),
+    ({"in_progress": True}, ["refresh_from_pok", "reissue_credentials", "mark_revoked"]),
+    ({"emitted": True}, ["reissue_credentials", "mark_revoked"]),
+    ({"revoked": True}, ["reissue_credentials"]),
+    ({}, ["mark_revoked"]),  # pending: on its way
+])
+def test_the_page_offers_the_actions_that_would_change_the_credential(pok, admin_client, trait, actions):
+    assert page_actions(page_of(admin_client, CredentialFactory(**trait))) == actions
+
+
+def test_an_action_from_the_page_goes_through_the_confirmation_and_back_to_the_page(
+        pok, course, learner, lms, admin_client, staff, django_capture_on_commit_callbacks):
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=400, times=1))
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    url = reverse(PAGE_ACTION, args=[row.id, "retry_issuance"])
+    assert f'href="{url}"' in page_of(admin_client, row).content.decode()
+
+    confirmation = admin_client.get(url)
+    html = confirmation.content.decode()
+    assert confirmation.status_code == 200 and "1 credential is selected." in html
+    assert "1 of them is held or failed: it will be sent again." in html
+    assert f'href="{reverse(CHANGE, args=[row.id])}" class="button cancel-link"' in html
+    assert credential_of(learner, course).status == CredentialStatus.FAILED  # a GET changes nothing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302 and response["Location"] == reverse(CHANGE, args=[row.id])
+    assert credential_of(learner, course).status == CredentialStatus.EMITTED
+    assert history_of(row)[-2] == (Cause.STAFF_RETRY, CredentialStatus.FAILED, CredentialStatus.PENDING, 1, "",
+                                   staff.id)
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "1 credential scheduled for issuance." in page
+
+
+def test_mark_revoked_from_the_page_asks_for_its_reason(pok, admin_client, staff):
+    row = CredentialFactory(emitted=True)
+    url = reverse(PAGE_ACTION, args=[row.id, "mark_revoked"])
+    assert b"Give the reason" in admin_client.post(url, {"post": "yes"}).content
+    assert PokCertificate.objects.get().status == CredentialStatus.EMITTED
+    response = admin_client.post(url, {"post": "yes", "reason": "Withdrawn by the course team."})
+    assert response.status_code == 302
+    assert PokCertificate.objects.get().status == CredentialStatus.REVOKED
+
+
+def test_page_actions_need_the_change_permission_and_a_known_action(pok, client, admin_client):
+    row = CredentialFactory(failed=True)
+    assert admin_client.get(reverse(PAGE_ACTION, args=[row.id, "delete_selected"])).status_code == 404
+    assert admin_client.get(reverse(PAGE_ACTION, args=[row.id + 1000, "retry_issuance"])).status_code == 404
+    viewer = get_user_model().objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_pokcertificate"))
+    client.force_login(viewer)
+    assert page_actions(page_of(client, row)) == []
+    assert client.post(reverse(PAGE_ACTION, args=[row.id, "retry_issuance"]), {"post": "yes"}).status_code == 403
+    assert PokCertificate.objects.get().status == CredentialStatus.FAILED
+
+
+def test_credentials_cannot_be_deleted_in_the_admin_but_learners_still_can(pok, admin_client):
+    row = CredentialFactory(emitted=True)
+    actions = [choice[0] for choice in admin_client.get(reverse(CHANGELIST)).context["action_form"]
+               .fields["action"].choices]
+    assert "delete_selected" not in actions
+    admin_client.post(reverse(CHANGELIST), {"action": "delete_selected", "_selected_action": [row.id], "post": "yes"})
+    assert admin_client.get(reverse("admin:openedx_pok_pokcertificate_delete", args=[row.id])).status_code == 403
+    assert admin_client.post(reverse("admin:openedx_pok_pokcertificate_delete", args=[row.id]),
+                             {"post": "yes"}).status_code == 403
+    assert PokCertificate.objects.filter(id=row.id).exists()
+    # Deleting the learner's account in the user admin is not blocked by their credentials (it takes them along).
+    page = admin_client.get(reverse("admin:auth_user_delete", args=[row.user_id]))
+    assert page.status_code == 200 and not page.context["perms_lacking"]
+
+
+def _in_a_while(**delta):
+    return timezone.now() + timedelta(**delta)
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"failed_retryable": True, "not_before": "soon"}, r"^Retried automatically after \d{1,2}:\d\d( [ap]\.m\.)?, or "
+                                                      r"Retry now\.$"),
+    ({"failed_retryable": True}, r"^Retried automatically at the next reconcile run, or Retry now\.$"),
+    ({"failed": True}, r"^Not retried automatically: fix what the reason names, then Retry now\.$"),
+    ({"failed": True, "possible_duplicate": True}, r"check on POK that the learner has only one"),
+    ({"not_before": "soon", "tries": 1}, r"^Sent to POK automatically after "),
+    ({}, r"^The issuance task sends it to POK"),
+    ({"in_progress": True}, r"^POK is still issuing it; .* or Refresh from POK now\.$"),
+    ({"in_progress": True, "pok_state": "waitingForApproval"}, r"^POK waits \(Waiting for the learner to accept it\)"),
+    ({"emitted": True}, r"^Nothing to do: "),
+    ({"revoked": True}, r"^Nothing more happens: learners are no longer sent to it\.$"),
+    ({"held": True, "status_reason": "POK is not configured: no template."},
+     r"^Fix what the reason names \(for example the course's POK set-up\), then Retry now\.$"),
+])
+def test_the_page_says_what_happens_next(pok, admin_client, fields, expected):
+    if fields.get("not_before") == "soon":
+        fields["not_before"] = _in_a_while(minutes=2)
+    assert re.search(expected, next_step(page_of(admin_client, CredentialFactory(**fields)))), fields
+
+
+def test_a_credential_held_for_the_learners_name_says_it_follows_once_they_save_it(
+        pok, course, lms, admin_client):
+    nameless = UserFactory(profile__name="")
+    lms.award(nameless, course)
+    row = credential_of(nameless, course)
+    assert row.status == CredentialStatus.HELD
+    assert next_step(page_of(admin_client, row)) == (
+        "Ask the learner to set their full name in their account settings: the credential follows by itself once "
+        "they save it.")
+    nameless.profile.name = "Ada Lovelace"
+    lms.run(nameless.profile.save)  # what the page promised: no staff action
+    row = credential_of(nameless, course)
+    assert row.status == CredentialStatus.EMITTED
+    assert next_step(page_of(admin_client, row)).startswith("Nothing to do")
+
+
+def test_a_credential_held_for_the_learners_email_says_so(pok, course, lms, admin_client):
+    learner = UserFactory(profile__name="Ada Lovelace", email="ada-at-example")
+    lms.award(learner, course)
+    assert next_step(page_of(admin_client, credential_of(learner, course))).startswith(
+        "Ask the learner to correct their e-mail address")
+
+
+def test_a_retired_learners_credential_is_never_sent_and_the_page_says_so(pok, course, learner, lms, admin_client):
+    CertificateTemplate.objects.filter(course_key=course.id).update(template_id="")
+    lms.award(learner, course)
+    api.retire_learner(learner.id)
+    response = page_of(admin_client, credential_of(learner, course))
+    assert next_step(response) == "The learner deleted their account: it is never sent."
+    assert "retry_issuance" not in page_actions(response)
+
+
+def test_the_header_names_the_credential_by_the_number_the_list_shows(pok, admin_client):
+    other = CredentialFactory()  # so that the credential's id and its learner's id differ
+    row = CredentialFactory(failed=True)
+    assert row.id != row.user_id and other.id
+    html = page_of(admin_client, row).content.decode()
+    heading = f"Credential {row.id}: {row.user.username} in {row.course_key}"
+    assert f"<h2>{heading}</h2>" in html and f"&rsaquo; {heading}\n</div>" in html
+    assert f"{row.user_id} / {row.course_key}" not in html
+    assert f"{row.user.username} (user id {row.user_id})" in html
+    listed = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert f'<a href="{reverse(CHANGE, args=[row.id])}">{row.id}</a>' in listed
+
+
+def test_the_posts_and_the_tries_agree_with_the_reason(pok, admin_client):
+    """The template could not be read 4 times: no POST was ever sent, and the page says both in one place."""
+    row = CredentialFactory(failed_retryable=True, attempts=0, tries=4,
+                            status_reason="POK was unavailable after 4 tries: HTTP 503")
+    html = page_of(admin_client, row).content.decode()
+    assert ("0 POSTs sent to POK. 4 tries of this issuance met a temporary POK error (a try that fails before its "
+            "POST, for example reading the template, sends nothing).") in html
+    assert "POST attempts:" not in html and "Temporary failures:" not in html and "Ambiguous attempts:" not in html
+    listed = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert "0 POSTs, 4 temporary errors" in listed
+
+
+def test_history_lines_read_as_sentences(pok, course, learner, lms, admin_client, staff,
+                                         django_capture_on_commit_callbacks):
+    pok.emission_mode = "async"
+    pok.polls_until_emitted = 1
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    act(admin_client, "refresh_from_pok", [row], captured=django_capture_on_commit_callbacks)
+    act(admin_client, "mark_revoked", [row], reason="Withdrawn.")
+    html = page_of(admin_client, row).content.decode()
+    history = html.split('id="history-group"')[1]
+    cells = [re.sub(r"\s+", " ", cell).strip() for cell in re.findall(r'<td class="field-what_happened">(.*?)</td>',
+                                                                       history, re.S)]
+    assert cells == [
+        "The issuance task moved it from Requesting to In progress.",
+        "Staff member boss asked POK for its state (In progress).",
+        "A refresh from POK moved it from In progress to Emitted.",
+        "Staff member boss marked it revoked: from Emitted to Revoked.",
+    ], cells
+    assert not re.search(rf"{row.id}: \w+ -&gt; \w+", history)  # the line's raw __str__
+
+
+# ---- issue 20: the confirmation pages --------------------------------------------------------------------------
+
+def test_the_confirmation_names_learners_and_says_how_many_will_change(pok, admin_client):
+    failed = CredentialFactory(failed=True, user=UserFactory(username="grace.h"))
+    emitted = CredentialFactory(emitted=True, user=UserFactory(username="ada.l"))
+    expected = {
+        "retry_issuance": "1 of them is held or failed: it will be sent again.",
+        "refresh_from_pok": "0 of them are in progress on POK: they will be refreshed.",
+        "reissue_credentials": "1 of them holds a POK credential: it will be re-issued.",
+        "mark_revoked": "2 of them are not revoked yet: they will be marked revoked.",
+    }
+    for action, sentence in expected.items():
+        html = act(admin_client, action, [failed, emitted], confirm=False).content.decode()
+        assert "2 credentials are selected." in html and sentence in html, action
+        assert "Learner id" not in html
+        assert f'<td title="user id {failed.user_id}">grace.h</td>' in html
+        assert f'<td title="user id {emitted.user_id}">ada.l</td>' in html
+        others = "The others are left as they are." in html
+        assert others == (action != "mark_revoked"), action
+        assert ('value="Yes, I am sure"' in html) == (action != "refresh_from_pok"), action  # nothing to change
+
+
+def test_the_confirmation_does_not_count_a_retired_learners_credential(pok, admin_client):
+    kept = CredentialFactory(failed=True)
+    retired = CredentialFactory(failed=True, receiver={"retired": True})
+    html = act(admin_client, "retry_issuance", [kept, retired], confirm=False).content.decode()
+    assert "1 of them is held or failed: it will be sent again." in html
+
+
+# ---- issue 20: POK's states in the staff member's language -----------------------------------------------------
+
+def test_known_pok_states_are_labelled_and_unknown_ones_shown_as_sent(pok, admin_client):
+    CredentialFactory(in_progress=True, pok_state="waitingForApproval")
+    CredentialFactory(in_progress=True, pok_state="newStateFromPok")
+    response = admin_client.get(reverse(CHANGELIST))
+    html = response.content.decode()
+    assert "In progress (POK: Waiting for the learner to accept it)" in html
+    assert "In progress (POK: newStateFromPok)" in html
+    choices = dict(next(spec for spec in response.context["cl"].filter_specs
+                        if getattr(spec, "parameter_name", "") == "pok_state").lookup_choices)
+    assert choices == {"newStateFromPok": "newStateFromPok",
+                       "waitingForApproval": "Waiting for the learner to accept it"}
+    assert set(states.LABELS_OF_POK_STATES) >= (states.IN_PROGRESS_STATES | states.WAITING_STATES | states.FAILED_STATES
+                                            | {states.EMITTED_STATE, states.REVOKED_STATE})
+    assert all(isinstance(label, Promise) for label in states.LABELS_OF_POK_STATES.values())  # marked for translation
+
+
+@pytest.mark.parametrize(("language", "revoked", "waiting"), [
+    ("es-419", "Revocada (POK: Emitida)", "En curso (POK: Esperando a que el estudiante la acepte)"),
+    ("pt-br", "Revogada (POK: Emitida)", "Em andamento (POK: Aguardando a aceitação do estudante)"),
+])
+def test_pok_states_are_translated_for_staff(pok, admin_client, language, revoked, waiting):
+    row = CredentialFactory(revoked=True)  # revoked here, still emitted on POK
+    CredentialFactory(in_progress=True, pok_state="waitingForApproval")
+    CredentialFactory(in_progress=True, pok_state="newStateFromPok")
+    html = unescape(admin_client.get(reverse(CHANGELIST), HTTP_ACCEPT_LANGUAGE=language).content.decode())
+    assert revoked in html and waiting in html
+    assert "(POK: newStateFromPok)" in html  # unknown: as POK sent it
+    assert "waitingForApproval</a>" not in html  # the filter's choice too
+    page = unescape(admin_client.get(reverse(CHANGE, args=[row.id]), HTTP_ACCEPT_LANGUAGE=language).content.decode())
+    assert revoked in page

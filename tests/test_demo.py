@@ -8,10 +8,15 @@ database is never touched, and the built-in POK simulator (POK_API_URL removed f
 """
 import os
 import re
+import select
+import shlex
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import requests
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 VIEW_URL_LINE = re.compile(r"^Credential view URL: (http://127\.0\.0\.1:\d+/view/[0-9a-f-]{36})$", re.M)
@@ -59,3 +64,66 @@ def test_demo_with_asynchronous_emission_polls_with_pok_sync(tmp_path):
     assert "pok_sync run 2: " in output and "-> emitted (POK state emitted)" in output
     assert "pok_sync run 3: " not in output
     assert f"HTTP: 302 Location: {view_url}" in output
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _read_until(process, marker, deadline):
+    """The demo's output up to and including the first line containing ``marker``."""
+    lines = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            assert line, "the demo stopped:\n" + "".join(lines) + process.stderr.read()
+            lines.append(line)
+            if marker in line:
+                return "".join(lines)
+    raise AssertionError("the demo did not print " + repr(marker) + ":\n" + "".join(lines))
+
+
+def test_the_served_demo_logs_in_as_its_learners_and_its_pok_is_reachable_from_another_shell(tmp_path):
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("POK_API_URL", "POK_API_KEY", "POK_DEMO_TEMPLATE_ID", "DJANGO_SETTINGS_MODULE")}
+    env["POK_DEMO_DIR"] = str(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "demo.run", "--port", str(port)], cwd=REPO_DIR, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        output = _read_until(process, "From another shell", time.monotonic() + 60)
+        output += process.stdout.readline()
+        view_url = view_url_of(output)
+        command = shlex.split(output.rstrip().splitlines()[-1])
+        assignments = dict(word.split("=", 1) for word in command if re.match(r"^[A-Z_]+=", word))
+        program = [word for word in command if not re.match(r"^[A-Z_]+=", word)]
+        assert program[-2:] == ["django", "pok_sync"] and assignments["POK_DEMO_DIR"] == str(tmp_path)
+        # A second shell: another process, with only what the demo printed, reaches the same database and POK.
+        shell = {**env, **assignments}
+        check = subprocess.run([*program[:-1], "pok_check", "--online"], cwd=REPO_DIR, env=shell,
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "Simulated Org" in check.stdout, check.stdout
+
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):  # runserver binds its port just after the demo prints its links
+            try:
+                requests.get(f"{base}/admin/login/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        ada = requests.Session()
+        answer = ada.get(f"{base}/demo/login-as/ada/", allow_redirects=False, timeout=10)
+        assert answer.status_code == 302 and answer.headers["Location"].startswith("/certificates/course/")
+        answer = ada.get(base + answer.headers["Location"], allow_redirects=False, timeout=10)
+        assert (answer.status_code, answer.headers.get("Location")) == (302, view_url)  # her own page: her credential
+        noname = requests.Session()
+        answer = noname.get(f"{base}/demo/login-as/noname/", timeout=10)
+        assert answer.status_code == 200 and "being prepared" in answer.text  # held: the notice, no redirect
+        assert requests.get(f"{base}/demo/login-as/admin/", allow_redirects=False, timeout=10).status_code == 404
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -383,7 +383,7 @@ def redirecting_server(pok):
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server naming
+        def do_GET(self):
             seen.append(self.path)
             self.send_response(302)
             self.send_header("Location", f"{pok.url}/images/redirected.png")

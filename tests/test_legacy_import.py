@@ -12,7 +12,8 @@ import json
 import operator
 import sys
 import types
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -20,14 +21,17 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from opaque_keys.edx.keys import CourseKey
 from waffle.models import Flag
 
+from lms_sandbox import retirement as lms_retirement
 from lms_sandbox.factories import UserFactory
 from lms_sandbox.models import WaffleFlagCourseOverrideModel, WaffleFlagOrgOverrideModel
 from openedx_pok import api, compat, lms_tables
-from openedx_pok.issuance.states import PublicStatus
-from openedx_pok.models import CertificateTemplate, CredentialStatus, PokCertificate
+from openedx_pok.issuance import retirement
+from openedx_pok.issuance.states import PublicStatus, new_issuance_fields, transition
+from openedx_pok.models import CertificateTemplate, CredentialEvent, CredentialStatus, PokCertificate
 from tests import legacy
 from tests.legacy import build
 
@@ -248,8 +252,9 @@ def test_dry_run_writes_nothing_and_counts_like_a_real_run(one_version):
 @pytest.mark.parametrize("dry_run, on_ours", [(True, 2), (False, 4)])
 def test_queries_per_batch_do_not_grow_with_the_rows(one_version, dry_run, on_ours):
     """
-    A page of legacy rows costs its keyset read, one lookup of the learners and, on this plugin's credential table,
-    two set-based lookups (same learner and course, same POK id), plus one INSERT and one read-back when writing.
+    A page of legacy rows costs its keyset read, one lookup of the learners and of their legacy rows and, on this
+    plugin's credential table, two set-based lookups (same learner and course, same POK id), plus one INSERT and one
+    read-back when writing.
     """
     with CaptureQueriesContext(connection) as captured:
         report = api.import_legacy(dry_run=dry_run, batch_size=3)
@@ -262,6 +267,7 @@ def test_queries_per_batch_do_not_grow_with_the_rows(one_version, dry_run, on_ou
 
     # One keyset read per page of the legacy table, plus the empty page that ends the paging.
     assert count("openedx_pok_pokcertificate", f" WHERE {connection.ops.quote_name('id')} >") == report.batches + 1
+    assert count("openedx_pok_pokcertificate", f" WHERE {connection.ops.quote_name('user_id')} IN") == report.batches
     assert count("auth_user") == report.batches
     assert count("openedx_pok_credential") == on_ours * report.batches
 
@@ -426,3 +432,149 @@ def test_the_platform_backend_reads_the_flag_like_course_waffle_flag(monkeypatch
     assert compat.get_course_flag_state("module_pok.enable") == lms_tables.CourseFlagState(everyone=True)
     install_waffle(monkeypatch, [], [], org_rows=[])
     assert compat.get_course_flag_state("module_pok.enable") == lms_tables.CourseFlagState(everyone=False)
+
+
+@contextmanager
+def permissive_dates():
+    """
+    A session that may write dates MariaDB refuses by default (``0000-00-00``, ``2025-02-30``), as an LMS database
+    created under a permissive ``sql_mode`` holds them; SQLite stores any text in a datetime column.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "mysql":
+            yield cursor
+            return
+        cursor.execute("SELECT @@SESSION.sql_mode")
+        mode = cursor.fetchone()[0]
+        cursor.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        try:
+            yield cursor
+        finally:
+            cursor.execute("SET SESSION sql_mode = %s", [mode])
+
+
+def set_legacy(pok_id, **values):
+    with permissive_dates() as cursor:
+        for column, value in values.items():
+            cursor.execute(f"UPDATE openedx_pok_pokcertificate SET {column} = %s "  # noqa: S608
+                           "WHERE pok_certificate_id = %s", [value, pok_id])
+
+
+def add_legacy_credential(label, course, **values):
+    """One more legacy row: a copy of learner ``label``'s row for ``course``, with ``values`` changed."""
+    user_id = get_user_model().objects.get(username=f"legacy-{label}").id
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM openedx_pok_pokcertificate WHERE user_id = %s AND course_id = %s",
+                       [user_id, str(course)])
+        row = dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
+        del row["id"]
+        row.update(values)
+        cursor.execute(f"INSERT INTO openedx_pok_pokcertificate ({', '.join(map(quote, row))}) "  # noqa: S608
+                       f"VALUES ({', '.join(['%s'] * len(row))})", list(row.values()))
+
+
+def test_a_row_whose_created_date_is_not_a_date_is_imported_not_lost(one_version):
+    """SQLite keeps any text in a datetime column, MariaDB a zero date: the row is imported with its other date."""
+    set_legacy("pok-emitted", created="not a date" if connection.vendor == "sqlite" else "0000-00-00 00:00:00")
+    out = run_command()
+    assert "  imported: 15\n" in out and "Every legacy row is accounted for" in out
+    assert "with a legacy date that is not a date (imported with its other date or the import time): 1" in out
+    emitted = credential("emitted", MAPPED)
+    assert emitted.status == CredentialStatus.EMITTED and emitted.pok_credential_id == "pok-emitted"
+    assert emitted.created == emitted.modified == datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    assert statuses() == EXPECTED
+
+
+def test_zero_and_impossible_dates_never_stop_migrate(legacy_db):
+    """docs/decisions/0006: the earlier plugin's data never leaves an LMS upgrade stuck."""
+    set_legacy("pok-emitted", created="0000-00-00 00:00:00", modified="2025-02-30 10:00:00",
+               emission_date="0000-00-00 00:00:00")
+    set_legacy("pok-processing", modified="0000-00-00 00:00:00", emission_date="2025-02-30 12:00:00")
+    set_legacy("pok-revoked", created="2025-02-30 08:00:00")
+    before = timezone.now()
+
+    call_command("migrate", "openedx_pok", verbosity=0)
+
+    assert statuses() == EXPECTED
+    emitted = credential("emitted", MAPPED)
+    assert emitted.created >= before - timedelta(seconds=1) and emitted.emission_date is None  # the import time
+    processing = credential("processing", MAPPED)
+    assert processing.modified == processing.created and processing.emission_date is None
+    revoked = credential("revoked", MAPPED)
+    assert revoked.created == revoked.modified and revoked.created.year == 2025
+
+
+def test_of_one_learner_and_course_twice_the_row_that_went_furthest_wins(one_version):
+    """
+    The legacy unique index sees two course ids (one with a space) where the course key is one: the emitted
+    credential is imported, whichever row comes first and whatever the page size; the pending one is reported.
+    """
+    spaced = f"{MAPPED} " if connection.vendor == "sqlite" else f" {MAPPED}"  # MariaDB pads: a trailing one is equal
+    add_legacy_credential("no-pok-id", MAPPED, course_id=spaced, pok_certificate_id="pok-late", state="emitted",
+                          view_url="https://app.pok.tech/credential/pok-late")
+    dry = api.import_legacy(dry_run=True, batch_size=1)
+    out = run_command("-v", "2")
+    assert "another legacy credential of the same learner and course is imported instead: 1" in out
+    assert "  imported: 15\n" in out and "Every legacy row is accounted for" in out
+    late = credential("no-pok-id", MAPPED)
+    assert (late.status, late.pok_credential_id) == (CredentialStatus.EMITTED, "pok-late")
+    again = api.import_legacy(batch_size=2)
+    assert dry.credential_skips == again.credential_skips == {
+        "duplicate_course": 1, "duplicate_pok_id": 1, "invalid_course_key": 1}
+    assert statuses() == EXPECTED | {("no-pok-id", MAPPED): CredentialStatus.EMITTED}
+
+
+def test_a_second_run_never_undoes_what_the_plugin_did_since(one_version):
+    """
+    A staff re-issue whose POST failed leaves the row unsent with no POK id: the legacy credential it replaced must
+    not come back on the next ``pok_import_legacy``. What a run does change (an adoption) has its history line.
+    """
+    api.import_legacy()
+    row = credential("emitted", MAPPED)
+    assert transition(row.id, CredentialStatus.EMITTED, **new_issuance_fields(row, "Re-issued"))
+    assert transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.FAILED, status_reason="POK refused")
+    lines = CredentialEvent.objects.filter(credential_id=row.id).count()
+    waiting = get_user_model().objects.get(username="legacy-waiting")
+    PokCertificate.objects.filter(user=waiting).delete()
+    unsent = PokCertificate.objects.create(user=waiting, course_key=CHAIN, status=CredentialStatus.PENDING)
+
+    report = api.import_legacy()
+
+    row.refresh_from_db()
+    assert (row.status, row.pok_credential_id, row.previous_credential_ids) == (
+        CredentialStatus.FAILED, None, ["pok-emitted"])
+    assert CredentialEvent.objects.filter(credential_id=row.id).count() == lines
+    assert report.adopted == 1 and report.accounted()
+    unsent.refresh_from_db()
+    assert (unsent.status, unsent.pok_credential_id) == (CredentialStatus.IN_PROGRESS, "pok-waiting")
+    line = CredentialEvent.objects.get(credential_id=unsent.id)
+    assert (line.from_status, line.to_status, line.pok_id) == (
+        CredentialStatus.PENDING, CredentialStatus.IN_PROGRESS, "pok-waiting")
+    assert "earlier openedx-pok" in line.reason
+
+
+def test_learners_retired_before_the_upgrade_are_imported_without_their_data(one_version):
+    """
+    The LMS retired them (or they asked to be) before this plugin was installed: no retirement signal will come for
+    them again, so the import leaves nothing of them, and their unsent credential is never sent.
+    """
+    set_legacy("pok-emitted", custom_parameters=json.dumps({"student": "legacy-emitted", "course": "Legacy 101"}))
+    emitted, pending = (get_user_model().objects.get(username=f"legacy-{label}") for label in ("emitted", "no-pok-id"))
+    lms_retirement.deactivate_account(emitted)
+    assert lms_retirement.retire_account(emitted) == 204  # fully retired: username and e-mail replaced
+    lms_retirement.deactivate_account(pending)  # asked to be: the e-mail replaced at once
+
+    out = run_command()
+
+    assert "of learners the LMS has retired (imported without their name and e-mail; unsent ones held): 3" in out
+    rows = PokCertificate.objects.filter(user__in=[emitted, pending])
+    assert {row.course_key: row.status for row in rows.filter(user=emitted)} == {
+        MAPPED: CredentialStatus.EMITTED, CHAIN: CredentialStatus.EMITTED}
+    assert all(row.receiver == retirement.RETIRED_RECEIVER for row in rows) and rows.count() == 3
+    assert rows.get(user=emitted, course_key=MAPPED).custom_parameters == {"student": "", "course": "Legacy 101"}
+    held = rows.get(user=pending)
+    assert (held.status, held.status_reason) == (CredentialStatus.HELD, retirement.retired_reason())
+    stored = json.dumps([list(row.values()) for row in rows.values()], default=str)
+    for personal in ("legacy-emitted", "legacy-no-pok-id"):
+        assert personal not in stored

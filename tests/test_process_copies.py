@@ -71,7 +71,9 @@ def test_a_task_reads_each_cached_thing_once_for_all_its_credentials(pending, ca
     tasks.issue_credentials_task.apply(args=[[row.id for row in pending]])
     assert {fresh(row).status for row in pending} == {CredentialStatus.EMITTED}
     # Each once per task, not per credential: the round trips the worker pays for 3 credentials.
-    assert sorted(key.split(":")[1] for key in cache_reads) == ["account-not-before", "course", "mappings", "template"]
+    # The account's pause (issue 22) is read with its Retry-After gate, once per task too.
+    assert sorted(key.split(":")[1] for key in cache_reads) == ["account-not-before", "account-pause", "course",
+                                                                "mappings", "template"]
     assert pok.count("get_template") == 1 and pok.count("issue_credential") == 3  # one GET, then the task's copy
 
 

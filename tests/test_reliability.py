@@ -141,7 +141,8 @@ def test_an_unusable_answer_is_final_for_that_post(pok, course, learner, lms, bo
 
 
 def test_an_interrupted_request_is_resent_once_then_left_to_staff(pok, course, learner, lms):
-    pok.add_fault(Fault("status", endpoint="issue_credential", status=503, times=None))
+    # A 500: POK may have processed the POST (a 503 says it did not: issue 22).
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=500, times=None))
     lms.award(learner, course)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.FAILED and row.possible_duplicate
@@ -189,7 +190,7 @@ def test_reconcile_honours_retry_after(pok, course, learner, lms):
     assert pok.count("issue_credential") == 1 and row.tries == 1
 
 
-def test_an_outage_keeps_the_try_count_and_ends_failed_and_retryable(pok, course, learner, lms, settings):
+def test_an_outage_keeps_the_try_count_and_then_pauses_the_account(pok, course, learner, lms, settings):
     settings.POK_RETRY_BACKOFF_BASE = 0  # every try is due at once, so each reconcile run may send one POST
     pok.add_fault(Fault("rate_limit", endpoint="issue_credential", times=None))
     lms.award(learner, course)
@@ -198,9 +199,11 @@ def test_an_outage_keeps_the_try_count_and_ends_failed_and_retryable(pok, course
     posts = pok.count("issue_credential")
     reconcile_runs(8)
     row = credential_of(learner, course)
-    assert row.tries == settings.POK_MAX_RETRIES + 1 + 8  # never reset
-    assert pok.count("issue_credential") == posts + 8  # one POST per run, no extra task chains
-    assert row.status == CredentialStatus.FAILED and row.retryable
+    # Issue 22: the first run's POST is the fifth in a row POK did not take; the account pauses, and the runs after
+    # it send nothing and spend no try (the count is never reset). The credential waits, pending, and says why.
+    assert row.tries == settings.POK_MAX_RETRIES + 2
+    assert pok.count("issue_credential") == posts + 1
+    assert row.status == CredentialStatus.PENDING and "is paused" in row.status_reason
 
 
 def test_a_rate_limit_holds_for_every_learner_of_the_account(pok, course, lms):
@@ -355,6 +358,24 @@ def test_a_refresh_to_a_foreign_view_url_is_not_followed(client, pok, course, le
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.IN_PROGRESS
     assert api.public_status(row) == PublicStatus.IN_PROGRESS
+
+
+def test_a_refresh_answered_with_another_credential_is_refused_with_a_reason(pok, course, learner, lms):
+    """Issue 22 (17b): the row keeps its own POK id; storing the other would show the learner someone else's."""
+    pok.emission_mode = "async"
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    own_id = row.pok_credential_id
+    pok.add_fault(Fault("patch_answer", endpoint="get_credential", fields={
+        "id": "someone-elses-credential", "state": "emitted", "viewUrl": f"{pok.url}/view/someone-elses-credential"}))
+    lms.run(machine.refresh, row.id)
+    row = credential_of(learner, course)
+    assert row.pok_credential_id == own_id and row.status == CredentialStatus.IN_PROGRESS and not row.view_url
+    assert "someone-elses-credential" in row.status_reason and own_id in row.status_reason
+    pok.polls_until_emitted = 0
+    lms.run(machine.refresh, row.id)  # answered with its own id again: stored as usual
+    row = credential_of(learner, course)
+    assert row.pok_credential_id == own_id and row.status == CredentialStatus.EMITTED
 
 
 # --- 16. small ones -------------------------------------------------------------------------------------------------

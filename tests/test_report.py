@@ -3,6 +3,7 @@ The CSV report of credentials: ``pok_report`` and the credential admin's export 
 no emails unless asked for, safe cells), that it streams (pages of rows, usernames per page, memory flat in the
 number of rows) and that only staff get it.
 """
+import codecs
 import csv
 import io
 import tracemalloc
@@ -82,6 +83,20 @@ def test_output_file_and_several_courses(course, tmp_path):
     table = rows_of(target.read_text(encoding="utf-8"))
     assert len(table) == 5 and {line[2] for line in table[1:]} == {str(course.id), str(other.id)}
     assert "4 credentials written to" in err.getvalue()
+    assert not target.read_bytes().startswith(codecs.BOM_UTF8)  # plain UTF-8 unless --excel
+
+
+def test_excel_output_starts_with_a_byte_order_mark_and_keeps_accents(course, tmp_path):
+    CredentialFactory(user=UserFactory(username="josé"), course_key=course.id, emitted=True)
+    target = tmp_path / "report.csv"
+    call_command("pok_report", "--course", str(course.id), "--output", str(target), "--excel", stderr=io.StringIO())
+    data = target.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8) and data.count(codecs.BOM_UTF8) == 1
+    table = rows_of(data.decode("utf-8-sig"))
+    assert table[0] == HEADER and table[1][1] == "josé"
+    out = io.StringIO()
+    call_command("pok_report", "--course", str(course.id), "--excel", stdout=out)
+    assert out.getvalue().startswith("\ufeff" + ",".join(HEADER))
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -203,7 +218,9 @@ def test_admin_exports_the_selection_as_a_streamed_csv(boss, course):
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="pok-credentials-')
-    table = rows_of(b"".join(response.streaming_content).decode())
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)  # a download is opened in a spreadsheet: Excel needs the mark for UTF-8
+    table = rows_of(body.decode("utf-8-sig"))
     assert table[0] == HEADER and [line[0] for line in table[1:]] == [str(chosen.user_id)]
     assert chosen.user.email not in str(table)
 
@@ -213,14 +230,14 @@ def test_admin_exports_everything_the_filter_matches(boss, course):
     CredentialFactory(course_key=course.id, emitted=True)
     response = _export(boss, "export_csv", query="?status=held", select_across="1",
                        _selected_action=[held[0].id])
-    table = rows_of(b"".join(response.streaming_content).decode())
+    table = rows_of(b"".join(response.streaming_content).decode("utf-8-sig"))
     assert sorted(int(line[0]) for line in table[1:]) == sorted(row.user_id for row in held)
 
 
 def test_admin_export_with_emails_needs_its_own_action_and_the_change_permission(client, course):
     row = CredentialFactory(course_key=course.id, emitted=True)
     response = _export_as_boss(client, "export_csv_with_emails", row)
-    table = rows_of(b"".join(response.streaming_content).decode())
+    table = rows_of(b"".join(response.streaming_content).decode("utf-8-sig"))
     assert table[0][2] == "email" and table[1][2] == row.user.email
 
     viewer = UserFactory(is_staff=True)

@@ -18,8 +18,8 @@ from django.forms.models import model_to_dict
 from lms_sandbox import retirement as lms_retirement
 from openedx_pok import api, compat
 from openedx_pok.apps import OpenedxPokConfig
-from openedx_pok.issuance import retirement
-from openedx_pok.models import CredentialStatus, PokCertificate
+from openedx_pok.issuance import retirement, staff_actions
+from openedx_pok.models import CertificateTemplate, CredentialEvent, CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils import credential_of
 from tests.test_compat import install
@@ -216,3 +216,89 @@ def test_a_credential_due_after_deactivation_is_not_sent_to_the_retired_email(po
     assert pok.count("issue_credential") == posts
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.HELD and "deleting their account" in row.status_reason
+
+
+def test_a_retired_learners_credential_is_never_sent_again(pok, course, learner, lms):
+    """
+    The LMS misc step comes hours before the LMS blanks the account (and an LMS may format retired e-mails its own
+    way): the account still has the learner's name and e-mail. No path may send them to POK again: a staff retry
+    (the admin's bulk action, one row at a time), reconcile, the backfill or a new award.
+    """
+    pok.add_fault(Fault("rate_limit", endpoint="issue_credential", times=10))
+    lms.award(learner, course)
+    pok.clear_faults()
+    posts = pok.count("issue_credential")
+    assert api.retire_learner(learner.id) == 1
+    assert credential_of(learner, course).status == CredentialStatus.HELD
+
+    assert not lms.run(staff_actions.retry, credential_of(learner, course))
+    lms.run(api.reconcile, inline=True, pending_grace=timedelta(0))
+    lms.run(api.backfill, course_keys=[str(course.id)])
+    lms.award(learner, course)  # a new award: pending again, held again before anything is sent
+    lms.run(api.reconcile, inline=True, pending_grace=timedelta(0))
+
+    row = credential_of(learner, course)
+    assert pok.count("issue_credential") == posts
+    assert row.status == CredentialStatus.HELD and row.receiver == retirement.RETIRED_RECEIVER
+    assert row.status_reason == retirement.retired_reason()
+    assert learner.email not in everything_stored(row)
+
+
+def test_a_retired_learners_emitted_credential_is_never_reissued(pok, course, learner, lms):
+    lms.award(learner, course)
+    posts = pok.count("issue_credential")
+    assert api.retire_learner(learner.id) == 1
+    assert not lms.run(staff_actions.reissue, credential_of(learner, course))
+    lms.revoke(learner, course)
+    lms.award(learner, course)  # re-awarded after the revocation: a new issuance, which is held, not sent
+    lms.run(api.reconcile, inline=True, pending_grace=timedelta(0))
+    row = credential_of(learner, course)
+    assert pok.count("issue_credential") == posts
+    assert row.status == CredentialStatus.HELD and row.receiver == retirement.RETIRED_RECEIVER
+
+
+def test_retirement_replaces_the_rows_own_reason(pok, course, learner, lms):
+    """A staff member's revocation reason may name the learner: the row keeps a neutral reason, as its history."""
+    lms.award(learner, course)
+    assert staff_actions.mark_revoked(credential_of(learner, course), "Ada Lovelace asked us to withdraw it.")
+    assert "Lovelace" in everything_stored(credential_of(learner, course))
+
+    lms_retirement.deactivate_account(learner)
+    assert lms_retirement.retire_misc(learner) == 204
+
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.REVOKED
+    assert row.status_reason == "The learner's account was retired."
+    assert "Lovelace" not in everything_stored(row)
+    assert not CredentialEvent.objects.filter(credential_id=row.id, reason__icontains="Lovelace").exists()
+
+
+def test_a_parameter_filled_from_the_username_is_blanked(pok, course, learner, lms):
+    pok.add_template("tpl-handle", "Handle", [("handle", "Handle")])
+    CertificateTemplate.objects.filter(course_key=course.id).update(
+        template_id="tpl-handle", parameter_sources={"handle": {"source": "learner.username"}})
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    assert row.status == CredentialStatus.EMITTED and row.custom_parameters == {"handle": learner.username}
+
+    lms_retirement.deactivate_account(learner)
+    assert lms_retirement.retire_misc(learner) == 204
+
+    assert credential_of(learner, course).custom_parameters == {"handle": ""}
+    assert learner.username not in everything_stored(row)
+
+
+def test_a_receiver_imported_from_the_earlier_plugin_is_blanked(pok, course, learner, lms):
+    """The earlier openedx-pok stored ``{"name", "email"}``: the name is found in that shape too."""
+    lms.award(learner, course)
+    row = credential_of(learner, course)
+    PokCertificate.objects.filter(id=row.id).update(
+        receiver={"name": "Ada Lovelace", "email": learner.email},
+        custom_parameters={"student": "Ada Lovelace", "course": "Verifiable 101"})
+
+    assert api.retire_learner(learner.id) == 1
+
+    retired = credential_of(learner, course)
+    assert retired.receiver == retirement.RETIRED_RECEIVER
+    assert retired.custom_parameters == {"student": "", "course": "Verifiable 101"}
+    assert "Lovelace" not in everything_stored(row)

@@ -49,6 +49,11 @@ def test_steps_registered_when_no_config_exists():
     assert module.OPEN_EDX_FILTERS_CONFIG == {
         CREATION: {"pipeline": [common.PIPELINE_STEPS[CREATION]], "fail_silently": True},
         RENDER: {"pipeline": [common.PIPELINE_STEPS[RENDER]], "fail_silently": True},
+        # The course team's instructor dashboard tab: the legacy page's section and the dashboard app's tab.
+        common.LEGACY_DASHBOARD_FILTER: {"pipeline": ["openedx_pok.course_team.dashboard.AddPokSection"],
+                                         "fail_silently": True},
+        common.DASHBOARD_TABS_FILTER: {"pipeline": ["openedx_pok.course_team.dashboard.AddPokTab"],
+                                       "fail_silently": True},
     }
 
 

@@ -14,6 +14,7 @@ import subprocess
 import types
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext, ngettext
@@ -172,11 +173,13 @@ def test_compiled_catalog_is_up_to_date(language, tmp_path):
 
 @pytest.mark.parametrize(("language", "expected"), [
     ("es-419", {"status": "Su credencial se está emitiendo", "model": "credencial de POK", "emitted": "Emitida",
+                "app": "Credenciales de POK",
                 "missing": "El curso course-v1:X+Y+Z no existe en Open edX.",
                 "one": "1 credencial programada para su emisión.",
                 "two": "2 credenciales programadas para su emisión.",
                 "zero": "0 credenciales programadas para su emisión."}),
     ("pt-br", {"status": "Sua credencial está sendo emitida", "model": "credencial do POK", "emitted": "Emitida",
+               "app": "Credenciais do POK",
                "missing": "O curso course-v1:X+Y+Z não existe no Open edX.",
                "one": "1 credencial agendada para emissão.",
                "two": "2 credenciais agendadas para emissão.",
@@ -190,6 +193,7 @@ def test_messages_are_translated(language, expected):
     with translation.override(language):
         assert gettext(HEADING) == expected["status"]
         assert str(PokCertificate._meta.verbose_name) == expected["model"]
+        assert str(apps.get_app_config("openedx_pok").verbose_name) == expected["app"]
         assert str(CredentialStatus.EMITTED.label) == expected["emitted"]
         missing = gettext("The course {course} does not exist in Open edX.").format(course="course-v1:X+Y+Z")
         assert missing == expected["missing"]

@@ -175,6 +175,10 @@ def test_lms_fragment_on_empty_settings(project):
     assert namespace["OPEN_EDX_FILTERS_CONFIG"] == {
         CREATION: {"pipeline": [NEW_CREATE], "fail_silently": True},
         RENDER: {"pipeline": [NEW_RENDER], "fail_silently": True},
+        "org.openedx.learning.instructor.dashboard.render.started.v1": {
+            "pipeline": ["openedx_pok.course_team.dashboard.AddPokSection"], "fail_silently": True},
+        "org.openedx.learning.instructor.dashboard.tabs.requested.v1": {
+            "pipeline": ["openedx_pok.course_team.dashboard.AddPokTab"], "fail_silently": True},
     }
 
 

@@ -8,12 +8,16 @@ the credentials (see docs/benchmarks.rst).
 """
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.db.models import Q
+from django.contrib.auth import get_user_model
+from django.db.models import Prefetch, Q
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from opaque_keys.edx.keys import CourseKey
 
+from openedx_pok.admin import credential_page
 from openedx_pok.course_setup import accounts
+from openedx_pok.issuance import staff_actions
+from openedx_pok.issuance.states import pok_state_label
 from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, CredentialEvent, PokCertificate
 
@@ -24,6 +28,13 @@ CONFIRM_PREVIEW = 20
 #: What a course key of each kind starts with, before its organization (the credential search treats a pasted
 #: beginning of one as a course prefix).
 COURSE_KEY_PREFIXES = ("course-v1:", "ccx-v1:")
+#: The largest id a database column holds (a signed 64-bit integer): SQLite cannot even compare with a larger one.
+MAX_ID = 2 ** 63 - 1
+
+
+def as_id(text):
+    """``text`` as a row id (ASCII digits, within :data:`MAX_ID`), or None: ``²`` is a digit to ``str.isdigit``."""
+    return int(text) if text.isascii() and text.isdigit() and int(text) <= MAX_ID else None
 
 
 def _mapped(request):
@@ -42,11 +53,11 @@ class _ChoiceFilter(admin.SimpleListFilter):
     when it has choices, so a course key in a shared link would otherwise show every credential.
     """
 
-    def choices_from(self, values):
+    def choices_from(self, values, label=str):
         values = list(values)
         if self.value() and self.value() not in values:
             values.append(self.value())
-        return [(value, value) for value in values]
+        return [(value, label(value)) for value in values]
 
     def has_output(self):
         return bool(self.lookup_choices)
@@ -87,7 +98,10 @@ class OrganizationFilter(_ChoiceFilter):
 
 
 class PokStateFilter(_ChoiceFilter):
-    """POK's own state (e.g. waitingForApproval); the choices come from the state's index."""
+    """
+    POK's own state (e.g. waitingForApproval), in the reader's language where known (an unknown one as POK sent it);
+    the choices come from the state's index.
+    """
 
     title = _("POK state")
     parameter_name = "pok_state"
@@ -95,7 +109,7 @@ class PokStateFilter(_ChoiceFilter):
     def lookups(self, request, model_admin):
         states = (PokCertificate.objects.exclude(pok_state="").order_by("pok_state")
                   .values_list("pok_state", flat=True).distinct()[:FILTER_CHOICES_LIMIT])
-        return self.choices_from(states)
+        return self.choices_from(states, label=pok_state_label)
 
     def queryset(self, request, queryset):
         return queryset.filter(pok_state=self.value()) if self.value() else queryset
@@ -115,20 +129,33 @@ class AccountFilter(_ChoiceFilter):
 
 
 class HistoryInline(admin.TabularInline):
-    """Every status change of the credential, oldest first, with its cause and the staff member: read-only."""
+    """
+    Every status change of the credential, oldest first, each a sentence naming its cause and the staff member:
+    read-only, in a table of its own (no form row, no raw ``__str__`` of the line).
+    """
 
     model = CredentialEvent
-    fields = ("created", "cause", "actor", "from_status", "to_status", "attempt", "pok_id", "reason")
+    fields = ("created", "what_happened", "posts_so_far", "pok_id", "reason")
     readonly_fields = fields
     ordering = ("created", "id")
     extra = 0
     can_delete = False
     verbose_name = _("history entry")
     verbose_name_plural = _("history")
+    template = "openedx_pok/admin/credential_history.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor").only(
-            *[name for name in self.fields if name != "actor"], "credential_id", "actor__username")
+            "created", "cause", "actor__username", "from_status", "to_status", "attempt", "pok_id", "reason",
+            "credential_id")
+
+    @admin.display(description=_("what happened"))
+    def what_happened(self, obj):
+        return credential_page.history_text(obj)
+
+    @admin.display(description=_("POSTs so far"))
+    def posts_so_far(self, obj):
+        return obj.attempt
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -140,14 +167,21 @@ class HistoryInline(admin.TabularInline):
         return False
 
 
-def confirmed(model_admin, request, queryset, *, title, question, with_reason=False):
+def confirmed(model_admin, request, queryset, *, staff_action, title, question, will_change, with_reason=False):
     """
     None once staff confirmed the action on the page this returns (and gave a reason where one is asked);
     otherwise that confirmation page, which posts the same action, selection and filters back.
+
+    The page says how many of the selection ``staff_action`` (``staff_actions.retry``, ...) will change
+    (``will_change``: an ``ngettext_lazy`` with ``count``) and names the newest credentials with their learners'
+    usernames, each marked with whether it will change.
     """
     reason = (request.POST.get("reason") or "").strip()
     if request.POST.get("post") == "yes" and (reason or not with_reason):
         return None
+    learners = Prefetch("user", queryset=get_user_model().objects.only("id", "username"))
+    preview = list(queryset.order_by("-id").prefetch_related(learners)[:CONFIRM_PREVIEW])
+    changes = staff_actions.count_changed_by(staff_action, queryset)
     context = {
         **model_admin.admin_site.each_context(request),
         "title": title,
@@ -158,9 +192,13 @@ def confirmed(model_admin, request, queryset, *, title, question, with_reason=Fa
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "count": queryset.count(),
-        "preview": list(queryset.order_by("-id")[:CONFIRM_PREVIEW]),
+        "changes": changes,
+        "will_change": will_change % {"count": changes},
+        "preview": [(row, staff_actions.changes(staff_action, row)) for row in preview],
         "with_reason": with_reason,
         "reason": reason,
         "reason_missing": with_reason and request.POST.get("post") == "yes" and not reason,
+        # From a credential's own page: back to it (the list's confirmation goes back to the list it came from).
+        "back_url": getattr(request, "pok_back_url", ""),
     }
     return TemplateResponse(request, "openedx_pok/admin/confirm_action.html", context)

@@ -3,20 +3,24 @@ Django admin for course mappings and credentials: where staff see issuance and r
 
 Actions go through ``api`` (never straight to tasks or POK), so the admin follows the same rules as the LMS paths.
 """
-import uuid
-
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q
-from django.utils.html import format_html
-from django.utils.text import Truncator, smart_split, unescape_string_literal
+from django.db.models import Prefetch
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
+from openedx_pok.admin import credential_page, credential_search
 from openedx_pok.admin.credential_filters import (
-    COURSE_KEY_PREFIXES,
     AccountFilter,
     CourseFilter,
     HistoryInline,
@@ -26,15 +30,12 @@ from openedx_pok.admin.credential_filters import (
 )
 from openedx_pok.issuance import csv_report, staff_actions, states
 from openedx_pok.issuance.states import CredentialStatus
-from openedx_pok.keys import parse_course_key
 from openedx_pok.models import PokCertificate
 
 # The list must stay fast on a table of hundreds of thousands of credentials in an LMS with millions of learners: no
 # statement joins the users table, every filter, search and sort is served by an index, and a page costs the same
 # few statements whatever its number or its rows.
 
-#: Learners one search term may stand for; past it a username prefix names the first ones (by username) and says so.
-LEARNER_LOOKUP_LIMIT = 200
 #: Characters of the reason shown in the list (the whole reason is in the tooltip and on the change page).
 REASON_LENGTH = 50
 
@@ -92,48 +93,43 @@ class CredentialChangeList(ChangeList):
         return ordering
 
 
-def _search_terms(search_term):
-    """The words of a search, as Django's own search splits them (quotes keep a phrase together)."""
-    for bit in smart_split(search_term):
-        if len(bit) > 1 and bit[0] in "\"'" and bit[0] == bit[-1]:
-            bit = unescape_string_literal(bit)
-        if bit.strip():
-            yield bit.strip()
-
-
-def _as_uuid(term):
-    try:
-        return uuid.UUID(term)
-    except ValueError:
-        return None
-
-
-#: Every field of a credential (all read-only: the issuance writes them) and those that say what was sent to POK.
+#: Every field of a credential (all read-only: the issuance writes them) and those that say what was sent to POK
+#: (with POK's state as POK sent it).
 CREDENTIAL_FIELDS = [field.name for field in PokCertificate._meta.fields if field.name != "id"]
 SENT_TO_POK = ("template_id", "page_id", "emission_type", "title", "emitter", "tags", "receiver", "custom_parameters",
-               "emission_date", "grade", "verify_uuid", "uuid", "pok_response")
+               "emission_date", "grade", "verify_uuid", "uuid", "pok_state", "pok_response")
+#: Fields the change page shows as sentences instead (the learner with their id, the status with POK's state in the
+#: reader's language, the POSTs with the tries), first among where the credential stands.
+IN_WORDS = {"user": "learner_line", "status": "status_line", "attempts": "attempts_line"}
+FOLDED_INTO_WORDS = ("ambiguous_attempts", "tries")
+WHERE_IT_STANDS = ["learner_line", "course_key", "status_line", "status_reason", "attempts_line", "pok_page",
+                   *[name for name in CREDENTIAL_FIELDS if name not in SENT_TO_POK and name not in IN_WORDS
+                     and name not in FOLDED_INTO_WORDS and name not in ("course_key", "status_reason")]]
 
 
 @admin.register(PokCertificate)
 class PokCertificateAdmin(admin.ModelAdmin):
-    """Every credential with its state and reason; retry and refresh without leaving the admin."""
+    """Every credential with its state and reason; its actions from the list and from its own page."""
 
     # List, filters and search are built for 100,000s of credentials (see CredentialChangeList and
     # get_search_results): measured by ``make bench``, pinned by tests/test_admin_performance.py.
-    # Status and reason first after the learner: on a laptop screen, with the navigation and the filters beside it,
-    # they stay in view; the long course key comes after them.
-    list_display = ("id", "learner", "status_column", "reason", "course_key", "attempts_column", "modified",
-                    "pok_page")
-    # Each one filters on an index (the organization: the course key's prefix); see admin_credentials.py.
+    # Six narrow columns that wrap: on a 1366 px laptop, with the navigation and the filters beside it, the list has
+    # about 700 px. The status cell carries the reason (and the POSTs when they say something), the course key breaks
+    # at its "+"; the rest is on the credential's page.
+    list_display = ("id", "learner", "status_column", "course_column", "modified_column", "pok_link")
+    # Each one filters on an index (the organization: the course key's prefix); see credential_filters.py.
     list_filter = ("status", PokStateFilter, CourseFilter, OrganizationFilter, AccountFilter,
                    ("emission_date", admin.DateFieldListFilter), "retryable", "emission_type", "possible_duplicate")
     # Only what an index serves in both directions (see CredentialChangeList.get_ordering).
-    sortable_by = ("id", "course_key", "status_column", "modified")
-    # What the search understands; get_search_results routes each term to one of them instead of LIKE '%term%'.
-    search_fields = ("=user__id", "=user__email", "^user__username", "=course_key", "=pok_credential_id", "=uuid",
-                     "=verify_uuid")
-    search_help_text = _("Search by learner id, email or username (or its beginning), course key (or its beginning), "
-                         "POK credential id, reference or certificate verify_uuid.")
+    sortable_by = ("id", "course_column", "status_column", "modified_column")
+    # What the search understands; credential_search routes each word to one of them instead of LIKE '%word%' over
+    # the credentials (the learner's name: a part of it, in the profiles).
+    search_fields = ("=user__id", "=user__email", "^user__username", "user__profile__name", "=course_key",
+                     "=pok_credential_id", "=uuid", "=verify_uuid")
+    search_help_text = _(
+        "Finds a learner by id, e-mail, username (or its beginning) or a part of their full name; a course by its key "
+        "(or its beginning) or its number (e.g. POK101); a credential by its POK id, reference or certificate "
+        "verify_uuid. Several words must all match.")
     list_select_related = False
     paginator = CredentialPaginator
     # The total next to a filtered count would count the whole table on every filtered page.
@@ -142,21 +138,22 @@ class PokCertificateAdmin(admin.ModelAdmin):
         # Facet counts ("Show counts") run a full-table aggregate per filter on every page view.
         show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("user",)
-    readonly_fields = ["pok_page", *CREDENTIAL_FIELDS]
+    readonly_fields = ["pok_page", *IN_WORDS.values(), *CREDENTIAL_FIELDS]
     # Where the credential stands first, then what was sent to POK (folded), then its history.
     fieldsets = (
-        (None, {"fields": [name for name in ["pok_page", *CREDENTIAL_FIELDS] if name not in SENT_TO_POK]}),
+        (None, {"fields": WHERE_IT_STANDS}),
         (_("What was sent to POK, and its last answer"), {"fields": SENT_TO_POK, "classes": ("collapse",)}),
     )
     inlines = (HistoryInline,)
     change_list_template = "openedx_pok/admin/credential_change_list.html"
+    change_form_template = "openedx_pok/admin/credential_change_form.html"
     actions = ("retry_issuance", "refresh_from_pok", "reissue_credentials", "mark_revoked", "export_csv",
                "export_csv_with_emails")
 
     def changelist_view(self, request, extra_context=None):
         """The list, with the credentials per status above it (whole table, at most a few seconds old)."""
         counts = staff_actions.status_counts()
-        extra_context = {**(extra_context or {}), "status_counts": [
+        extra_context = {"title": capfirst(self.opts.verbose_name_plural), **(extra_context or {}), "status_counts": [
             (status, label, counts.get(status, 0)) for status, label in CredentialStatus.choices]}
         return super().changelist_view(request, extra_context)
 
@@ -179,6 +176,81 @@ class PokCertificateAdmin(admin.ModelAdmin):
         # Credentials are created by the LMS flow (or the backfill command), never typed in by hand.
         return False
 
+    def get_actions(self, request):
+        # No "Delete selected": the row is what keeps a learner from being issued a second credential for the course
+        # (a deleted row is a new issuance at the next award or backfill). Mark revoked stops one instead.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # Deleting a learner in the user admin still takes their credentials with them (has_delete_permission).
+        raise PermissionDenied
+
+    # ---- the credential's page: read-only, with what happens next and its actions --------------------------------
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/act/<str:action>/", self.admin_site.admin_view(self.page_action_view),
+                 name="%s_%s_page_action" % info),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The page of one credential: no Save or Delete (nothing on it is edited), its actions at the top."""
+        row = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if row is not None:
+            allowed = self.has_change_permission(request, row)
+            extra_context.update({
+                "title": capfirst(self.opts.verbose_name),  # not "Change ...": nothing on it is edited
+                # The header names the credential by the number the list shows, then its learner and course.
+                "subtitle": _("Credential %(id)s: %(username)s in %(course)s") % {
+                    "id": row.pk, "username": row.user.username, "course": row.course_key},
+                "next_step": credential_page.next_step(row),
+                "page_actions": [
+                    (name, label, reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_page_action",
+                                          args=[row.pk, name]))
+                    for name, label in credential_page.page_actions(row)] if allowed else [],
+                "show_save": False, "show_save_and_continue": False, "show_delete": False,
+            })
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def page_action_view(self, request, object_id, action):
+        """
+        A list action on the one credential of this page: the same confirmation page (answered here), the same staff
+        action; then back to the credential's page.
+        """
+        if action not in {name for name, _label, _applies in credential_page.PAGE_ACTIONS}:
+            raise Http404
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        queryset = self.get_queryset(request).filter(pk=object_id)
+        if not queryset.exists():
+            raise Http404
+        page_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[object_id])
+        request.pok_back_url = page_url
+        response = getattr(self, action)(request, queryset)
+        return response if response is not None else HttpResponseRedirect(page_url)
+
+    @admin.display(description=_("learner"))
+    def learner_line(self, obj):
+        """The username with the user id (the number other LMS pages show), linked to the user's admin page."""
+        text = _("%(username)s (user id %(id)s)") % {"username": obj.user.username, "id": obj.user_id}
+        if not self.admin_site.is_registered(type(obj.user)):
+            return text
+        opts = obj.user._meta
+        return format_html('<a href="{}">{}</a>', reverse(f"admin:{opts.app_label}_{opts.model_name}_change",
+                                                          args=[obj.user_id]), text)
+
+    @admin.display(description=_("status"))
+    def status_line(self, obj):
+        return credential_page.status_text(obj)
+
+    @admin.display(description=_("POSTs and tries"))
+    def attempts_line(self, obj):
+        return credential_page.attempts_text(obj)
+
     # ---- list columns and search ------------------------------------------------------------------------------
     def get_changelist(self, request, **kwargs):
         return CredentialChangeList
@@ -189,19 +261,29 @@ class PokCertificateAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_column(self, obj):
-        """The status, with POK's own state when it says more (e.g. in progress: waitingForApproval)."""
-        if obj.pok_state and obj.pok_state != obj.status:
-            return f"{obj.get_status_display()} ({obj.pok_state})"
-        return obj.get_status_display()
+        """
+        The status (with POK's state where it says more), then the start of the reason (the whole of it on hover)
+        and the POSTs and tries when they say something: one cell, so the list stays narrow.
+        """
+        lines = [("pok-status", credential_page.status_text(obj), "")]
+        if obj.status_reason:
+            lines.append(("pok-reason", Truncator(obj.status_reason).chars(REASON_LENGTH), obj.status_reason))
+        attempts = credential_page.attempts_short(obj)
+        if attempts:
+            lines.append(("pok-attempts", attempts, credential_page.attempts_text(obj)))
+        return format_html_join(mark_safe(""), '<span class="{}" title="{}">{}</span>',
+                                ((css, title, text) for css, text, title in lines))
 
-    @admin.display(description=_("reason"))
-    def reason(self, obj):
-        """The start of the reason, the whole of it on hover: the list stays readable without scrolling sideways."""
-        if not obj.status_reason:
-            return ""
-        # A minimum width: beside an unbreakable course key the column would shrink to a word per line.
-        return format_html('<span title="{}" style="display: inline-block; min-width: 14em">{}</span>',
-                           obj.status_reason, Truncator(obj.status_reason).chars(REASON_LENGTH))
+    @admin.display(description=_("course"), ordering="course_key")
+    def course_column(self, obj):
+        """The course key, allowed to break after its ":" and "+" (it has no spaces)."""
+        parts = str(obj.course_key).replace(":", ":\n").replace("+", "+\n").split("\n")
+        return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
+
+    @admin.display(description=_("modified"), ordering="modified")
+    def modified_column(self, obj):
+        """The short date and time, which may wrap (Django keeps a date field's cell on one line)."""
+        return date_format(timezone.localtime(obj.modified), "SHORT_DATETIME_FORMAT")
 
     @admin.display(description=_("POK page"))
     def pok_page(self, obj):
@@ -210,61 +292,26 @@ class PokCertificateAdmin(admin.ModelAdmin):
             return ""
         return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', obj.view_url, _("open"))
 
-    @admin.display(description=_("POST attempts"))
-    def attempts_column(self, obj):
-        if obj.ambiguous_attempts:
-            return _("%(attempts)d (%(ambiguous)d ambiguous)") % {"attempts": obj.attempts,
-                                                                  "ambiguous": obj.ambiguous_attempts}
-        return str(obj.attempts)
+    @admin.display(description=_("POK"))
+    def pok_link(self, obj):
+        """The list's narrow column of the same link (the page's field keeps its longer label)."""
+        return self.pok_page(obj)
 
     def get_search_results(self, request, queryset, search_term):
-        """
-        Route each search term to the one indexed lookup it can be, instead of ``LIKE '%term%'`` on every column.
-
-        Digits are a learner id; a term with ``@`` an email; a course key (or the beginning of one) a course; a UUID
-        or 32 hex digits a reference, a certificate verify_uuid or a POK id; anything else a POK id or the
-        beginning of a username. Learners are looked up first, in one query on auth_user's indexes, so the
-        credential query never joins the users table. Terms are combined with AND, as in Django's own search.
-        """
-        for term in _search_terms(search_term):
-            queryset = queryset.filter(self._search_condition(request, term))
+        """Each word to the lookups it can be (``credential_search``), combined with AND; never a duplicate row."""
+        for term in credential_search.search_terms(search_term):
+            queryset = queryset.filter(credential_search.condition(self, request, term))
         return queryset, False
-
-    def _search_condition(self, request, term):
-        if term.isascii() and term.isdigit():
-            return Q(user_id=int(term))
-        users = get_user_model().objects
-        if "@" in term:
-            matches = users.filter(email__iexact=term).values_list("id", flat=True)
-            return Q(user_id__in=list(matches[:LEARNER_LOOKUP_LIMIT]))
-        course_key = parse_course_key(term)
-        if course_key is not None:
-            return Q(course_key=course_key)
-        if term.lower().startswith(COURSE_KEY_PREFIXES):
-            return Q(course_key__istartswith=term)
-        reference = _as_uuid(term)
-        if reference is not None:
-            return (Q(uuid=reference) | Q(verify_uuid=reference.hex)
-                    | Q(pok_credential_id__in=sorted({term, str(reference)})))
-        learner_ids = list(users.filter(username__istartswith=term).order_by("username")
-                           .values_list("id", flat=True)[:LEARNER_LOOKUP_LIMIT + 1])
-        if len(learner_ids) > LEARNER_LOOKUP_LIMIT:
-            learner_ids = learner_ids[:LEARNER_LOOKUP_LIMIT]
-            self.message_user(request, _(
-                "More than %(limit)d usernames start with \"%(term)s\": showing the credentials of the first "
-                "%(limit)d of them (by username). Type more of the username to see the others."
-            ) % {"limit": LEARNER_LOOKUP_LIMIT, "term": term}, messages.WARNING)
-        return Q(pok_credential_id=term) | Q(user_id__in=learner_ids)
 
     # ---- actions: each confirmed on a page of its own, each written to the credentials' history -----------------
     def _confirm_then_apply(self, request, queryset, action, done_message, skipped_message, with_reason=False,
                             **confirmation):
         """
-        The confirmation page first (``confirmed``: title, question, optionally a reason); once confirmed, run
-        ``action(row, [reason,] actor=staff)`` on every selected credential and tell staff what happened. The
-        messages are ``ngettext_lazy(..., "count")``.
+        The confirmation page first (``confirmed``: title, question, what will change, optionally a reason); once
+        confirmed, run ``action(row, [reason,] actor=staff)`` on every selected credential and tell staff what
+        happened. The messages are ``ngettext_lazy(..., "count")``.
         """
-        page = confirmed(self, request, queryset, with_reason=with_reason, **confirmation)
+        page = confirmed(self, request, queryset, staff_action=action, with_reason=with_reason, **confirmation)
         if page is not None:
             return page
         args = (request.POST["reason"].strip(),) if with_reason else ()
@@ -288,7 +335,9 @@ class PokCertificateAdmin(admin.ModelAdmin):
             "%(count)d credential was not held or failed and was left as it is.",
             "%(count)d credentials were not held or failed and were left as they are.", "count",
         ), title=_("Retry issuance"), question=_(
-            "Send the held or failed credentials among these to POK again? The others are left as they are."))
+            "Send the held or failed credentials among these to POK again? The others are left as they are."),
+            will_change=ngettext_lazy("%(count)d of them is held or failed: it will be sent again.",
+                                      "%(count)d of them are held or failed: they will be sent again.", "count"))
 
     @admin.action(description=_("Refresh in-progress credentials from POK"), permissions=["change"])
     def refresh_from_pok(self, request, queryset):
@@ -299,7 +348,9 @@ class PokCertificateAdmin(admin.ModelAdmin):
             "%(count)d credential was not in progress on POK and was left as it is.",
             "%(count)d credentials were not in progress on POK and were left as they are.", "count",
         ), title=_("Refresh from POK"), question=_(
-            "Ask POK now for the state of the credentials among these that are in progress?"))
+            "Ask POK now for the state of the credentials among these that are in progress?"),
+            will_change=ngettext_lazy("%(count)d of them is in progress on POK: it will be refreshed.",
+                                      "%(count)d of them are in progress on POK: they will be refreshed.", "count"))
 
     @admin.action(description=_("Re-issue: a new POK credential replacing the current one"), permissions=["change"])
     def reissue_credentials(self, request, queryset):
@@ -315,7 +366,9 @@ class PokCertificateAdmin(admin.ModelAdmin):
             "use retry for held or failed ones.", "count",
         ), title=_("Re-issue credentials"), question=_(
             "Issue a new POK credential for each of these that POK holds one for? The current POK credential is kept "
-            "in the record as replaced; it stays valid on POK until you revoke it there."))
+            "in the record as replaced; it stays valid on POK until you revoke it there."),
+            will_change=ngettext_lazy("%(count)d of them holds a POK credential: it will be re-issued.",
+                                      "%(count)d of them hold a POK credential: they will be re-issued.", "count"))
 
     @admin.action(description=_("Mark revoked (then revoke on POK too)"), permissions=["change"])
     def mark_revoked(self, request, queryset):
@@ -327,4 +380,6 @@ class PokCertificateAdmin(admin.ModelAdmin):
             "%(count)d credentials were already revoked.", "count",
         ), with_reason=True, title=_("Mark credentials revoked"), question=_(
             "Mark these credentials revoked? Learners are no longer sent to them. POK is not told: revoke each one "
-            "on POK as well (its reason will say so)."))
+            "on POK as well (its reason will say so)."),
+            will_change=ngettext_lazy("%(count)d of them is not revoked yet: it will be marked revoked.",
+                                      "%(count)d of them are not revoked yet: they will be marked revoked.", "count"))

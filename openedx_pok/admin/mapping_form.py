@@ -1,53 +1,68 @@
 """
-The course mapping admin's form and pages: pickers by name, validation on save, accounts, preview.
+The course mapping admin's form: pickers by name, parameter rows that follow the template, validation on save.
 
 Staff choose a POK account, a template and a page by name from the synced catalog (``catalog.py``), never by typing
-raw ids, and say where each template parameter takes its value from. Saving checks against POK's catalog (synced on
-demand) that the template exists on that account and that every parameter has a source; each error names what to
-fix. The accounts page tests each account's connection and the preview page renders the template with a chosen
-learner's real values: both call POK only on the staff member's click. Everything goes through ``api``.
+raw ids, and say where each template parameter takes its value from. The form holds a row for every parameter of
+every synced template; the page shows those of the chosen template (a small script follows the template picker at
+once; without it, the server shows the rows of the template last posted) and a fixed-text box only where "Fixed text"
+is chosen. Saving checks against POK's catalog (synced on demand) that the template exists on that account and that
+every parameter of the chosen template has a source; each error names what to fix. The pages around the form (sync,
+preview, accounts) are in ``mapping_pages``.
 """
 import hashlib
 import logging
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from openedx_pok.course_setup import accounts, catalog, parameters
-from openedx_pok.exceptions import IssuanceError, OpenedxPokError
+from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate
-from openedx_pok.pages import media
 
 log = logging.getLogger(__name__)
 
 AUTOMATIC = ""
 DEFAULT_ACCOUNT = "default"
+#: The attribute the page's script and stylesheet hide a parameter row by (``.form-row:has([data-pok-hidden])``).
+HIDDEN = "data-pok-hidden"
 
 
 def _field_suffix(parameter_id):
     return hashlib.sha256(str(parameter_id).encode()).hexdigest()[:12]
 
 
+def template_label(template):
+    """A synced template as staff read it: its name, version, and whether POK still lists it."""
+    label = template.name or template.pok_id
+    if template.version:
+        label = _("{name} (version {version})").format(name=label, version=template.version)
+    if template.missing_on_pok:
+        label = _("{name} - missing on POK").format(name=label)
+    return label
+
+
+def default_template_label():
+    """The first option of the template picker: the default template by name, or a request to choose one."""
+    default = settings.POK_DEFAULT_TEMPLATE_ID
+    if not default:
+        return _("Choose a POK template")
+    synced = next((t for account in accounts.account_names() for t in catalog.templates_of(account)
+                   if t.pok_id == default), None)
+    return _("Default template: {name}").format(name=template_label(synced) if synced else default)
+
+
 def template_choices(current=""):
     """Templates of every account, grouped by account, labelled by name (missing ones flagged)."""
-    options = [("", _("(POK_DEFAULT_TEMPLATE_ID)"))]
+    options = [("", default_template_label())]
     values = set()
     for account in accounts.account_names():
         group = []
         for template in catalog.templates_of(account):
-            label = template.name or template.pok_id
-            if template.version:
-                label = _("{name} (version {version})").format(name=label, version=template.version)
-            if template.missing_on_pok:
-                label = _("{name} - missing on POK").format(name=label)
-            group.append((template.pok_id, f"{label} [{account}]"))
+            group.append((template.pok_id, f"{template_label(template)} [{account}]"))
             values.add(template.pok_id)
         if group:
             options.append((_("Account {account}").format(account=account), group))
@@ -58,7 +73,11 @@ def template_choices(current=""):
 
 def page_choices(current=""):
     """Pages of every account, grouped by account, labelled by name."""
-    options = [("", _("(POK_DEFAULT_PAGE_ID, or POK's default page)"))]
+    default = settings.POK_DEFAULT_PAGE_ID
+    synced = next((p for account in accounts.account_names() for p in catalog.pages_of(account) if p.pok_id == default),
+                  None) if default else None
+    options = [("", _("Default page: {name}").format(name=synced.name or default if synced else default) if default
+                else _("POK's default page"))]
     values = set()
     for account in accounts.account_names():
         group = [(page.pok_id, f"{page.name or page.pok_id}{_(' - missing on POK') if page.missing_on_pok else ''}"
@@ -79,12 +98,20 @@ def account_choices(current=""):
 
 
 class MappingForm(forms.ModelForm):
-    """A course mapping with pickers; :func:`mapping_form` adds one source picker per template parameter."""
+    """
+    A course mapping with pickers; :func:`mapping_form` adds a source picker and a fixed-text box for every parameter
+    of every synced template (``parameter_map`` says which rows each template shows).
+    """
 
-    parameters = ()  # ({"id", "label"}, ...) of the template the form shows, set by mapping_form
+    parameters = ()  # ({"id", "label"}, ...) of the chosen template, set by mapping_form
+    parameter_map = {}  # the page's script: {"accounts": {account: {template id: [row suffixes]}}, "fixed": ...}
+    catalog_refreshed = False  # mapping_form synced the account already ("Refresh ..." ticked)
 
     account = forms.ChoiceField(required=False, label=gettext_lazy("POK account"))
-    template_id = forms.ChoiceField(required=False, label=gettext_lazy("POK template"))
+    template_id = forms.ChoiceField(
+        required=False, label=gettext_lazy("POK template"),
+        help_text=gettext_lazy("POK's templates as last synced. Not in the list? “Sync templates from POK” "
+                               "under the form fetches the current list and keeps what you typed."))
     page_id = forms.ChoiceField(required=False, label=gettext_lazy("POK page"))
     refresh_catalog = forms.BooleanField(
         required=False, label=gettext_lazy("Refresh templates and pages from POK before validating"))
@@ -96,13 +123,20 @@ class MappingForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
 
-        def value(name):
-            return self.data.get(name) if self.is_bound else getattr(self.instance, name, "")
+        def value(name, default=""):
+            if self.is_bound:
+                return self.data.get(name, "")
+            return self.initial.get(name, getattr(self.instance, name, default))
 
         self.fields["account"].choices = account_choices(value("account") or "")
         self.fields["template_id"].choices = template_choices(value("template_id") or "")
         self.fields["page_id"].choices = page_choices(value("page_id") or "")
         self.fields["account"].initial = self.instance.account or DEFAULT_ACCOUNT
+        if not settings.POK_DEFAULT_TEMPLATE_ID:  # without a template every learner's credential would be held
+            self.fields["template_id"].required = True
+            self.fields["template_id"].error_messages["required"] = _(
+                "Choose the POK template of this mapping: no default template is set (POK_DEFAULT_TEMPLATE_ID), so "
+                "without one every learner's credential would be held.")
         account = value("account") or DEFAULT_ACCOUNT
         info = catalog.account_info(account)
         if info is None:
@@ -113,19 +147,48 @@ class MappingForm(forms.ModelForm):
                         "uses them.").format(account=account, credits=info["available_credits"],
                                              when=info["checked_at"])
         self.fields["emission_type"].help_text = credits
+        self._show_parameter_rows(value)
+
+    def _show_parameter_rows(self, value):
+        """Label each parameter row as the chosen template does; hide the rows of other templates, and fixed-text
+        boxes where another source is chosen (the page's script does the same on every change)."""
+        chosen = {parameter["id"]: parameter.get("label") for parameter in self.parameters}
         sources = self.instance.parameter_sources or {}
-        for parameter in self.parameters:
-            suffix, spec = _field_suffix(parameter["id"]), sources.get(parameter["id"]) or {}
-            self.fields[f"source_{suffix}"].initial = spec.get("source", AUTOMATIC)
-            self.fields[f"value_{suffix}"].initial = spec.get("value", "")
+        for name, field in self.fields.items():
+            parameter_id = getattr(field, "parameter_id", None)
+            if parameter_id is None:
+                continue
+            spec, label = sources.get(parameter_id) or {}, chosen.get(parameter_id) or field.parameter_label
+            if name.startswith("source_"):
+                field.initial, field.label = spec.get("source", AUTOMATIC), label
+                hidden = parameter_id not in chosen
+            else:
+                field.initial, field.label = spec.get("value", ""), _("{label}: fixed text").format(label=label)
+                source = value(f"source_{_field_suffix(parameter_id)}", spec.get("source", AUTOMATIC))
+                hidden = parameter_id not in chosen or source != parameters.FIXED
+            if hidden:
+                field.widget.attrs[HIDDEN] = ""
+
+    def clean_course_key(self):
+        """A course key, or a message that shows what one looks like (a typo used to answer HTTP 500)."""
+        text = str(self.cleaned_data.get("course_key") or "").strip()
+        if not text:
+            return text
+        key = parse_course_key(text)
+        if key is None:
+            raise ValidationError(_("'{value}' is not a course key. A course key looks like course-v1:Org+Number+Run, "
+                                    "e.g. course-v1:DemoX+DATA303+2026: copy it from the course's address in the LMS "
+                                    "or Studio.").format(value=text), code="invalid")
+        return str(key)
 
     def chosen_sources(self):
         chosen = {}
         for parameter in self.parameters:
             suffix = _field_suffix(parameter["id"])
             source = self.cleaned_data.get(f"source_{suffix}") or AUTOMATIC
-            if source == "fixed":
-                chosen[parameter["id"]] = {"source": "fixed", "value": self.cleaned_data.get(f"value_{suffix}", "")}
+            if source == parameters.FIXED:
+                chosen[parameter["id"]] = {"source": parameters.FIXED,
+                                           "value": self.cleaned_data.get(f"value_{suffix}", "")}
             elif source:
                 chosen[parameter["id"]] = {"source": source}
         return chosen
@@ -135,8 +198,12 @@ class MappingForm(forms.ModelForm):
         account = cleaned.get("account") or DEFAULT_ACCOUNT
         cleaned["account"] = account
         sources = self.chosen_sources()
+        if "template_id" in self.errors:  # no template and no default: nothing to check it against
+            self.instance.parameter_sources = sources
+            return cleaned
+        refresh = cleaned.get("refresh_catalog", False) and not self.catalog_refreshed
         for field_name, message in catalog.validate_mapping(account, cleaned.get("template_id"), cleaned.get("page_id"),
-                                                        sources, refresh=cleaned.get("refresh_catalog", False)):
+                                                        sources, refresh=refresh):
             target = None
             if field_name.startswith("parameter:"):
                 candidate = f"source_{_field_suffix(field_name.split(':', 1)[1])}"
@@ -148,107 +215,54 @@ class MappingForm(forms.ModelForm):
         return cleaned
 
 
-def _declared_parameters(account, template_id):
-    for template in catalog.templates_of(account or DEFAULT_ACCOUNT):
-        if template.pok_id == template_id:
-            return tuple(template.parameters)
-    return ()
+def _synced_parameters():
+    """
+    ({parameter id: label}, {account: {template id: (parameter, ...)}}) of every synced template of every account;
+    the default template (POK_DEFAULT_TEMPLATE_ID) is also filed under "".
+    """
+    labels, by_account = {}, {}
+    default = settings.POK_DEFAULT_TEMPLATE_ID
+    for account in accounts.account_names():
+        templates = by_account.setdefault(account, {})
+        for template in catalog.templates_of(account):
+            declared = tuple(p for p in template.parameters if isinstance(p, dict) and p.get("id"))
+            templates[template.pok_id] = declared
+            if template.pok_id == default:
+                templates[""] = declared
+            for parameter in declared:
+                labels.setdefault(parameter["id"], parameter.get("label") or parameter["id"])
+    return labels, by_account
 
 
 def mapping_form(request, obj):
-    """The form class for this request: the pickers plus a source picker per parameter of the chosen template."""
+    """
+    The form class for this request: the pickers plus, for every parameter of every synced template, a source picker
+    and a fixed-text box (the rows of the chosen template are shown; validation reads those only).
+    """
     if request.method == "POST":
         account, template_id = request.POST.get("account"), request.POST.get("template_id")
     else:
         account, template_id = getattr(obj, "account", ""), getattr(obj, "template_id", "")
-    declared = _declared_parameters(account, template_id)
-    attrs = {"parameters": declared}
-    for parameter in declared:  # declared fields, so the admin's fieldsets show them
-        suffix = _field_suffix(parameter["id"])
-        attrs[f"source_{suffix}"] = forms.ChoiceField(
-            required=False, choices=[(AUTOMATIC, _("Automatic (by id, then label)")), *parameters.choices()],
-            label=_("Source of parameter '{id}' ({label})").format(id=parameter["id"], label=parameter["label"]))
-        attrs[f"value_{suffix}"] = forms.CharField(
-            required=False, max_length=255, label=_("Fixed text of parameter '{id}'").format(id=parameter["id"]))
+    account = account or DEFAULT_ACCOUNT
+    refreshed = request.method == "POST" and bool(request.POST.get("refresh_catalog"))
+    if refreshed:  # before the rows are built, so they show the templates the sync brings (a template or not)
+        report = catalog.sync_account(account)
+        for line in report.messages:
+            messages.add_message(request, messages.ERROR if report.error else messages.INFO, line)
+    labels, by_account = _synced_parameters()
+    rows = {name: {template: [_field_suffix(p["id"]) for p in declared] for template, declared in templates.items()}
+            for name, templates in by_account.items()}
+    attrs = {"parameters": by_account.get(account, {}).get(template_id or "") or (), "catalog_refreshed": refreshed,
+             "parameter_map": {"fixed": parameters.FIXED, "accounts": rows}}
+    choices = [(AUTOMATIC, _("Automatic (found by the parameter's name)")), *parameters.choices()]
+    for parameter_id, label in labels.items():  # declared fields, so the admin's fieldsets show them
+        suffix = _field_suffix(parameter_id)
+        source = forms.ChoiceField(required=False, choices=choices, label=label)
+        value = forms.CharField(required=False, max_length=255, label=label)
+        for field in (source, value):
+            field.parameter_id, field.parameter_label = parameter_id, label
+        attrs[f"source_{suffix}"], attrs[f"value_{suffix}"] = source, value
     return type("MappingForm", (MappingForm,), attrs)
 
 
-class CourseSetupAdminMixin:
-    """What the course mapping admin adds for course setup: the form, the catalog sync, accounts and preview."""
-
-    change_form_template = "openedx_pok/admin/mapping_change_form.html"
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = mapping_form(request, obj)
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_urls(self):
-        own = [
-            path("accounts/", self.admin_site.admin_view(self.accounts_view), name="openedx_pok_accounts"),
-            path("<int:mapping_id>/preview/", self.admin_site.admin_view(self.preview_view),
-                 name="openedx_pok_mapping_preview"),
-        ]
-        return own + super().get_urls()
-
-    def sync_pok_catalog(self, request, queryset):
-        """Sync the templates and pages of the selected mappings' accounts (every account when none is usable)."""
-        names = sorted({mapping.account or DEFAULT_ACCOUNT for mapping in queryset}) or [None]
-        for name in names:
-            for report in catalog.sync(name):
-                for line in report.messages:
-                    self.message_user(request, line, messages.ERROR if report.error else messages.SUCCESS)
-
-    sync_pok_catalog.short_description = gettext_lazy("Sync POK templates and pages of these mappings' accounts")
-    sync_pok_catalog.allowed_permissions = ("change",)
-
-    def accounts_view(self, request):
-        """Every account (name, URL; never the key) and, on a click, its live connection test."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        report = None
-        if request.method == "POST":
-            if not self.has_change_permission(request):
-                raise PermissionDenied
-            name = request.POST.get("account", "")
-            if name not in accounts.account_names():
-                messages.error(request, _("Unknown POK account."))
-            elif request.POST.get("do") == "sync":
-                for line in catalog.sync(name)[0].messages:
-                    messages.info(request, line)
-            else:
-                report = catalog.test_connection(name)
-        rows = [{"name": name, "info": catalog.account_info(name)} for name in accounts.account_names()]
-        context = {**self.admin_site.each_context(request), "title": _("POK accounts"), "accounts": rows,
-                   "report": report, "opts": self.model._meta}
-        return TemplateResponse(request, "openedx_pok/admin/accounts.html", context)
-
-    def preview_view(self, request, mapping_id):
-        """POK's preview of the mapping's template with a chosen learner's real values (POK is called on submit)."""
-        if not (request.user.is_active and request.user.is_staff and self.has_change_permission(request)):
-            raise PermissionDenied
-        mapping = get_object_or_404(CertificateTemplate, pk=mapping_id)
-        image_url, error, wanted = "", "", request.POST.get("learner", "").strip()
-        if request.method == "POST":
-            users = get_user_model().objects
-            learner = users.filter(username=wanted).first() or (
-                users.filter(pk=int(wanted)).first() if wanted.isdigit() else None)
-            if learner is None:
-                error = _("No learner with that username or id.")
-            else:
-                try:
-                    image_url = catalog.preview_for_learner(mapping, learner)
-                except IssuanceError as exc:
-                    error = exc.reason
-                except OpenedxPokError as exc:
-                    error = _("POK could not render the preview: {error}").format(
-                        error=getattr(exc, "message", str(exc)))
-            if image_url and not media.image_url_allowed(image_url):
-                image_url, error = "", _("POK answered with a preview on a host that is not allowed.")
-        context = {**self.admin_site.each_context(request), "title": _("Preview of {mapping}").format(mapping=mapping),
-                   "mapping": mapping, "image_url": image_url, "error": error, "learner": wanted,
-                   "opts": self.model._meta,
-                   "change_url": reverse("admin:openedx_pok_certificatetemplate_change", args=[mapping.pk])}
-        return TemplateResponse(request, "openedx_pok/admin/preview.html", context)
-
-
-__all__ = ["CourseSetupAdminMixin", "MappingForm", "mapping_form"]
+__all__ = ["MappingForm", "mapping_form"]

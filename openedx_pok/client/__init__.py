@@ -23,11 +23,11 @@ from openedx_pok.client.http import (
     PokApiClient,
     fetch_image,
 )
-from openedx_pok.client.urls import build_url, host_allowed, is_web_url, quote_segment
+from openedx_pok.client.urls import build_url, host_allowed, is_usable_id, is_web_url, quote_segment
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_LIST_LIMIT", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "IMAGE_MAX_BYTES",
     "POOL_MAXSIZE", "REDACTED", "USER_AGENT", "Credential", "Organization", "Page", "PageList", "PokApiClient",
-    "Template", "TemplateList", "TemplateParameter", "build_url", "fetch_image", "host_allowed", "is_web_url",
-    "parse_error_message", "parse_retry_after", "quote_segment",
+    "Template", "TemplateList", "TemplateParameter", "build_url", "fetch_image", "host_allowed", "is_usable_id",
+    "is_web_url", "parse_error_message", "parse_retry_after", "quote_segment",
 ]

@@ -1,18 +1,21 @@
 """
 What went wrong in a POK call, as the typed exceptions of :mod:`openedx_pok.exceptions`, decided here once: may a
 retry help (``retryable``), may a POST have created something without a usable answer (``ambiguous``), did POK answer
-(``answered``). POK documents no error format (``docs/pok-api.rst``, "Unknowns"), so the shapes seen in the wild are
+(``answered``), did POK surely not process it (``unprocessed``: nothing reached POK's application, so it is never
+ambiguous). POK documents no error format (``docs/pok-api.rst``, "Unknowns"), so the shapes seen in the wild are
 read. What came from outside is scrubbed of the API key *before* it is cut short, so no cut leaves a part of it.
 """
 import html
 import json
 import math
 import re
+import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from openedx_pok.exceptions import (
     MAX_MESSAGE_LENGTH,
@@ -116,7 +119,9 @@ def _from_json(body, depth=0):
 def error_for_status(status, headers, body, *, endpoint, is_post, scrub):
     """
     The exception for a non-2xx answer, with POK's explanation; None for a 2xx. Every such answer is ``answered``
-    (POK or a proxy saw the request); only a 5xx to a POST is ambiguous, POK may have created the credential first.
+    (POK or a proxy saw the request); only a 500, 502 or 504 to a POST is ambiguous, POK may have created the
+    credential first. A 429 or a 503 says POK did not take the request (``unprocessed``): it is retried, never counted
+    as a possible duplicate, and its Retry-After is kept.
     """
     if 200 <= status < 300:
         return None
@@ -131,6 +136,9 @@ def error_for_status(status, headers, body, *, endpoint, is_post, scrub):
                                              retry_after=parse_retry_after(headers.get("Retry-After")))
     if 400 <= status < 500:
         return PokValidationError(detail or "POK rejected the request.", **context)
+    if status == 503:  # unavailable (a deploy, an overload): the request was refused, not processed
+        return PokServerError(_join("POK is unavailable", detail), unprocessed=True, **context,
+                              retry_after=parse_retry_after(headers.get("Retry-After")))
     if status >= 500:
         return PokServerError(_join("POK server error", detail), ambiguous=is_post, **context)
     if 300 <= status < 400:
@@ -156,16 +164,40 @@ def network_error(exc, *, endpoint, is_post, host, connect_timeout, read_timeout
     if isinstance(exc, _NOT_SENDABLE):  # raised before anything is sent: a retry cannot help
         return PokConfigurationError(scrub(f"Cannot build the request to POK: {failure_reason(exc)}"))
     chain = exception_chain(exc)
+    # Nothing was sent in these three: never ambiguous. NewConnectionError first: urllib3 makes it a subclass of
+    # ConnectTimeoutError, and a refused connection is not a timeout.
+    if any(isinstance(cause, NewConnectionError) for cause in chain):  # refused, unknown host, no route
+        return PokNetworkError(scrub(f"Could not connect to POK at {host}: {failure_reason(exc)}."), endpoint=endpoint,
+                               unprocessed=True)
     if any(isinstance(cause, requests.ConnectTimeout | ConnectTimeoutError) for cause in chain):
-        return PokNetworkError(f"Could not connect to POK at {host} within {connect_timeout:g} s.", endpoint=endpoint)
-    if any(isinstance(cause, NewConnectionError) for cause in chain):  # refused, unknown host: nothing was sent
-        return PokNetworkError(scrub(f"Could not connect to POK at {host}: {failure_reason(exc)}."), endpoint=endpoint)
+        return PokNetworkError(f"Could not connect to POK at {host} within {connect_timeout:g} s.", endpoint=endpoint,
+                               unprocessed=True)
+    if _tls_handshake_failed(chain):
+        return PokNetworkError(scrub(f"The secure connection to POK at {host} failed before anything was sent: "
+                                     f"{failure_reason(exc)}."), endpoint=endpoint, unprocessed=True)
     # Connected, so the request may have gone out: a POST may have reached POK.
     if any(isinstance(cause, requests.ReadTimeout | ReadTimeoutError) for cause in chain):
         message = f"POK at {host} did not answer within {read_timeout:g} s."
     else:
         message = f"The connection to POK at {host} failed before a complete answer: {failure_reason(exc)}."
     return PokNetworkError(scrub(message), ambiguous=is_post, endpoint=endpoint)
+
+
+def _tls_handshake_failed(chain):
+    """
+    A TLS failure while the connection was being set up (a certificate, a protocol mismatch): the request was never
+    sent. Told apart from a TLS failure while reading an answer (ambiguous) by where the ``ssl`` error was raised.
+    """
+    for cause in chain:
+        if isinstance(cause, ssl.SSLCertVerificationError | CertificateError):
+            return True
+        if isinstance(cause, ssl.SSLError):
+            frame = cause.__traceback__
+            while frame is not None:
+                if frame.tb_frame.f_code.co_name == "do_handshake":
+                    return True
+                frame = frame.tb_next
+    return False
 
 
 def _join(prefix, detail):

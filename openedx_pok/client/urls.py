@@ -28,13 +28,19 @@ _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\Z")
 _NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)\Z")
 
 
+def is_usable_id(segment):
+    """
+    Whether an id can be a path segment: ``.`` and ``..`` cannot (requests unquotes ``%2E``, urllib3 then removes
+    dot segments), nor "" (it would address the collection). Callers skip such ids before calling POK with them.
+    """
+    return str(segment) not in ("", ".", "..")
+
+
 def quote_segment(segment):
-    """
-    One path segment (an id) quoted so it cannot change the path (``a/b``: ``a%2Fb``). ``.`` and ``..`` are refused
-    (requests unquotes ``%2E``, urllib3 then removes dot segments), and "" (it would address the collection).
-    """
+    """One path segment (an id) quoted so it cannot change the path (``a/b``: ``a%2Fb``); ValueError for an id
+    :func:`is_usable_id` refuses."""
     text = str(segment)
-    if text in ("", ".", ".."):
+    if not is_usable_id(text):
         raise ValueError(f"Invalid POK id {text!r}")
     return quote(text, safe="")
 

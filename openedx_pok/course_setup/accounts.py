@@ -9,6 +9,7 @@ account *name* only: keys live in settings and nowhere else (no table, no admin 
 A malformed entry is refused here with a message that names the account and the setting, never the key, so that the
 issuance path holds a credential with that reason and the doctor (``checks.py``) reports the same text.
 """
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -22,6 +23,11 @@ DEFAULT_ACCOUNT = "default"
 MAX_ACCOUNT_NAME_LENGTH = 64
 _URL_KEYS = ("url", "api_url")
 _KEY_KEYS = ("key", "api_key")
+# What an API key is made of once its outer whitespace is stripped: printable ASCII. A space, a line break or a
+# control character inside (a bad copy and paste) makes every request fail, so it is refused here, where it is named.
+_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+# Whitespace or control characters inside a URL: urlsplit drops some of them, requests refuses the URL.
+_URL_BAD_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,31 @@ def _checked_url(name, url):
     if not text:
         raise PokConfigurationError(_("POK account '{name}' has no API URL: set \"url\" in its POK_ACCOUNTS entry "
                                       "(or POK_API_URL for the default account).").format(name=name))
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises for a port that is not a number from 0 to 65535 ("https://api.pok.tech:443x")
+    except ValueError:
+        parts, port = None, None
+    if parts is None or port == 0 or _URL_BAD_CHARACTERS.search(text):
+        raise PokConfigurationError(_("The API URL of POK account '{name}' is not a valid URL (check its port, a "
+                                      "number from 1 to 65535, and that it has no spaces), e.g. "
+                                      "https://api.pok.tech.").format(name=name))
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise PokConfigurationError(_("The API URL of POK account '{name}' must be an absolute https:// URL "
                                       "without query or fragment, e.g. https://api.pok.tech.").format(name=name))
     return text
+
+
+def _checked_key(name, key, setting):
+    """The key without its outer whitespace; PokConfigurationError (naming the account, never the key) otherwise."""
+    if not isinstance(key, str) or not key.strip():
+        return None
+    key = key.strip()
+    if not _KEY_CHARACTERS.fullmatch(key):
+        raise PokConfigurationError(_("The API key of POK account '{name}' contains spaces, line breaks or other "
+                                      "characters an API key cannot have: copy it again from POK into "
+                                      "{setting}.").format(name=name, setting=setting))
+    return key
 
 
 def account_names():
@@ -96,20 +122,27 @@ def get_account(name=None):
     if not isinstance(entry, dict):
         raise PokConfigurationError(_("The POK_ACCOUNTS entry of account '{name}' must be a dictionary with \"url\" "
                                       "and \"key\".").format(name=name))
-    key = _first(entry, _KEY_KEYS)
-    if not isinstance(key, str) or not key.strip():
+    key = _checked_key(name, _first(entry, _KEY_KEYS), _("its POK_ACCOUNTS entry"))
+    if key is None:
         raise PokConfigurationError(_("POK account '{name}' has no API key: set \"key\" in its POK_ACCOUNTS "
                                       "entry.").format(name=name))
-    return Account(name=name, api_url=_checked_url(name, _first(entry, _URL_KEYS)), api_key=key.strip())
+    return Account(name=name, api_url=_checked_url(name, _first(entry, _URL_KEYS)), api_key=key)
 
 
 def _default_account():
-    key = settings.POK_API_KEY
-    if not isinstance(key, str) or not key.strip():
+    key = _checked_key(DEFAULT_ACCOUNT, settings.POK_API_KEY, "POK_API_KEY")
+    if key is None:
         raise PokConfigurationError(_("The default POK account has no API key: set POK_API_KEY (or \"key\" of the "
                                       "'default' entry of POK_ACCOUNTS)."))
-    return Account(name=DEFAULT_ACCOUNT, api_url=_checked_url(DEFAULT_ACCOUNT, settings.POK_API_URL),
-                   api_key=key.strip())
+    return Account(name=DEFAULT_ACCOUNT, api_url=_checked_url(DEFAULT_ACCOUNT, settings.POK_API_URL), api_key=key)
+
+
+def is_set(name):
+    """Whether the settings configure account ``name``: its POK_ACCOUNTS entry (POK_API_KEY for the default)."""
+    raw = _raw_accounts()
+    if isinstance(raw, dict) and name in raw:
+        return True
+    return name == DEFAULT_ACCOUNT and bool(str(settings.POK_API_KEY or "").strip())
 
 
 def problems():

@@ -91,12 +91,24 @@ def template(template_id, account=None):
 
 
 def forget_template(template_id, account=None):
-    """Drop a cached template definition (the catalog sync saw it change on POK)."""
+    """
+    Drop a cached template definition, so the next issuance reads it from POK: after a catalog sync of it, a staff
+    retry, a change of a mapping that uses it, or POK refusing a credential made with it.
+    """
+    if not template_id:
+        return
     try:
         client = get_client(account)
     except PokConfigurationError:
         return
     caching.forget(_template_key(client, template_id, _account_scope(account)))
+
+
+def forget_course_template(course_key):
+    """Drop the cached definition of the template ``course_key`` issues with (see :func:`forget_template`)."""
+    mapping = mapping_for(course_key)
+    if mapping is not None:
+        forget_template(mapping.template_id or settings.POK_DEFAULT_TEMPLATE_ID, mapping.account)
 
 
 def _template_key(client, template_id, scope):
@@ -166,9 +178,14 @@ def _load_mappings():
     return {"courses": courses, "organizations": organizations}
 
 
-def forget_mappings(**kwargs):
-    """Drop the cached mappings: on a mapping's post_save and post_delete, and after any bulk change (its caller)."""
+def forget_mappings(instance=None, **kwargs):
+    """
+    Drop the cached mappings: on a mapping's post_save and post_delete, and after any bulk change (its caller). A
+    saved or deleted mapping also drops its template's cached definition (the course team may have just fixed it).
+    """
     caching.forget(MAPPINGS_CACHE_KEY)
+    if instance is not None:
+        forget_template(instance.template_id or settings.POK_DEFAULT_TEMPLATE_ID, instance.account)
 
 
 post_save.connect(forget_mappings, sender=CertificateTemplate, dispatch_uid="openedx_pok.forget_mappings.save")
@@ -183,6 +200,24 @@ def course_info(course_key):
     """The course's :class:`~openedx_pok.compat.CourseInfo` (None when it does not exist), kept for a minute."""
     # A course that does not exist yet is not kept: it is asked for again.
     return caching.tiered(_course_cache_key(course_key), lambda: compat.get_course(course_key), COURSE_INFO_SECONDS)
+
+
+def scope_warning(course_key, organization):
+    """
+    Why a mapping's course (or, for an organization's default, its organization) is not in Open edX yet, for staff,
+    or "". A warning, not an error: a mapping may be made before its course is created.
+    """
+    if course_key:
+        if compat.get_course(course_key) is None:
+            return _("The course {course} does not exist in Open edX yet (is the key spelled right?): the mapping "
+                     "was saved and applies once the course is created.").format(course=course_key)
+        return ""
+    if organization and not compat.get_course_keys_for_org(organization) and \
+            compat.get_organization_name(organization) is None:
+        return _("The organization {org} is not known to Open edX yet and has no courses (is its short name "
+                 "spelled right?): the mapping was saved and applies to its courses once they exist.").format(
+            org=organization)
+    return ""
 
 
 def forget_course(course_key):

@@ -297,14 +297,30 @@ def emitter_name(course):
     return clean_text(course.org_name) or clean_text(course.org)
 
 
+class LearnerFix:
+    """What a learner must fix in their account before a credential can be made for them (a held credential)."""
+
+    NAME = "name"    # no usable full name in the profile
+    EMAIL = "email"  # no valid e-mail address
+
+
+def learner_fix(profile_name, email):
+    """The :class:`LearnerFix` the learner's data needs first, or "" when it can make a credential."""
+    if split_name(profile_name) is None:
+        return LearnerFix.NAME
+    if not _EMAIL.match((email or "").strip()):
+        return LearnerFix.EMAIL
+    return ""
+
+
 def build_receiver(context):
     """The receiver block; PayloadError when the learner has no usable name or email."""
-    names = split_name(context.profile_name)
-    if names is None:
+    fix = learner_fix(context.profile_name, context.email)
+    if fix == LearnerFix.NAME:
         raise PayloadError(_("The learner has no usable full name in their profile; ask them to set it."))
-    email = (context.email or "").strip()
-    if not _EMAIL.match(email):
+    if fix == LearnerFix.EMAIL:
         raise PayloadError(_("The learner has no valid email address."))
+    names, email = split_name(context.profile_name), context.email.strip()
     receiver = {"firstName": names[0], "lastName": names[1], "email": email}
     tag = language_tag(context.language)
     if tag:

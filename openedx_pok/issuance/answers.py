@@ -145,6 +145,8 @@ def _store(row, credential, expected_status):
     during the POST) the POK id is stored all the same, so a credential that exists on POK is never forgotten, and a
     revoked row's reason says which credential to revoke on POK.
     """
+    if row.pok_credential_id and str(credential.id) != row.pok_credential_id:
+        return _refuse_other_credential(row, credential, expected_status)
     status, reason, fields = _outcome(row, credential)
     try:
         with guarded():
@@ -167,6 +169,20 @@ def _store(row, credential, expected_status):
     if status == CredentialStatus.EMITTED and settings.POK_CERTIFICATE_PAGE == "embed":
         media.cache_image_location(row.id)
     return status
+
+
+def _refuse_other_credential(row, credential, expected_status):
+    """
+    POK answered a refresh of this row's credential with another credential: the row keeps its own POK id (storing
+    the other would point the learner at someone else's credential, or lose track of theirs) and says so.
+    """
+    log.warning("POK: the refresh of credential %s (POK id %s) was answered with POK id %s; not stored",
+                row.id, row.pok_credential_id, credential.id)
+    reason = _("POK answered the refresh of credential {id} with another credential ({other}); the answer was not "
+               "stored. Check this credential on POK.").format(id=row.pok_credential_id,
+                                                              other=str(credential.id)[:MAX_POK_ID_LENGTH])
+    transition(row.id, expected_status, status_reason=reason, last_synced_at=timezone.now())
+    return current_status(row.id)
 
 
 def _note_revoke_on_pok(row_id, pok_id):

@@ -23,6 +23,9 @@ _FIELDS = ("id", "user_id", "course_key", "status", "pok_state", "pok_credential
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection): reasons and POK's states are text
 # from outside, so such cells get a leading apostrophe, which spreadsheets show as text.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Excel reads a CSV file as the system's legacy code page unless it starts with a UTF-8 byte order mark: accented
+# names then show as "JosÃ©". Other spreadsheets and utf-8-sig readers accept the mark.
+EXCEL_BOM = "\ufeff"
 
 
 def header(include_emails=False):
@@ -71,23 +74,23 @@ class _Line:
         return value
 
 
-def credentials_csv(queryset=None, course_keys=(), include_emails=False, chunk_size=CHUNK_SIZE):
+def credentials_csv(queryset=None, course_keys=(), include_emails=False, chunk_size=CHUNK_SIZE, excel=False):
     """
     The CSV lines (header first) of the credentials in ``queryset``, or else of the courses ``course_keys``.
 
     An iterator: no credential is read before the first line after the header is asked for, and each page when
     the lines before it have been consumed. The header is translated at once, in the caller's language (a streamed
     response is consumed after the request's language is gone). ``include_emails`` adds the learners' emails, an
-    explicit choice of the caller.
+    explicit choice of the caller; ``excel`` starts the first line with :data:`EXCEL_BOM`.
     """
     if queryset is None:
         queryset = PokCertificate.objects.filter(course_key__in=list(course_keys))
-    return _lines(queryset, header(include_emails), include_emails, chunk_size)
+    return _lines(queryset, header(include_emails), include_emails, chunk_size, EXCEL_BOM if excel else "")
 
 
-def _lines(queryset, titles, include_emails, chunk_size):
+def _lines(queryset, titles, include_emails, chunk_size, prefix):
     writer = csv.writer(_Line())
-    yield writer.writerow(titles)
+    yield prefix + writer.writerow(titles)
     users = get_user_model().objects
     for chunk in _chunks(queryset, chunk_size):
         found = users.filter(id__in={values["user_id"] for values in chunk}).values_list("id", "username", "email")
@@ -98,8 +101,12 @@ def _lines(queryset, titles, include_emails, chunk_size):
 
 
 def csv_response(queryset, include_emails=False):
-    """A streaming download of :func:`credentials_csv` (the admin export)."""
-    response = StreamingHttpResponse(credentials_csv(queryset, include_emails=include_emails),
+    """
+    A streaming download of :func:`credentials_csv` (the admin export).
+
+    A download is opened by a person, most often in a spreadsheet, so it carries the BOM Excel needs to read UTF-8.
+    """
+    response = StreamingHttpResponse(credentials_csv(queryset, include_emails=include_emails, excel=True),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="pok-credentials-{timezone.now():%Y%m%d-%H%M%S}.csv"'
     return response

@@ -35,9 +35,10 @@ from openedx_pok.exceptions import (
     PokConfigurationError,
     PokNotFoundError,
     PokResponseError,
+    PokValidationError,
     RetryLater,
 )
-from openedx_pok.issuance import answers
+from openedx_pok.issuance import answers, outage, retirement
 from openedx_pok.issuance.states import (
     CredentialStatus,
     current_status,
@@ -109,6 +110,9 @@ def _prepare(row, wait):
     generated, CertificatesNotReleased while the course does not show certificates yet, and PokApiError from the
     template lookup.
     """
+    if retirement.is_retired(row.receiver):
+        # Whatever made it pending again (a new award, a staff action): the learner's data never goes out again.
+        raise IssuanceError(retirement.retired_reason())
     certificate = compat.get_certificate(row.user, row.course_key)
     if certificate is not None and certificate.verify_uuid and certificate.verify_uuid != row.verify_uuid:
         # Recorded as soon as it is known, so the credential can be addressed by it even while held or pending:
@@ -158,18 +162,26 @@ def _prepare(row, wait):
 
 def _not_yet(row, wait, tries):
     """
-    RetryLater when this credential, or its whole POK account, must not be sent yet (backoff, Retry-After).
+    RetryLater when this credential, or its whole POK account, must not be sent yet (backoff, Retry-After, a pause).
 
     The task a backoff scheduled carries the row's try count: it is the one allowed to go at the end of that
     backoff (a countdown may fire a little early), while any other task for the row (reconcile, a duplicate event)
-    waits. The account's Retry-After holds for every task.
+    waits. The account's Retry-After and its pause during an outage (``outage.py``) hold for every task; a credential
+    that waits for a pause says so, spends no try, and is not due for the reconcile run before its task.
     """
-    remaining = configuration.account_wait_seconds(configuration.account_for(row.course_key))
+    account = configuration.account_for(row.course_key)
+    remaining, pause = outage.wait(account)
     own_follow_up = bool(tries) and tries == row.tries
     if row.not_before and not own_follow_up:
         remaining = max(remaining, (row.not_before - timezone.now()).total_seconds())
-    if remaining > 0:
-        raise RetryLater(remaining, wait=wait, tries=row.tries, waiting=True)
+    if pause is not None:
+        # Spread over as long again, so that the account's credentials do not all reach POK at the same moment.
+        remaining = max(remaining, 0) + random.uniform(0, max(remaining, outage.PROBE_DELAY_BASE))
+        transition(row.id, CredentialStatus.PENDING, record=False,
+                   status_reason=outage.credential_reason(account, pause),
+                   not_before=timezone.now() + timedelta(seconds=remaining))
+    if remaining > 0 or pause is not None:
+        raise RetryLater(max(remaining, 0), wait=wait, tries=row.tries, waiting=True)
 
 
 def issue(row_id, wait=0, tries=0):
@@ -210,6 +222,7 @@ def issue(row_id, wait=0, tries=0):
         return fail(row, _("POK rejected the API key: {error}").format(error=exc.message), retryable=False,
                     **row.known_fields)
     except PokApiError as exc:
+        outage.note(configuration.account_for(row.course_key), exc)
         if exc.retryable:
             return _retry_later(row, exc, **row.known_fields)
         return fail(row, _("POK refused the template lookup: {error}").format(error=exc.message), retryable=False,
@@ -222,7 +235,9 @@ def issue(row_id, wait=0, tries=0):
         credential = configuration.get_client(prepared.setup.account).issue_credential(
             prepared.payload, idempotency_key=row.idempotency_key)
     except PokApiError as exc:
+        outage.note(prepared.setup.account, exc)
         return _after_post_failure(row, exc)
+    outage.note(prepared.setup.account)
     answers.remember(row, credential)
     return answers.store(row, credential, CredentialStatus.REQUESTING)
 
@@ -268,6 +283,10 @@ def _after_post_failure(row, exc):
                        "learner's credential before retrying.").format(error=exc.message)
         else:
             reason = _("POK refused the credential: {error}").format(error=exc.message)
+        if isinstance(exc, PokValidationError):
+            # Most often a template changed at POK (a new required parameter): once staff fix it and retry, the next
+            # issuance reads the definition afresh instead of the cached one that led to this refusal.
+            configuration.forget_course_template(row.course_key)
         return fail(row, reason, retryable=False, expected=CredentialStatus.REQUESTING, **raw)
     if exc.ambiguous:
         if not settings.POK_RETRY_AMBIGUOUS or row.ambiguous_attempts >= 1:
@@ -289,6 +308,8 @@ def refresh(row_id):
     row = PokCertificate.objects.filter(id=row_id).one()
     if row is None or row.status != CredentialStatus.IN_PROGRESS or not row.pok_credential_id:
         return row.status if row else None
+    if outage.wait(row.account)[1] is not None:
+        return row.status  # POK is unavailable: polled again once the account's pause is over
     try:
         credential = configuration.get_client(row.account).get_credential(row.pok_credential_id)
     except PokNotFoundError:

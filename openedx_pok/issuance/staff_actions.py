@@ -6,15 +6,18 @@ Each action is one compare-and-set through the state machine, so an action on a 
 (e.g. a retry of a row a worker is sending) does nothing. Each writes its line in the credential's history with the
 staff member (``history.recorded_as``), is logged with ids only, and schedules its task after the admin's
 transaction commits. POK has no known revocation endpoint: marking revoked tells staff to revoke on POK as well.
+A retired learner's credential is never sent again: retry and re-issue leave it as it is.
 """
 import logging
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
-from openedx_pok import caching, tasks
-from openedx_pok.issuance import events, history
+from openedx_pok import caching, compat, tasks
+from openedx_pok.course_setup import configuration
+from openedx_pok.course_setup.payload import learner_fix
+from openedx_pok.issuance import events, history, retirement
 from openedx_pok.issuance.history import Cause
 from openedx_pok.issuance.states import RETRIABLE_BY_STAFF, CredentialStatus, new_issuance_fields, transition
 from openedx_pok.models import PokCertificate
@@ -34,9 +37,62 @@ def _actor_id(actor):
     return getattr(actor, "pk", None)
 
 
+# Which credentials each action changes: per row (checked before its compare-and-set), and as a filter (what the
+# confirmation page counts). A retired learner's snapshot carries ``"retired": true``.
+def can_retry(row):
+    return row.status in RETRIABLE_BY_STAFF and not retirement.is_retired(row.receiver)
+
+
+def can_refresh(row):
+    return row.status == CredentialStatus.IN_PROGRESS and bool(row.pok_credential_id)
+
+
+def can_reissue(row):
+    return row.status in REISSUABLE and bool(row.pok_credential_id) and not retirement.is_retired(row.receiver)
+
+
+def can_revoke(row):
+    return row.status != CredentialStatus.REVOKED
+
+
+def count_changed_by(action, queryset):
+    """How many credentials of ``queryset`` ``action`` (:func:`retry`, :func:`refresh`, ...) would change now."""
+    sent = Q(pok_credential_id__isnull=False) & ~Q(pok_credential_id="")
+    conditions = {retry: Q(status__in=RETRIABLE_BY_STAFF), refresh: Q(status=CredentialStatus.IN_PROGRESS) & sent,
+                  reissue: Q(status__in=REISSUABLE) & sent, mark_revoked: ~Q(status=CredentialStatus.REVOKED)}
+    changed = queryset.filter(conditions[action])
+    count = changed.count()
+    if count and action in (retry, reissue):
+        # Counted apart: "not retired" on a JSON key is NULL, not true, for the snapshots without the key.
+        count -= changed.filter(receiver__retired=True).count()
+    return count
+
+
+def changes(action, row):
+    """Whether ``action`` would change ``row`` now (the row as read: the action itself checks again as it writes)."""
+    return {retry: can_retry, refresh: can_refresh, reissue: can_reissue, mark_revoked: can_revoke}[action](row)
+
+
+def learner_fix_for(row):
+    """What the learner's own data needs before their credential can go (``payload.LearnerFix``), or ""."""
+    if retirement.is_retired(row.receiver):
+        return ""
+    return learner_fix(compat.get_profile_name(row.user), row.user.email)
+
+
+def learners_named(term, limit):
+    """
+    Ids of learners whose full name (the LMS profile's) contains ``term``, at most ``limit`` of them, in no order:
+    what the credential admin's search adds to the usernames. No index serves a part of a name, so this reads every
+    profile's name (``make bench``: the case "search a learner's surname"); it never joins another table.
+    """
+    profiles = compat.UserProfile.objects.filter(name__icontains=term).order_by()
+    return list(profiles.values_list("user_id", flat=True)[:limit])
+
+
 def retry(row, actor=None):
     """Send a held or failed credential again. Returns True when it was scheduled."""
-    if row.status not in RETRIABLE_BY_STAFF:
+    if not can_retry(row):
         return False
     if row.pok_credential_id:
         # POK has (or had) a credential for this issuance that will not be emitted (refused, gone): a new one.
@@ -49,6 +105,7 @@ def retry(row, actor=None):
         if not transition(row.id, row.status, **fields):
             return False
     log.info("POK: staff user %s retried credential %s", _actor_id(actor), row.id)
+    configuration.forget_course_template(row.course_key)  # staff fixed something: the template is read afresh
     tasks.schedule_issuance(row.id)
     forget_status_counts()
     return True
@@ -56,7 +113,7 @@ def retry(row, actor=None):
 
 def refresh(row, actor=None):
     """Poll POK for a credential in progress now rather than at the next reconcile run."""
-    if row.status != CredentialStatus.IN_PROGRESS or not row.pok_credential_id:
+    if not can_refresh(row):
         return False
     if actor is not None:
         with history.recorded_as(Cause.STAFF_REFRESH, _actor_id(actor)):
@@ -72,7 +129,7 @@ def reissue(row, actor=None):
     a new idempotency key; the old POK id is kept in ``previous_credential_ids`` and its history line says it was
     replaced. POK keeps the old credential valid until it is revoked there. Returns True when scheduled.
     """
-    if row.status not in REISSUABLE or not row.pok_credential_id:
+    if not can_reissue(row):
         return False
     reason = _("Re-issued: replaces POK credential {id}. Revoke that one on POK if it should no longer be valid.") \
         .format(id=row.pok_credential_id)
@@ -88,7 +145,7 @@ def reissue(row, actor=None):
 
 def revoke_row(row, reason):
     """Mark the row revoked, with the reminder to revoke on POK when POK holds it. Returns True when written."""
-    if row.status == CredentialStatus.REVOKED:
+    if not can_revoke(row):
         return False
     if row.pok_credential_id:
         reason = _("{reason} Revoke credential {id} on POK as well.").format(reason=reason, id=row.pok_credential_id)

@@ -64,6 +64,21 @@ WAITING_STATES = frozenset({"waitingForApproval", "draft", "requestingSignature"
 FAILED_STATES = frozenset({"signatureRejected", "aborted"})
 EMITTED_STATE = "emitted"
 REVOKED_STATE = "revoked"
+#: POK's states as staff read them (``docs/pok-api.rst``); the row keeps POK's raw value, and a state not listed here
+#: is shown as POK sent it (see :func:`pok_state_label`).
+LABELS_OF_POK_STATES = {
+    "pending": _("Pending"),
+    "processing": _("Processing"),
+    "waitingForApproval": _("Waiting for the learner to accept it"),
+    "draft": _("Draft"),
+    "requestingSignature": _("Waiting for a signature"),
+    "requestingChange": _("Change requested"),
+    "deferred": _("Deferred"),
+    "signatureRejected": _("Signature rejected"),
+    "aborted": _("Aborted"),
+    EMITTED_STATE: _("Emitted"),
+    REVOKED_STATE: _("Revoked"),
+}
 
 _warned_unknown = set()
 
@@ -98,6 +113,11 @@ def local_status_for(pok_state, view_url=None):
         _warned_unknown.add(pok_state)
         log.warning("POK returned an unknown credential state %r; treating it as in progress", pok_state)
     return CredentialStatus.IN_PROGRESS
+
+
+def pok_state_label(pok_state):
+    """POK's state in the reader's language; a state POK added since is shown as POK sent it."""
+    return str(LABELS_OF_POK_STATES.get(pok_state, pok_state or ""))
 
 
 def public_status(row):

@@ -13,34 +13,41 @@ this way (docs/decisions/0006-legacy-import.rst):
   never written twice; the unique constraints back that up (``ignore_conflicts``) and a read-back of the new rows'
   references counts what a concurrent writer won.
 * **Nothing lost, nothing touched**: every legacy row ends imported, already present or skipped with a reason; the
-  legacy tables are only read, so going back to the earlier plugin still finds its data.
+  legacy tables are only read, so going back to the earlier plugin still finds its data. A date that is not one
+  (``0000-00-00``) never stops an upgrade; of two rows of one learner and course the one that went furthest wins; a
+  row the plugin changed since (a re-issue) is never overwritten; a retired learner's row comes without their data.
 * **Same courses issue**: the earlier plugin issued only where its course waffle flag ``module_pok.enable`` was on;
   mappings are created enabled exactly there (the flag is read through ``compat``).
 """
 import json
 import logging
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from django.db import connections, transaction
+from django.apps import apps
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from opaque_keys.edx.django.models import CourseKeyField
 
 from openedx_pok import compat
-from openedx_pok.issuance.states import CredentialStatus, is_allowed_view_url, local_status_for
+from openedx_pok.issuance import history, retirement
+from openedx_pok.issuance.states import (
+    EMITTED_STATE,
+    FAILED_STATES,
+    REVOKED_STATE,
+    CredentialStatus,
+    is_allowed_view_url,
+    local_status_for,
+)
 from openedx_pok.keys import parse_course_key
+from openedx_pok.legacy.report import CREDENTIALS_TABLE, TEMPLATES_TABLE, ImportReport
 
 log = logging.getLogger(__name__)
 
-CREDENTIALS_TABLE = "openedx_pok_pokcertificate"
-TEMPLATES_TABLE = "openedx_pok_certificatetemplate"
 LEGACY_FLAG = "module_pok.enable"
 BATCH_SIZE = 2000
 EMISSION_TYPES = ("pok", "blockchain")
@@ -49,6 +56,8 @@ REQUIRED_COLUMNS = {
     CREDENTIALS_TABLE: ("id", "user_id", "course_id", "pok_certificate_id", "state", "view_url", "created", "modified"),
     TEMPLATES_TABLE: ("id", "course_id", "template_id"),
 }
+# Read as text: the database's own conversion fails on a zero or impossible date (0000-00-00, 2025-02-30).
+DATE_COLUMNS = ("created", "modified", "emission_date")
 OPTIONAL_COLUMNS = {
     CREDENTIALS_TABLE: ("emission_date", "emission_type", "title", "emitter", "tags", "custom_parameters", "page",
                         "receiver_email", "receiver_name"),
@@ -57,55 +66,6 @@ OPTIONAL_COLUMNS = {
 # A row of ours in one of these statuses never reached POK: a legacy credential of the same learner and course
 # takes its place (compare-and-set), so the learner does not get a second credential.
 UNSENT = (CredentialStatus.PENDING, CredentialStatus.HELD, CredentialStatus.FAILED)
-SKIP_REASONS = {
-    "unknown_user": gettext_lazy("the learner does not exist in Open edX"),
-    "invalid_course_key": gettext_lazy("the course key is not valid"),
-    "duplicate_pok_id": gettext_lazy("another credential already has this POK credential id"),
-    "value_too_long": gettext_lazy("a value is longer than this plugin stores"),
-}
-# Per reason, this many skipped rows are logged one by one (ids only); the rest are in the counts.
-LOGGED_SKIPS = 20
-
-
-@dataclass
-class ImportReport:
-    """What one run found and did; every legacy row is in exactly one count."""
-
-    dry_run: bool = False
-    found: bool = False                                    # the legacy credential table exists
-    error: str = ""                                        # the legacy schema is not one this import reads
-    templates: int = 0                                     # legacy template rows read
-    mappings: Counter = field(default_factory=Counter)     # imported / imported_disabled / present, and flag_*
-    mapping_skips: Counter = field(default_factory=Counter)
-    credentials: int = 0                                   # legacy credential rows read
-    imported: Counter = field(default_factory=Counter)     # new credential rows by local status
-    adopted: int = 0                                       # unsent rows of ours that took the legacy credential
-    present: int = 0                                       # already there: same learner and course
-    credential_skips: Counter = field(default_factory=Counter)
-    skipped_rows: list = field(default_factory=list)       # (table, legacy id, reason)
-    flag_partial: bool = False                             # the flag was on for some users only
-    batches: int = 0
-
-    def accounted(self):
-        """Whether every legacy row is counted once (the command says so; a test checks it)."""
-        template_rows = sum(self.mappings[key] for key in ("imported", "imported_disabled", "present"))
-        credential_rows = sum(self.imported.values()) + self.adopted + self.present
-        return (template_rows + sum(self.mapping_skips.values()) == self.templates
-                and credential_rows + sum(self.credential_skips.values()) == self.credentials)
-
-    @staticmethod
-    def label(reason):
-        """The words staff read for a skip reason."""
-        return SKIP_REASONS.get(reason, reason)
-
-    def skip(self, table, legacy_id, reason):
-        counts = self.mapping_skips if table == TEMPLATES_TABLE else self.credential_skips
-        counts[reason] += 1
-        self.skipped_rows.append((table, legacy_id, reason))
-        if counts[reason] <= LOGGED_SKIPS:
-            log.warning("POK legacy import: %s row %s skipped: %s", table, legacy_id, reason)
-
-
 def import_legacy(mapping_model, credential_model, using="default", dry_run=False, batch_size=BATCH_SIZE):
     """
     Import the earlier plugin's mappings and credentials into ``mapping_model`` / ``credential_model``.
@@ -132,6 +92,9 @@ def import_legacy(mapping_model, credential_model, using="default", dry_run=Fals
                 return report
             columns[table] = [c for c in (*REQUIRED_COLUMNS[table], *OPTIONAL_COLUMNS[table]) if c in present]
     run = _Run(connection, mapping_model, credential_model, report, columns)
+    # What a run changes on a row of ours gets a history line; the migration's historical models have no history yet.
+    run.history = using == DEFAULT_DB_ALIAS and credential_model._meta.apps is apps and \
+        apps.get_model("openedx_pok", "CredentialEvent")._meta.db_table in tables
     templates = run.select(TEMPLATES_TABLE) if columns[TEMPLATES_TABLE] else []
     run.import_mappings(templates)
     run.import_credentials({row["course_id"]: row["template_id"] or "" for row in templates}, batch_size)
@@ -142,12 +105,25 @@ def import_legacy(mapping_model, credential_model, using="default", dry_run=Fals
 
 
 def _when(value):
-    """A legacy timestamp (a string on SQLite, naive UTC from the database) as an aware datetime."""
+    """A legacy timestamp (its text, naive UTC) as an aware datetime; None when it is not a readable date."""
+    if isinstance(value, bytes | bytearray):
+        value = value.decode(errors="replace")
     if isinstance(value, str):
-        value = parse_datetime(value)
-    if isinstance(value, datetime) and timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    return value
+        try:
+            value = parse_datetime(value.strip())
+        except ValueError:  # well formed but impossible: 0000-00-00, 2025-02-30
+            value = None
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value
+
+
+def _rank(row):
+    """How far a legacy credential got on POK, to choose between two rows of one learner and course."""
+    if not str(row["pok_certificate_id"] or "").strip():
+        return 0
+    state = str(row["state"] or "").strip()
+    return {EMITTED_STATE: 4, REVOKED_STATE: 3}.get(state, 1 if state in FAILED_STATES else 2)
 
 
 def _json(value, kind):
@@ -186,10 +162,14 @@ class _Run:
         self.default_emission = credential_model._meta.get_field("emission_type").get_default()
         # (user id, course key string) and POK ids taken by this run: what a dry run must remember to count right.
         self.pairs, self.pok_ids = set(), set()
+        self.history = False
 
     def select(self, table, after=None, limit=None):
         quote = self.connection.ops.quote_name
-        sql = f"SELECT {', '.join(quote(c) for c in self.columns[table])} FROM {quote(table)}"  # noqa: S608
+        text = "CHAR" if self.connection.vendor == "mysql" else "TEXT"
+        names = [f"CAST({quote(c)} AS {text})" if table == CREDENTIALS_TABLE and c in DATE_COLUMNS else quote(c)
+                 for c in self.columns[table]]
+        sql = f"SELECT {', '.join(names)} FROM {quote(table)}"  # noqa: S608
         params = []
         if after is not None:
             sql += f" WHERE {quote('id')} > %s"
@@ -288,16 +268,45 @@ class _Run:
             with transaction.atomic(using=self.connection.alias):
                 self._import_batch(rows, template_ids)
 
+    def _winners(self, user_ids):
+        """
+        {(learner, course key): legacy id to import} over all the legacy rows of these learners (other pages too):
+        the row that went furthest on POK, the lowest id of equals, so a course id written twice (a trailing space)
+        gives the same result whatever the page size.
+        """
+        if not user_ids:
+            return {}
+        quote = self.connection.ops.quote_name
+        columns = ("id", "user_id", "course_id", "pok_certificate_id", "state")
+        sql = (f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(CREDENTIALS_TABLE)} "  # noqa: S608
+               f"WHERE {quote('user_id')} IN ({', '.join(['%s'] * len(user_ids))})")
+        best = {}
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, list(user_ids))
+            for values in cursor.fetchall():
+                row = dict(zip(columns, values, strict=True))
+                key = _course_key(row["course_id"])
+                if key is not None:
+                    pair, candidate = (row["user_id"], str(key)), (_rank(row), -row["id"])
+                    best[pair] = max(best.get(pair, candidate), candidate)
+        return {pair: -negative_id for pair, (_rank_, negative_id) in best.items()}
+
     def _import_batch(self, rows, template_ids):
         report = self.report
         keys = {row["id"]: _course_key(row["course_id"]) for row in rows}
         pok_ids = {row["id"]: (str(row["pok_certificate_id"] or "").strip() or None) for row in rows}
-        users = set(self.users.filter(id__in={row["user_id"] for row in rows}).values_list("id", flat=True))
+        learners = list(self.users.filter(id__in={row["user_id"] for row in rows}).only("id", "email"))
+        users = {user.id for user in learners}
+        retired = {user.id for user in learners if compat.is_retiring(user)}  # the LMS's retired e-mail
+        winners = self._winners(users)
         ours = {}
-        for row_id, user_id, course_key, status, pok_id in self.credentials.filter(
+        for row_id, user_id, course_key, status, pok_id, issuance, receiver in self.credentials.filter(
             user_id__in=users, course_key__in={key for key in keys.values() if key},
-        ).values_list("id", "user_id", "course_key", "status", "pok_credential_id"):
-            ours[(user_id, str(course_key))] = (row_id, status, pok_id)
+        ).values_list("id", "user_id", "course_key", "status", "pok_credential_id", "issuance", "receiver"):
+            # Only a row that never reached POK, on its first issuance, of a learner not retired, adopts a legacy
+            # credential: one the plugin has changed since (a re-issue, a re-award) is never overwritten.
+            adoptable = status in UNSENT and not pok_id and issuance == 1 and not retirement.is_retired(receiver)
+            ours[(user_id, str(course_key))] = (row_id, status, pok_id, adoptable)
         held = set(self.credentials.filter(pok_credential_id__in={p for p in pok_ids.values() if p}).values_list(
             "pok_credential_id", flat=True))
         new, adopt = [], []
@@ -308,21 +317,22 @@ class _Run:
                 report.skip(CREDENTIALS_TABLE, row["id"], "unknown_user")
             elif key is None:
                 report.skip(CREDENTIALS_TABLE, row["id"], "invalid_course_key")
+            elif winners.get(pair) != row["id"]:
+                report.skip(CREDENTIALS_TABLE, row["id"], "duplicate_course")
             elif pair in ours and ours[pair][2] == pok_id:
                 report.present += 1
             elif pok_id and (pok_id in held or pok_id in self.pok_ids):
                 report.skip(CREDENTIALS_TABLE, row["id"], "duplicate_pok_id")
-            elif (pair in ours or pair in self.pairs) and not (
-                    pok_id and pair in ours and ours[pair][1] in UNSENT and not ours[pair][2]):
+            elif (pair in ours or pair in self.pairs) and not (pok_id and pair in ours and ours[pair][3]):
                 report.present += 1
-            elif (fields := self._fields(row, key, pok_id, template_ids)) is None:
+            elif (fields := self._fields(row, key, pok_id, template_ids, row["user_id"] in retired)) is None:
                 report.skip(CREDENTIALS_TABLE, row["id"], "value_too_long")
             else:
                 if pair in ours:
-                    adopt.append((ours[pair][0], fields))
-                    ours[pair] = (ours[pair][0], fields["status"], pok_id)  # adopted: not unsent any more
+                    adopt.append((ours[pair][0], ours[pair][1], fields))
+                    ours[pair] = (ours[pair][0], fields["status"], pok_id, False)  # adopted: not unsent any more
                 else:
-                    new.append(fields)
+                    new.append((row["id"], fields))
                 self.pairs.add(pair)
                 if pok_id:
                     self.pok_ids.add(pok_id)
@@ -332,24 +342,38 @@ class _Run:
         """Insert the new rows (counting what really went in) and let unsent rows of ours adopt theirs."""
         report = self.report
         if report.dry_run:
-            report.imported.update(fields["status"] for fields in new)
+            report.imported.update(fields["status"] for _legacy_id, fields in new)
             report.adopted += len(adopt)
             return
         if new:
-            self._insert(new)
-            written = set(self.credentials.filter(uuid__in=[f["uuid"] for f in new]).values_list("uuid", flat=True))
-            for fields in new:
-                if fields["uuid"] in written:
-                    report.imported[fields["status"]] += 1
-                else:
-                    report.present += 1  # a concurrent writer created the same learner and course first
-        for row_id, fields in adopt:
+            self._insert([fields for _legacy_id, fields in new])
+            written = set(self.credentials.filter(uuid__in=[f["uuid"] for _id, f in new]).values_list("uuid",
+                                                                                                   flat=True))
+            missed = [(legacy_id, fields) for legacy_id, fields in new if fields["uuid"] not in written]
+            report.imported.update(fields["status"] for _legacy_id, fields in new if fields["uuid"] in written)
+            if missed:
+                # A concurrent writer created the same learner and course first; else the database dropped the row
+                # (SQLite's INSERT OR IGNORE drops a row a constraint refuses): never counted as present.
+                there = {(user_id, str(key)) for user_id, key in self.credentials.filter(
+                    user_id__in={f["user_id"] for _id, f in missed},
+                    course_key__in={f["course_key"] for _id, f in missed},
+                ).values_list("user_id", "course_key")}
+                for legacy_id, fields in missed:
+                    if (fields["user_id"], str(fields["course_key"])) in there:
+                        report.present += 1
+                    else:
+                        report.skip(CREDENTIALS_TABLE, legacy_id, "not_written")
+        for row_id, status, fields in adopt:
             for name in ("uuid", "user_id", "course_key", "created", "modified"):
                 fields.pop(name)
+            stamp = timezone.now()
             # The same compare-and-set as states.transition, on the model given (historical in the migration).
-            if self.credentials.filter(id=row_id, status__in=UNSENT, pok_credential_id__isnull=True).update(
-                    modified=timezone.now(), **fields):
+            if self.credentials.filter(id=row_id, status__in=UNSENT, pok_credential_id__isnull=True,
+                                       issuance=1).update(modified=stamp, **fields):
                 report.adopted += 1
+                if self.history:
+                    history.record([row_id], status, {**fields, "status_reason": _(
+                        "Took over the credential that the earlier openedx-pok had obtained from POK.")}, stamp)
             else:
                 report.present += 1
 
@@ -371,7 +395,7 @@ class _Run:
         with self.connection.cursor() as cursor:
             cursor.executemany(sql, params)
 
-    def _fields(self, row, key, pok_id, template_ids):
+    def _fields(self, row, key, pok_id, template_ids, retired=False):
         """Our credential row for a legacy one, or None when a value does not fit our columns."""
         state = str(row["state"] or "").strip()
         view_url = str(row["view_url"] or "").strip()
@@ -388,6 +412,11 @@ class _Run:
             elif state == "emitted" and status != CredentialStatus.EMITTED:
                 reason = _("Imported from the earlier openedx-pok as emitted, without a usable web page: the next "
                            "refresh asks POK for it.")
+        # A date that is not one (0000-00-00, text) takes the other one, else the import time: the row is imported.
+        created, modified = _when(row["created"]), _when(row["modified"])
+        undated = created is None or modified is None
+        created = created or modified or timezone.now()
+        modified = modified or created
         # An emitted status already proves the page is allowed; other states check it once (a URL parse per row).
         keep_url = status == CredentialStatus.EMITTED or (
             bool(view_url) and state != "emitted" and is_allowed_view_url(view_url))
@@ -402,12 +431,19 @@ class _Run:
             "emission_date": _when(row.get("emission_date")), "pok_credential_id": pok_id, "pok_state": state,
             "view_url": view_url if keep_url else "", "emission_type": _emission(row.get("emission_type"))
             or self.default_emission,
-            "attempts": 1 if pok_id else 0, "requested_at": _when(row["created"]) if pok_id else None,
-            "created": _when(row["created"]), "modified": _when(row["modified"]),
+            "attempts": 1 if pok_id else 0, "requested_at": created if pok_id else None,
+            "created": created, "modified": modified,
         }
+        if retired:
+            # Retired before the upgrade: no retirement signal will come again for it.
+            fields.update(retirement.anonymized(status, reason, fields["receiver"], fields["custom_parameters"]))
+            if status in retirement.NOT_SENT:
+                fields.update(status=CredentialStatus.HELD, status_reason=retirement.retired_reason())
         if len(fields["template_id"]) > self.max_length["template_id"]:
             fields["template_id"] = ""  # informational on the row; issuance takes the mapping's template
         for name, value in fields.items():
             if isinstance(value, str) and name in self.max_length and len(value) > self.max_length[name]:
                 return None
+        self.report.undated += undated
+        self.report.retired += retired
         return fields

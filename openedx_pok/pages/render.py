@@ -47,6 +47,8 @@ class CertificatePage:
     emission_type: str = ""
     problem: str = ""
     preview_image_url: str = ""
+    learner_fix: str = ""  # held for the viewing learner's own data (payload.LearnerFix): what they can fix
+    course_id: str = ""
 
 
 UNTOUCHED = CertificatePage(kind=PageKind.UNTOUCHED)
@@ -63,6 +65,13 @@ def context_inputs(context):
     if course_key is None or not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
         return None
     return course_key, user_id, is_preview()
+
+
+def viewer_id():
+    """The id of the user viewing the page (the LMS's current request), or None for an anonymous visitor."""
+    request = get_current_request()
+    user = getattr(request, "user", None)
+    return user.id if user is not None and user.is_authenticated else None
 
 
 def is_preview():
@@ -127,7 +136,17 @@ def _preview_values(page):
     }
 
 
-_VALUES = {"status": _status_values, "embed": _embed_values, "preview": _preview_values}
+def _notice_values(page):
+    # The LMS's account settings (the Account MFE where it has one; the LMS's own path redirects there otherwise) and
+    # the course's root path, which the LMS sends on to the course home: lms/envs/common.py, lms/urls.py.
+    return {
+        "learner_fix": page.learner_fix,
+        "account_url": getattr(settings, "ACCOUNT_MICROFRONTEND_URL", None) or "/account/settings",
+        "course_url": f"/courses/{page.course_id}/" if page.course_id else "",
+    }
+
+
+_VALUES = {"status": _status_values, "embed": _embed_values, "preview": _preview_values, "notice": _notice_values}
 
 
 def page_response(page, context):

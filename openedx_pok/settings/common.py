@@ -13,16 +13,33 @@ defined, in the Open edX annotation format (setting annotations; OEP-17 toggle a
 the platform's settings documentation and ``make quality`` read. Values are not validated here (a settings phase
 must never fail the platform's start): ``pok_check`` and ``manage.py check --deploy`` report bad ones.
 
-The pipeline steps are merged into ``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`.
+The pipeline steps (issuance, the certificate page, the course team's instructor dashboard tab) are merged into
+``OPEN_EDX_FILTERS_CONFIG``; see :func:`register_pipeline_steps`.
 """
-from openedx_filters.learning.filters import CertificateCreationRequested, CertificateRenderStarted
+from openedx_filters.learning.filters import (
+    CertificateCreationRequested,
+    CertificateRenderStarted,
+    InstructorDashboardRenderStarted,
+)
 
 CREATION_FILTER = CertificateCreationRequested.filter_type
 RENDER_FILTER = CertificateRenderStarted.filter_type
+# The instructor dashboard: the legacy page's filter (every release) and the instructor dashboard app's tabs filter
+# (InstructorDashboardTabsRequested, openedx-filters 3.4.0 and later: Verawood and master; named by its type, as
+# Ulmo's openedx-filters 2.1.0 has no such class and its LMS never runs it).
+LEGACY_DASHBOARD_FILTER = InstructorDashboardRenderStarted.filter_type
+DASHBOARD_TABS_FILTER = "org.openedx.learning.instructor.dashboard.tabs.requested.v1"
 
+#: The steps that issue and show credentials: ``pok_check`` reports them missing (openedx_pok.E004).
 PIPELINE_STEPS = {
     CREATION_FILTER: "openedx_pok.pipeline.RequestPokCredential",
     RENDER_FILTER: "openedx_pok.pipeline.RenderPokCredential",
+}
+#: The course team's POK tab in the instructor dashboard (``openedx_pok.course_team``): merged the same way; without
+#: them credentials are issued and shown all the same, only the tab is missing.
+COURSE_TEAM_STEPS = {
+    LEGACY_DASHBOARD_FILTER: "openedx_pok.course_team.dashboard.AddPokSection",
+    DASHBOARD_TABS_FILTER: "openedx_pok.course_team.dashboard.AddPokTab",
 }
 
 DEFAULTS = {
@@ -244,7 +261,7 @@ def _with_steps(config):
     if not isinstance(config, dict):
         return config
     merged = dict(config)
-    for filter_type, step in PIPELINE_STEPS.items():
+    for filter_type, step in {**PIPELINE_STEPS, **COURSE_TEAM_STEPS}.items():
         entry = merged.get(filter_type)
         if isinstance(entry, (list, tuple, str)):
             entry = {"pipeline": entry}

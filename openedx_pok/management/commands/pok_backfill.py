@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from tqdm import tqdm
 
 from openedx_pok import api
@@ -31,13 +31,15 @@ def parse_when(value, end_of_day=False):
     A bare date as ``--until`` means the end of that day (the bound is exclusive), so ``--until 2026-03-31``
     includes certificates of the 31st.
     """
-    day = parse_date(value)  # first: parse_datetime also takes a bare date, as midnight
+    try:
+        day = parse_date(value)  # first: parse_datetime also takes a bare date, as midnight
+        moment = None if day is not None else parse_datetime(value)
+    except ValueError:  # well formed but no such day or time, e.g. 2026-02-30
+        raise ValueError(value) from None
     if day is not None:
         moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-    else:
-        moment = parse_datetime(value)
-        if moment is None:
-            raise ValueError(value)
+    elif moment is None:
+        raise ValueError(value)
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
@@ -109,8 +111,10 @@ def _release_dates(report):
 def summary(report):
     """The summary table of a backfill run."""
     counts = report.counts
-    title = _("POK backfill of {courses} courses: {examined} certificates examined").format(
-        courses=counts["courses"], examined=counts["examined"])
+    title = _("POK backfill of {courses}: {examined}").format(
+        courses=ngettext("{count} course", "{count} courses", counts["courses"]).format(count=counts["courses"]),
+        examined=ngettext("{count} certificate examined", "{count} certificates examined",
+                          counts["examined"]).format(count=counts["examined"]))
     if report.dry_run:
         title += " " + _("(dry run: nothing was written)")
     had = ", ".join(f"{CredentialStatus(status).label} {count}"

@@ -4,7 +4,8 @@
 Runs the plugin's checks (``openedx_pok.E0xx`` / ``W0xx``, see ``openedx_pok/checks.py``), with the deployment and
 the database ones that no other command runs (a POK misconfiguration must never stop ``migrate`` or a deploy; here a
 pipeline can gate on it) and, with ``--online``, a live connection test per POK account. Exits non-zero when an
-error is found or an account cannot be reached; warnings are printed only.
+error is found or an account cannot be reached; warnings are printed only, and so are the accounts an outage paused
+(their credentials wait and resume by themselves: nothing to fix, and no reason to stop a deploy).
 """
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from openedx_pok.course_setup import accounts, catalog
+from openedx_pok.issuance import outage
 
 # The plugin's check tag (openedx_pok.checks.TAG; commands reach the plugin through api only).
 TAG = "openedx_pok"
@@ -35,6 +37,8 @@ class Command(BaseCommand):
                 self.stderr.write(line)
             else:
                 self.stdout.write(line)
+        for name, pause in outage.paused_accounts():
+            self.stdout.write(outage.describe(name, pause))
         if options["online"]:
             for name in accounts.account_names():
                 report = catalog.test_connection(name)

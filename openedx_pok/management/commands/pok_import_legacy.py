@@ -57,6 +57,12 @@ class Command(BaseCommand):
                 write(f"    {status.label}: {report.imported[status]}")
         write(_("  pending issuance (the earlier plugin never got a POK credential; the next reconcile sends them): "
                 "{n}").format(n=report.imported[CredentialStatus.PENDING]))
+        if report.undated:
+            write(_("  with a legacy date that is not a date (imported with its other date or the import time): "
+                    "{n}").format(n=report.undated))
+        if report.retired:
+            write(_("  of learners the LMS has retired (imported without their name and e-mail; unsent ones held): "
+                    "{n}").format(n=report.retired))
         write(_("  adopted by an unsent credential of this plugin: {n}").format(n=report.adopted))
         write(_("  already present: {n}").format(n=report.present))
         write(_("  skipped: {n}{reasons}").format(n=sum(report.credential_skips.values()),

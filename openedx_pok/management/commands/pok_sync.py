@@ -3,13 +3,15 @@
 
 Sends pending and retryable-failed credentials, re-sends requests abandoned by a crashed worker and polls POK for
 credentials in progress, in bounded batches. Runs in this process by default so it works without Celery workers
-(e.g. from cron); ``--enqueue`` hands the work to the workers instead.
+(e.g. from cron); ``--enqueue`` hands the work to the workers instead. Credentials of a POK account that an outage
+paused wait for it (they resume by themselves); the command says which accounts are paused.
 """
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
 from openedx_pok import api
+from openedx_pok.issuance import outage
 
 
 class Command(BaseCommand):
@@ -32,3 +34,5 @@ class Command(BaseCommand):
             f"abandoned requests re-sent: {counts['abandoned']}, issued: {counts['issued']}, "
             f"refreshed: {counts['refreshed']}"
         )
+        for name, pause in outage.paused_accounts():
+            self.stdout.write(outage.describe(name, pause))
