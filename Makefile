@@ -37,12 +37,21 @@ system-deps: build-deps ## Debian packages the tests use: build-deps, gettext (c
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 			gettext chromium chromium-driver >/dev/null; }
 
+# axe-core, the accessibility checks of the browser tests (tests/browser.py), at the version of package-lock.json:
+# installed when missing or when the lock changed (npm ci; Debian's nodejs and npm first if there is no npm).
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Installing Debian packages: nodejs npm"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund
+	touch $@
+
 demo: $(STAMP) ## sandbox LMS on SQLite + POK simulator: the full learner flow, then the admin (ARGS=--no-serve exits)
 	$(BIN)/python -m demo.run $(ARGS)
 
 # The MariaDB run after the SQLite one repeats only the tests that use the database (the others behave the same on
 # any database), and its coverage adds to the SQLite run's: the floor holds for the two runs together.
-test: $(STAMP) system-deps ## the whole suite on SQLite, then its database tests on MariaDB (127.0.0.1:3306)
+test: $(STAMP) system-deps $(AXE) ## the whole suite on SQLite, then its database tests on MariaDB (127.0.0.1:3306)
 	$(MAKE) test-sqlite
 	$(MAKE) test-mysql DATABASE_ONLY=1
 
@@ -50,7 +59,7 @@ test: $(STAMP) system-deps ## the whole suite on SQLite, then its database tests
 # (one file, -k ...) still reports coverage but is not held to the floor, which is about the whole suite.
 COVERAGE := --cov --cov-report=term $(if $(strip $(ARGS)),--cov-fail-under=0)
 
-test-sqlite: $(STAMP) ## the suite on SQLite (the embedded default), with coverage held to the floor in .coveragerc
+test-sqlite: $(STAMP) $(AXE) ## the suite on SQLite (the embedded default), with coverage held to the floor in .coveragerc
 	POK_TEST_DB=sqlite $(BIN)/pytest -m "not mysql" $(COVERAGE) $(ARGS)
 
 # A test database of its own per run, so two runs on one MariaDB never drop each other's tables.
@@ -59,7 +68,7 @@ POK_TEST_MYSQL_TEST_DB ?= test_openedx_pok_$(shell date +%s)_$(shell echo $$PPID
 # Alone: the whole suite, a superset of the SQLite run's tests, so the same floor holds (the Celery worker test's
 # worker is another process and is not measured). DATABASE_ONLY=1 (make test): the tests that use the database only,
 # their coverage added to the SQLite run's.
-test-mysql: $(STAMP) ## the suite on MariaDB/MySQL, with the concurrency and Celery/Redis worker tests, and coverage
+test-mysql: $(STAMP) $(AXE) ## the suite on MariaDB/MySQL, with the concurrency and Celery/Redis worker tests, and coverage
 	POK_TEST_DB=mysql POK_TEST_MYSQL_TEST_DB=$(POK_TEST_MYSQL_TEST_DB) POK_TEST_DATABASE_ONLY=$(DATABASE_ONLY) \
 		$(BIN)/pytest $(COVERAGE) $(if $(DATABASE_ONLY),--cov-append) $(ARGS)
 
@@ -82,6 +91,9 @@ bench: $(STAMP) ## benchmarks: SQLite, MariaDB at 10k/100k (admin list, LMS path
 
 bench-outage: $(STAMP) ## 1,000 awards during a 10-minute POK 503 outage, real worker on Redis, MariaDB (ARGS: --count --outage)
 	$(BIN)/python -m bench.outage $(ARGS)
+
+bench-chaos: $(STAMP) ## 1,000 awards, 5% ambiguous 500s, 60 s outage, worker SIGKILL, Redis restart, DB kill (ARGS: --learners --outage)
+	$(BIN)/python -m bench.chaos $(ARGS)
 
 translations: $(STAMP) ## extract messages into openedx_pok/locale (needs GNU gettext), then compile them
 	cd openedx_pok && ../$(BIN)/django-admin makemessages -l es_419 -l pt_BR --no-obsolete

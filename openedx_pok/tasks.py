@@ -9,6 +9,7 @@ queued in a broker keep working after an upgrade. Enqueueing never raises and ne
 keeps its state for the reconcile run to pick up. ADR 0008 says what is Celery's here and what is ours, and why.
 """
 import logging
+from collections import Counter
 
 import kombu.pools
 from celery import shared_task
@@ -146,7 +147,8 @@ def _chunks(row_ids, size):
 
 def reconcile(limit=None, inline=False, pending_grace=None):
     """
-    Bring unfinished credentials forward (see :func:`openedx_pok.issuance.reconcile.reconcile_plan`); returns counts.
+    Bring unfinished credentials forward (see :func:`openedx_pok.issuance.reconcile.reconcile_plan`); returns counts,
+    and when ``inline`` where the credentials ended (``issued_now`` / ``refreshed_now``: status -> count).
 
     ``inline`` runs the work in this process (management command); otherwise it is published for the workers in
     chunks of rows (a chunk the broker refuses stays as it is for the next run).
@@ -154,17 +156,17 @@ def reconcile(limit=None, inline=False, pending_grace=None):
     with history.recorded_as(Cause.RECONCILE):
         plan = reconciliation.reconcile_plan(limit=limit, pending_grace=pending_grace)
     wait = settings.POK_CERTIFICATE_WAIT_RETRIES  # reconcile never waits for a certificate that is not there
+    counts = plan.counts
     if inline:
-        for row_id in plan.to_issue:
-            run_issuance(row_id, wait=wait)
-        for row_id in plan.to_refresh:
-            refresh(row_id)
+        # Where each credential ended (status -> count), for the command to say what happened.
+        counts["issued_now"] = Counter(str(run_issuance(row_id, wait=wait)) for row_id in plan.to_issue)
+        counts["refreshed_now"] = Counter(str(refresh(row_id)) for row_id in plan.to_refresh)
     else:
         for chunk in _chunks(plan.to_issue, RECONCILE_CHUNK_SIZE):
             _send(issue_credentials_task, chunk, wait=wait)
         for chunk in _chunks(plan.to_refresh, RECONCILE_CHUNK_SIZE):
             _send(refresh_credentials_task, chunk)
-    return plan.counts
+    return counts
 
 
 # max_retries=None: the state machine counts its tries on the row (POK_MAX_RETRIES, POK_CERTIFICATE_WAIT_RETRIES).

@@ -2,12 +2,15 @@
 What the headless-browser tests share: starting Debian's Chromium under Selenium, signing in (a learner by session
 cookie, staff through the Django admin's own login form), and driving admin pages the way a person does (pick an
 option by the text shown, run a changelist action, submit a form and wait for the next page, read messages and
-errors), plus screenshots into ``test-artifacts/browser/`` for a human to look at.
+errors), plus screenshots into ``test-artifacts/browser/`` for a human to look at, screenshots at 1366 px of the
+pages the accessibility checks cover into ``test-artifacts/screenshots/``, and those checks themselves (axe-core,
+installed from ``package-lock.json`` by ``npm ci``: :func:`assert_no_axe_violations`).
 
 The ``browser`` fixture itself lives in ``tests/conftest.py`` and imports this module only when a test asks for it,
 so the rest of the suite never imports Selenium.
 """
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,17 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+#: Full-page screenshots at 1366 px of the pages checked with axe, one per test (and page), for a person to review.
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+REVIEW_WIDTH = 1366
+#: axe-core at the version pinned in package-lock.json (``npm ci``; ``make test`` runs it when it is missing).
+AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: The WCAG 2.0 and 2.1 level A and AA rules: the "Done when" of issue 20 (no best practice, no AAA, no experimental).
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+#: How long one axe run may take (a bound: a page of this plugin takes well under a second).
+AXE_WITHIN = 60
 # How long a page that a click asked for may take to replace the current one (a bound, not a measured figure).
 PAGE_LOAD_WITHIN = 20
 
@@ -73,6 +86,85 @@ def screenshot(driver, name, show=None):
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", show)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(ARTIFACTS / name)), name
+
+
+def review_screenshot(driver, page=""):
+    """
+    Save the whole page, as a 1366 px wide screen shows it, as ``test-artifacts/screenshots/<test name>.png``
+    (``<test name>-<page>.png`` when a test checks several pages), for a person to review; the window gets back
+    its size afterwards. Returns the file's path.
+    """
+    test = os.environ.get("PYTEST_CURRENT_TEST", "browser").split("::")[-1].rsplit(" (", 1)[0]
+    name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "-", part).strip("-") for part in (test, page) if part)
+    path = SCREENSHOTS / f"{name}.png"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    window = driver.get_window_size()
+    try:
+        driver.set_window_size(REVIEW_WIDTH, 900)
+        inner_width, inner_height = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        page_height = driver.execute_script("return document.documentElement.scrollHeight")
+        # The viewport exactly 1366 px wide and as high as the page (capped), whatever the window's frame takes.
+        driver.set_window_size(2 * REVIEW_WIDTH - inner_width, min(max(page_height, 768), 8000) + 900 - inner_height)
+        assert driver.save_screenshot(str(path)), path
+    finally:
+        driver.set_window_size(window["width"], window["height"])
+    return path
+
+
+#: Runs axe over the context given (``null``: the whole document) and answers the violations, or the error.
+AXE_RUN = """
+    const [context, options, done] = arguments;
+    axe.run(context || document, options).then(
+        results => done({violations: results.violations.map(v => ({
+            id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+            nodes: v.nodes.map(n => ({target: n.target, html: n.html, summary: n.failureSummary}))}))}),
+        error => done({error: String(error)}));
+"""
+
+
+def assert_no_axe_violations(driver, context=None):
+    """
+    Run axe-core's WCAG 2.0/2.1 level A and AA rules (:data:`AXE_TAGS`) over the page the browser shows and fail,
+    listing each rule's id, impact and help with the offending nodes (CSS target, markup, what to fix), unless there
+    is none.
+
+    ``context`` says which part of the page is checked: ``None``, the whole document, for the pages the plugin
+    renders alone (the learner's status and notice pages, the course team's page and its confirmations); otherwise
+    a CSS selector, or a list of them, of the plugin's own markup on a page that is mostly the Django admin's or the
+    LMS's (the admin header, breadcrumbs, sidebar and change-form scaffolding are not this plugin's to fix). It is
+    passed to axe as the ``include`` of its context, rather than filtering the violations of the whole page
+    afterwards: axe still computes what depends on the rest of the page (the colours behind a text for the contrast
+    rule, the labels and ids a field refers to, duplicate ids across the document), but reports only nodes inside
+    the plugin's markup, and a violation outside it never hides in a filter. Every selector must match on the page
+    (a renamed container would otherwise check nothing).
+
+    Needs ``node_modules/axe-core/axe.min.js``: fails, never skips, when it is missing (``npm ci`` installs it;
+    ``make test`` does it).
+    """
+    if not AXE_SCRIPT.is_file():
+        pytest.fail(
+            f"The accessibility check needs axe-core ({AXE_SCRIPT.relative_to(ROOT)} is missing): run `npm ci` at "
+            "the repository root (make test does it when it is missing).", pytrace=False,
+        )
+    selectors = [context] if isinstance(context, str) else list(context or [])
+    missing = [selector for selector in selectors if not driver.find_elements(By.CSS_SELECTOR, selector)]
+    assert not missing, f"No element matches {missing} on {driver.current_url}: nothing of it would be checked"
+    if not driver.execute_script("return typeof window.axe === 'object'"):
+        driver.execute_script(AXE_SCRIPT.read_text(encoding="utf-8"))
+    driver.set_script_timeout(AXE_WITHIN)
+    options = {"runOnly": {"type": "tag", "values": list(AXE_TAGS)}, "resultTypes": ["violations"]}
+    answer = driver.execute_async_script(AXE_RUN, {"include": [[s] for s in selectors]} if selectors else None,
+                                         options)
+    assert "error" not in answer, f"axe-core failed on {driver.current_url}: {answer['error']}"
+    lines = []
+    for violation in answer["violations"]:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']} <{violation['helpUrl']}>")
+        for node in violation["nodes"]:
+            lines.append(f"    {' '.join(map(str, node['target']))}: {node['html'][:300]}")
+            lines.extend(f"        {line}" for line in (node["summary"] or "").splitlines())
+    assert not answer["violations"], (
+        f"{len(answer['violations'])} axe-core violation(s) (WCAG 2 A/AA) on {driver.current_url}"
+        f"{f' in {selectors}' if selectors else ''}:\n" + "\n".join(lines))
 
 
 def log_in(driver, live_server, user):

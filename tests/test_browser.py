@@ -11,6 +11,10 @@ browser never causes that POK call); the page must move on to the credential's P
   page redirects to POK;
 - JavaScript disabled: the ``<noscript>`` meta refresh is there, and a manual refresh lands on the credential.
 
+A credential held for the learner's own data (no full name) shows the learner the notice that says what to fix. The
+status page and the notice pass axe-core's WCAG 2 A/AA rules (issue 20), and their screenshots at 1366 px go to
+``test-artifacts/screenshots/`` for a person to review.
+
 Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (Debian packages chromium and chromium-driver); the test
 fails, never skips, without them (the ``browser`` fixture and the helpers: ``tests/browser.py``). Screenshots go to
 ``test-artifacts/browser/`` for a human to look at.
@@ -20,9 +24,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from lms_sandbox.factories import UserFactory
 from openedx_pok import api
 from openedx_pok.models import CredentialStatus, PokCertificate
-from tests.browser import log_in, screenshot
+from tests.browser import assert_no_axe_violations, log_in, review_screenshot, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -89,6 +94,8 @@ def test_learner_status_page_opens_the_credential_once_emitted(browser, live_ser
     assert_status_page(driver, certificate_url, scripting=True)
     assert "Ada Lovelace" in driver.page_source and str(row.uuid) in driver.page_source
     screenshot(driver, "status-page.png")
+    review_screenshot(driver)
+    assert_no_axe_violations(driver)
     calls_to_pok = pok.count("get_credential")
     # The page polls the plugin (the owner gets 200 "in progress"), which answers from its database alone.
     WebDriverWait(driver, 10, poll_frequency=0.2).until(lambda d: len(status_requests(d)) >= 2)
@@ -141,3 +148,22 @@ def test_without_javascript_a_refresh_opens_the_credential(browser, live_server,
     driver.refresh()
     WebDriverWait(driver, EMITTED_WITHIN, poll_frequency=0.2).until(EC.url_to_be(view_url))
     assert driver.find_element(By.CSS_SELECTOR, "h1.credential-title").text == "Verifiable Credentials 101"
+
+
+def test_held_notice_tells_the_learner_what_to_fix(browser, live_server, pok, course, lms):
+    learner = UserFactory(profile__name="")  # no full name: the credential is held for the learner's own data
+    certificate = lms.award(learner, course)
+    row = PokCertificate.objects.get(user=learner, course_key=course.id)
+    assert row.status == CredentialStatus.HELD, (row.status, row.status_reason)
+    certificate_url = f"{live_server.url}/certificates/{certificate.verify_uuid}"
+    driver = browser()
+    log_in(driver, live_server, learner)
+
+    driver.get(certificate_url)
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Your credential is being prepared"
+    link = driver.find_element(By.CSS_SELECTOR, '[data-testid="account-settings"]')
+    assert link.text == "Set your full name in your account settings" and link.get_attribute("href")
+    assert str(row.uuid) in driver.find_element(By.CLASS_NAME, "reference").text
+    assert row.status_reason not in driver.page_source  # the reason is for staff, never shown to the learner
+    review_screenshot(driver)
+    assert_no_axe_violations(driver)

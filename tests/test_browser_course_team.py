@@ -5,7 +5,9 @@ and what to do, retries it through the confirmation page, and lands on the cours
 
 Headless Debian Chromium driven by Selenium against pytest-django's live server (``tests/browser.py``), the POK
 simulator behind the plugin; the Celery tasks run eagerly in the server's thread once the request commits. Fails,
-never skips, without Chromium.
+never skips, without Chromium. The tab (the plugin's panel in it: the rest is the LMS's dashboard), the confirmation
+page and the course's POK page pass axe-core's WCAG 2 A/AA rules (issue 20); their screenshots at 1366 px go to
+``test-artifacts/screenshots/``.
 """
 import pytest
 from django.core.cache import cache
@@ -19,7 +21,7 @@ from openedx_pok.issuance.history import Cause
 from openedx_pok.models import CredentialEvent, CredentialStatus
 from pok_simulator import Fault
 from test_utils.helpers import credential_of
-from tests.browser import log_in, screenshot, submit_and_wait
+from tests.browser import assert_no_axe_violations, log_in, review_screenshot, screenshot, submit_and_wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,11 +53,15 @@ def test_course_staff_retry_a_refused_credential_from_the_instructor_dashboard(b
     assert "POK refused" in row.text and "Fix what the reason names" in row.text, row.text
     assert learner.username in row.text
     screenshot(driver, "course-team-tab.png", show=section)
+    review_screenshot(driver, "tab")
+    assert_no_axe_violations(driver, "#pok_credentials .pok-credentials-section")  # the plugin's, not the LMS's
 
     submit_and_wait(driver, row.find_element(By.CSS_SELECTOR, "button.pok-retry-one"))
     assert driver.find_element(By.ID, "pok-question").text == "Send this credential to POK again now?"
     assert credential_of(learner, course).status == CredentialStatus.FAILED  # nothing done before the confirmation
     screenshot(driver, "course-team-retry-confirm.png")
+    review_screenshot(driver, "confirm")
+    assert_no_axe_violations(driver)
     submit_and_wait(driver, driver.find_element(By.ID, "pok-confirm-yes"))
 
     assert driver.current_url == live_server.url + reverse("openedx_pok:course-team-page",
@@ -64,6 +70,8 @@ def test_course_staff_retry_a_refused_credential_from_the_instructor_dashboard(b
     assert "Emitted: 1" in driver.find_element(By.ID, "pok-counts").text
     assert "No credential of this course is held or failed." in driver.page_source
     screenshot(driver, "course-team-after-retry.png")
+    review_screenshot(driver, "page")
+    assert_no_axe_violations(driver)
     row = credential_of(learner, course)
     assert row.status == CredentialStatus.EMITTED and len(pok.credentials_for(learner.email)) == 1
     line = CredentialEvent.objects.filter(credential_id=row.id, cause=Cause.STAFF_RETRY).get()

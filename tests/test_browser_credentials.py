@@ -4,7 +4,9 @@ credential's history, and retry it through the action's confirmation page; the r
 the POK simulator and both the staff action and the issuance appear in the history. Issue 20: at 1366 px (a laptop,
 with the admin's navigation and filters beside the list) every column of the list is in view without scrolling
 sideways, in English, Spanish and Portuguese, and at 390 px (a phone) the rows wrap; a credential's page says what
-happens next and offers its actions (no Save, no Delete), which go through the same confirmation page.
+happens next and offers its actions (no Save, no Delete), which go through the same confirmation page; it passes
+axe-core's WCAG 2 A/AA rules in the plugin's part of the page, and its screenshot at 1366 px goes to
+``test-artifacts/screenshots/``.
 
 Headless Debian Chromium driven by Selenium against pytest-django's live server (``tests/browser.py``); the Celery
 tasks run eagerly in the server's thread once the admin's transaction commits. Fails, never skips, without Chromium.
@@ -20,7 +22,16 @@ from openedx_pok.models import CredentialStatus, PokCertificate
 from pok_simulator import Fault
 from test_utils.factories import CourseMappingFactory, CredentialFactory
 from test_utils.helpers import credential_of
-from tests.browser import admin_get, admin_log_in, messages, screenshot, submit_action, submit_and_wait
+from tests.browser import (
+    admin_get,
+    admin_log_in,
+    assert_no_axe_violations,
+    messages,
+    review_screenshot,
+    screenshot,
+    submit_action,
+    submit_and_wait,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -150,6 +161,9 @@ def test_the_list_fits_a_laptop_and_a_phone_and_the_page_offers_the_actions(brow
     assert not driver.find_elements(By.NAME, "_save") and not driver.find_elements(By.NAME, "_continue")
     assert not driver.find_elements(By.CSS_SELECTOR, "a.deletelink")
     screenshot(driver, "credential-admin-page-actions.png")
+    review_screenshot(driver, "credential-page")
+    # The plugin's part of the page (its actions, what happens next, the fields, the history), not the admin's chrome.
+    assert_no_axe_violations(driver, "#content-main")
 
     # Retry now: the confirmation page names the learner and what will change, then back to the page.
     submit_and_wait(driver, driver.find_element(By.CSS_SELECTOR, '.pok-page-action[data-action="retry_issuance"]'))

@@ -313,7 +313,7 @@ def test_pok_down_then_recovered_issues_every_credential_exactly_once(pok, cours
     pok.clear_faults()
     out = StringIO()
     call_command("pok_sync", "--include-recent", stdout=out)  # eager Celery left the waiting ones to reconcile
-    assert "issued: 4" in out.getvalue()
+    assert "Sent 4 credentials to POK: Emitted 4." in out.getvalue()
     assert {row.status for row in PokCertificate.objects.all()} == {CredentialStatus.EMITTED}
     for learner in learners:
         assert len(pok.credentials_for(learner.email)) == 1

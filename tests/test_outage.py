@@ -141,7 +141,7 @@ def test_the_reconcile_run_sends_what_waited_through_a_pause_once_its_task_is_lo
     rows.filter(status=CredentialStatus.PENDING).update(modified=timezone.now() - timedelta(minutes=5))
     out = StringIO()
     call_command("pok_sync", stdout=out)
-    assert "issued: 6" in out.getvalue()
+    assert "Sent 6 credentials to POK: Emitted 6." in out.getvalue()
     assert {row.status for row in rows} == {CredentialStatus.EMITTED}
     assert all(len(pok.credentials_for(learner.email)) == 1 for learner in learners)
 

@@ -416,3 +416,25 @@ def test_the_stored_answer_keeps_no_personal_data(pok, course, learner, lms):
     row = credential_of(learner, course)
     assert row.pok_response and row.pok_credential_id in row.pok_response
     assert learner.email not in row.pok_response and "Lovelace" not in row.pok_response
+
+
+def test_pok_sync_says_what_happened_in_words(pok, course):
+    from lms_sandbox.factories import GeneratedCertificateFactory
+    from openedx_pok.management.commands import pok_sync
+
+    for name in ("", "Ada Lovelace"):  # their rows are recorded pending; the on-commit issuance never runs here
+        GeneratedCertificateFactory(user=UserFactory(profile__name=name), course_id=course.id)
+    assert PokCertificate.objects.filter(status=CredentialStatus.PENDING).count() == 2
+    PokCertificate.objects.update(modified=timezone.now() - timedelta(minutes=5))
+    out = StringIO()
+    call_command("pok_sync", stdout=out)
+    assert out.getvalue().splitlines() == ["Sent 2 credentials to POK: Emitted 1, Held 1."]
+    out = StringIO()
+    call_command("pok_sync", stdout=out)
+    assert out.getvalue().splitlines() == ["Nothing to send or to ask POK about."]
+    # One credential: the singular; handed to the workers: what was handed.
+    assert pok_sync.report({"issued": 1, "abandoned": 1, "refreshed": 0, "issued_now": {"emitted": 1},
+                            "refreshed_now": {}}, inline=True) == [
+        "Sent 1 credential to POK: Emitted 1. 1 of them was a request a stopped worker had left unanswered."]
+    assert pok_sync.report({"issued": 2, "abandoned": 0, "refreshed": 1}, inline=False) == [
+        "Handed 2 credentials to the workers to send.", "Handed 1 credential in progress to the workers to poll."]
