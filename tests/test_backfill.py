@@ -332,9 +332,29 @@ def test_streams_in_keyset_pages_with_a_few_queries_per_batch(pok, late_course, 
     assert report.requested == 25 and PokCertificate.objects.count() == 25
     pages = [statement for statement in sql if "lms_sandbox_generatedcertificate" in statement]
     assert len(pages) == 3 and all("LIMIT 10" in page and "OFFSET" not in page for page in pages)
-    assert len(sql) == 3 * 4  # per batch: its page, its existing credentials, one insert, the new rows' ids
+    # per batch: its page, its existing credentials, one insert, the new rows' ids, their history lines
+    assert len(sql) == 3 * 5
     _report, dry = queries(dry_run=True)
     assert len(dry) == 3 * 2  # a dry run reads only
+
+
+def test_each_new_credential_starts_its_history_with_who_asked_for_it(pok, late_course):
+    from openedx_pok.issuance import history
+    from openedx_pok.issuance.history import Cause
+    from openedx_pok.models import CredentialEvent
+
+    earn(LATE, 3)
+    map_course(LATE)
+    staff = get_user_model().objects.create_user("course-staff")
+    with history.recorded_as(Cause.BACKFILL, staff.id):
+        backfill.run([LATE], lambda *args, **kwargs: None)
+    lines = CredentialEvent.objects.order_by("credential_id")
+    assert [(line.cause, line.actor_id, line.from_status, line.to_status) for line in lines] == [
+        (Cause.BACKFILL, staff.id, "", CredentialStatus.PENDING)] * 3
+    assert {line.credential_id for line in lines} == set(PokCertificate.objects.values_list("id", flat=True))
+    from openedx_pok.admin.credential_page import history_text
+
+    assert history_text(lines[0]) == "Staff member course-staff requested it with a backfill (Pending)."
 
 
 def test_certificates_stream_lazily_through_compat(late_course):

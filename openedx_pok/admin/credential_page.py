@@ -151,6 +151,8 @@ _MOVED = {
     Cause.OTHER: gettext_lazy("It moved from %(from)s to %(to)s."),
 }
 _STAYED = gettext_lazy("%(cause)s: it stayed %(to)s.")
+_CREATED = gettext_lazy("The backfill requested it (%(to)s).")
+_CREATED_BY_STAFF = gettext_lazy("%(staff)s requested it with a backfill (%(to)s).")
 
 
 def history_text(entry):
@@ -163,6 +165,8 @@ def history_text(entry):
         else _("A staff member"),
         "cause": capfirst(Cause(entry.cause).label if entry.cause in Cause.values else entry.cause),
     }
+    if not entry.from_status and entry.cause == Cause.BACKFILL:  # the line a backfill writes for a row it created
+        return str(_CREATED_BY_STAFF if entry.actor_id else _CREATED) % values
     template = _MOVED.get(entry.cause)
     if template is None or (entry.from_status == entry.to_status and entry.cause != Cause.STAFF_REFRESH):
         template = _STAYED

@@ -29,7 +29,7 @@ from opaque_keys.edx.keys import CourseKey
 from openedx_pok import compat, lms_tables
 from openedx_pok.course_setup import configuration
 from openedx_pok.exceptions import CourseSetupError
-from openedx_pok.issuance import events
+from openedx_pok.issuance import events, history
 from openedx_pok.issuance.states import CredentialStatus, release_reason, transition
 from openedx_pok.keys import parse_course_key
 from openedx_pok.models import CertificateTemplate, PokCertificate
@@ -225,6 +225,7 @@ def _create(records, pacer, schedule, report, schedule_many=None):
         if not together and offsets[row.uuid] is not None:
             transaction.on_commit(partial(schedule, row.id, countdown=offsets[row.uuid]))
         transaction.on_commit(partial(events.emit, events.REQUESTED, row))
+    history.created([row for row in rows if row.uuid in inserted])
     report.requested += len(to_send)
     report.scheduled += len(inserted) - len(to_send)
     missed = [lms_tables.CertificateRecord(0, row.user_id, row.course_key) for row in rows if row.uuid not in inserted]

@@ -89,6 +89,19 @@ def record(row_ids, from_status, fields, stamp):
         cursor.execute(sql, params)
 
 
+def created(rows):
+    """
+    One line per credential a backfill inserted (saved rows, ids known), in one statement: who asked for them (a staff
+    member from the admin or the instructor dashboard, or the command) shows in their history from the start.
+    """
+    cause, actor_id = _current.get()
+    _events().objects.bulk_create([
+        _events()(credential_id=row.id, cause=cause, actor_id=actor_id, from_status="", to_status=row.status,
+                  attempt=0, pok_id="", reason=str(row.status_reason or ""))
+        for row in rows
+    ])
+
+
 def note(row_id, reason=""):
     """A line without a status change: a staff action that only asked for something (e.g. a refresh)."""
     cause, actor_id = _current.get()
