@@ -33,7 +33,6 @@ status is 1 when the run itself broke (no Redis or MariaDB, a worker that died b
 0 otherwise: the figures are the result, ``tests/test_bench_chaos.py`` asserts the goals on them.
 """
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -590,9 +589,7 @@ def main(argv=None):
         "duration_s": round(time.perf_counter() - began, 1),
     }, "result": result}
     print_report(results)
-    out = settings.BENCH_DIR / "chaos.json"
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"\nWritten to {out} in {results['meta']['duration_s']} s.")
+    harness.write_results(results, "chaos.json")
     return 0
 
 

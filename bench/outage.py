@@ -21,7 +21,6 @@ benchmark itself broke (no Redis, a worker that died, credentials never settled)
 result, the test (``tests/test_bench_outage.py``) asserts on them.
 """
 import argparse
-import json
 import re
 import sys
 import time
@@ -266,9 +265,7 @@ def main(argv=None):
         "probe_delay_max_s": outage.PROBE_DELAY_MAX, "duration_s": round(time.perf_counter() - began, 1),
     }, "result": result}
     print_report(results)
-    out = settings.BENCH_DIR / "outage.json"
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"\nWritten to {out} in {results['meta']['duration_s']} s.")
+    harness.write_results(results, "outage.json")
     return 0
 
 

@@ -550,10 +550,15 @@ def main(argv=None):
         "duration_s": round(time.perf_counter() - started, 1),
     }, **results}
     print_report(results)
-    out = settings.BENCH_DIR / "worker.json"
+    write_results(results, "worker.json")
+    return 0
+
+
+def write_results(results, name):
+    """The run's figures to ``$POK_BENCH_DIR/<name>`` (bench.outage and bench.chaos write theirs the same way)."""
+    out = settings.BENCH_DIR / name
     out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nWritten to {out} in {results['meta']['duration_s']} s.")
-    return 0
 
 
 if __name__ == "__main__":
