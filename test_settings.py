@@ -10,6 +10,7 @@ plugin's ``production`` phase. The values below come after all of that, as Tutor
 the LMS runs (``POK_TEST_MYSQL_DRIVER=pymysql`` for the pure-Python PyMySQL), with Tutor's database options; the
 default is SQLite, the embedded database a new user gets.
 """
+import importlib.util
 import os
 
 from lms_sandbox.envs.lms_production import *  # noqa: F403 - the sandbox LMS, loaded as the LMS loads its settings
@@ -78,3 +79,50 @@ POK_CERTIFICATE_WAIT_DELAY = int(os.environ.get("POK_TEST_CERTIFICATE_WAIT_DELAY
 
 # The simulator serves credential pages on the loopback host; a real POK serves them on pok.tech (the default).
 POK_VIEW_URL_HOSTS = ["pok.tech", "credentity.xyz", "127.0.0.1", "localhost"]
+
+# JWT, as the LMS authenticates its MFEs' calls to its APIs (the plugin's learner API, openedx_pok.learner_api).
+# JWT_AUTH and EDX_DRF_EXTENSIONS as openedx/envs/common.py sets them (openedx/openedx-platform master, read at
+# 0012533516; lms/envs/common.py before Ulmo), then what Tutor's tutor/templates/apps/openedx/settings/partials/
+# common_all.py (Tutor 19 to 22) sets over them: the issuer "<LMS>/oauth2", the audience "openedx" and the RSA key
+# pair (kid "openedx") the LMS signs its JWTs with (RS512) and verifies them with; here a key pair of each test run.
+# And edx-drf-extensions' JwtAuthCookieMiddleware, which joins the MFEs' two JWT cookies, where lms/envs/common.py's
+# MIDDLEWARE has it (master, read at 0191bfd216): after CommonMiddleware, before the session and authentication
+# middleware. Only where edx-drf-extensions is installed (requirements/test.txt): the tox environments' Open edX pins
+# go without it, and the learner API then authenticates with the session alone.
+_jwt_issuer = f"{LMS_ROOT_URL}/oauth2"
+JWT_AUTH = {
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_PAYLOAD_GET_USERNAME_HANDLER": lambda d: d.get("username"),
+    "JWT_LEEWAY": 1,
+    "JWT_DECODE_HANDLER": "edx_rest_framework_extensions.auth.jwt.decoder.jwt_decode_handler",
+    "JWT_AUTH_COOKIE": "edx-jwt-cookie",
+    "JWT_EXPIRATION": 30,
+    "JWT_IN_COOKIE_EXPIRATION": 60 * 60,
+    "JWT_SUPPORTED_VERSION": "1.2.0",
+    "JWT_ALGORITHM": "HS256",
+    "JWT_SECRET_KEY": SECRET_KEY,
+    "JWT_SIGNING_ALGORITHM": "RS512",
+    "JWT_PRIVATE_SIGNING_JWK": None,
+    "JWT_PUBLIC_SIGNING_JWK_SET": None,
+    "JWT_ISSUER": _jwt_issuer,
+    "JWT_AUDIENCE": "openedx",
+    "JWT_ISSUERS": [{"ISSUER": _jwt_issuer, "AUDIENCE": "openedx", "SECRET_KEY": SECRET_KEY}],
+    "JWT_AUTH_COOKIE_HEADER_PAYLOAD": "edx-jwt-cookie-header-payload",
+    "JWT_AUTH_COOKIE_SIGNATURE": "edx-jwt-cookie-signature",
+    "JWT_AUTH_HEADER_PREFIX": "JWT",
+}
+# The LMS's: no user field is updated from a (possibly stale) JWT.
+EDX_DRF_EXTENSIONS = {"JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING": {}}
+if importlib.util.find_spec("edx_rest_framework_extensions") is not None:
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    _jwt_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    JWT_AUTH["JWT_PRIVATE_SIGNING_JWK"] = json.dumps({**json.loads(RSAAlgorithm.to_jwk(_jwt_key)), "kid": "openedx"})
+    JWT_AUTH["JWT_PUBLIC_SIGNING_JWK_SET"] = json.dumps(
+        {"keys": [{**json.loads(RSAAlgorithm.to_jwk(_jwt_key.public_key())), "kid": "openedx"}]})
+    MIDDLEWARE = [*MIDDLEWARE]  # noqa: F405 - from the sandbox LMS
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware") + 1,
+                      "edx_rest_framework_extensions.auth.jwt.middleware.JwtAuthCookieMiddleware")

@@ -66,11 +66,13 @@ class Context:
     learners: int
     views: int
     slow_sample: int
+    admin_baseline: bool = True
 
 
 def measure_admin(context):
     """The credential changelist, every case against the baseline admin (``bench.admin_pages``)."""
-    return admin_pages.measure_admin_pages(context.size, context.repeats, context.users)
+    return admin_pages.measure_admin_pages(context.size, context.repeats, context.users,
+                                           baseline=context.admin_baseline)
 
 
 def measure_lms_paths(context):
@@ -137,6 +139,40 @@ def print_admin(size, part):
     print("   rendering included; rows read: InnoDB handler reads of one request)")
 
 
+#: The admin's budget per case: SQL ms of one request at every size (issue 23).
+ADMIN_SQL_BUDGET_MS = 50
+
+
+def print_admin_growth(results):
+    """
+    The plugin's admin at the smallest and the largest size, per case: SQL ms, statements, rows read and the ratio
+    large / small of each. Flat is the goal: the same statements, rows read not growing, SQL within the budget.
+    """
+    sizes = {int(size): parts["admin_pages"] for size, parts in results["sizes"].items() if "admin_pages" in parts}
+    if len(sizes) < 2:
+        return
+    small, large = min(sizes), max(sizes)
+    print(f"\nMariaDB: the credential admin (now) at {small:,} and {large:,} credentials, and large / small")
+    header = (f"{'page':<38}{'SQL ms':>8}{'SQL ms':>8}{'ratio':>7}{'queries':>9}{'rows read':>11}{'rows read':>11}"
+              f"{'ratio':>7}")
+    print(header)
+    print("-" * len(header))
+    over = []
+    for key, case in sizes[large].items():
+        before, after = sizes[small][key]["plugin"], case["plugin"]
+        if before is None or after is None:
+            continue
+        sql_ratio = after["sql_median_ms"] / before["sql_median_ms"] if before["sql_median_ms"] else 0
+        rows_ratio = after["rows_read"] / before["rows_read"] if before["rows_read"] else 0
+        queries = f"{before['queries']}/{after['queries']}"
+        print(f"{case['label']:<38}{before['sql_median_ms']:>8.1f}{after['sql_median_ms']:>8.1f}{sql_ratio:>7.2f}"
+              f"{queries:>9}{before['rows_read']:>11}{after['rows_read']:>11}{rows_ratio:>7.2f}")
+        for size, ms in ((small, before["sql_median_ms"]), (large, after["sql_median_ms"])):
+            if ms > ADMIN_SQL_BUDGET_MS:
+                over.append(f"{case['label']} at {size:,}")
+    print(f"  cases over {ADMIN_SQL_BUDGET_MS} ms of SQL: {'; '.join(over) or 'none'}")
+
+
 def print_reconcile(results):
     """One line per size, and each figure as a ratio to the smallest size (the baseline: flat is 1.00)."""
     sizes = {int(size): parts["reconcile"] for size, parts in results["sizes"].items() if "reconcile" in parts}
@@ -177,6 +213,7 @@ def print_report(results):
             print_admin(int(size), parts["admin_pages"])
         if "lms_paths" in parts:
             lms_parts.print_parts(parts["lms_paths"], where=f"MariaDB, {int(size):,} credentials: ")
+    print_admin_growth(results)
     print_reconcile(results)
 
 
@@ -194,6 +231,8 @@ def parse_args(argv):
                         help=f"small sizes for tests ({' and '.join(map(str, QUICK_SIZES))} rows, {QUICK_USERS} "
                              "learners)")
     parser.add_argument("--keep", action="store_true", help=f"keep the scratch database {DATABASE}")
+    parser.add_argument("--no-admin-baseline", dest="admin_baseline", action="store_false",
+                        help="measure the plugin's admin only, not the former one (minutes at a million credentials)")
     args = parser.parse_args(argv)
     args.sizes = sorted(args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES))
     args.users = args.users or (QUICK_USERS if args.quick else data.USERS)
@@ -215,7 +254,7 @@ def run(args):
         parts = {"build": data.build(size, users=args.users)}
         slow_sample = lms_parts.QUICK_SLOW_WORKER_SAMPLE if args.quick else lms_parts.SLOW_WORKER_SAMPLE
         context = Context(size=size, users=args.users, repeats=args.repeats, learners=args.learners,
-                          views=args.views, slow_sample=slow_sample)
+                          views=args.views, slow_sample=slow_sample, admin_baseline=args.admin_baseline)
         for name, measure in measurements.items():
             started = time.perf_counter()
             parts[name] = measure(context)

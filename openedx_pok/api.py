@@ -93,17 +93,21 @@ def get_credential(user_id, course_key):
     return PokCertificate.objects.filter(user_id=user_id, course_key=course_key).one()
 
 
-def _get_or_create(user_id, course_key, grade):
+def _get_or_create(user_id, course_key, grade, expect_new=False):
     """
     One row per (learner, course), also when two processes create it at the same moment. Returns (row, created).
 
     Only the call that created the row schedules its issuance, so one award starts one task chain although both the
-    creation filter and the CERTIFICATE_CREATED event ask for it. An award costs one indexed read and one insert; a
-    savepoint guards the insert only inside a transaction, where a duplicate-key error must not break the LMS's.
+    creation filter and the CERTIFICATE_CREATED event ask for it. The caller says which statement comes first:
+    ``expect_new`` (the creation filter, a page without a record) tries the insert and reads only when the row was
+    there already; otherwise (CERTIFICATE_CREATED, which almost always finds the filter's row) the read comes first.
+    So an award costs one insert and one read. A savepoint guards the insert only inside a transaction, where a
+    duplicate-key error must not break the LMS's.
     """
-    row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).one()
-    if row is not None:
-        return row, False
+    if not expect_new:
+        row = PokCertificate.objects.filter(user_id=user_id, course_key=course_key).one()
+        if row is not None:
+            return row, False
     try:
         with guarded():
             return PokCertificate.objects.create(user_id=user_id, course_key=course_key, grade=grade), True
@@ -111,7 +115,7 @@ def _get_or_create(user_id, course_key, grade):
         return PokCertificate.objects.get(user_id=user_id, course_key=course_key), False
 
 
-def request_issuance(user_id, course_key, grade=None):
+def request_issuance(user_id, course_key, grade=None, expect_new=False):
     """
     Record that the learner earned a certificate in the course and schedule the POK credential.
 
@@ -120,6 +124,9 @@ def request_issuance(user_id, course_key, grade=None):
     reconcile sends it). A held credential (bad learner data) and a retryable failure are tried again, since a new
     award is a good moment to do so; a revoked one is re-issued as a new credential. A grade that is not a number in
     [0, 1] is not recorded (the certificate's own grade is used instead).
+
+    ``expect_new``: the caller expects no record yet (the creation filter, which runs before anything exists; a
+    certificate page that found none), so the insert is tried before the read; the result is the same either way.
     """
     course_key = as_course_key(course_key)
     if course_key is None or user_id is None or not is_pok_enabled(course_key):
@@ -127,7 +134,7 @@ def request_issuance(user_id, course_key, grade=None):
     if grade is not None and usable_grade(grade) is None:
         log.warning("POK: ignoring unusable grade for user %s in %s", user_id, course_key)
         grade = None
-    row, created = _get_or_create(user_id, course_key, grade)
+    row, created = _get_or_create(user_id, course_key, grade, expect_new)
     if created:
         events.emit(events.REQUESTED, row)
     if grade is not None and row.grade != grade:
@@ -331,7 +338,7 @@ def certificate_page(context):
         return _preview_page(course_key, context.get("user_language") or "")
     row = get_credential(user_id, course_key)
     if row is None:
-        row = request_issuance(user_id, course_key)
+        row = request_issuance(user_id, course_key, expect_new=True)
         if row is None:
             return UNTOUCHED
     _follow_verify_uuid(row, context.get("certificate_id_number"))

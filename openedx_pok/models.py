@@ -131,8 +131,9 @@ class CertificateTemplate(TimeStampedModel):
         ]
 
     def __str__(self):
-        scope = str(self.course_key) if self.course_key else _("organization {org}").format(org=self.organization)
-        return f"{scope} -> {self.template_id or '-'}"
+        # What the mapping is for, as staff name it (the admin's "... was added" message, the history): the
+        # template's POK id would mean nothing to them, and its name costs a query.
+        return str(self.course_key) if self.course_key else _("organization {org}").format(org=self.organization)
 
     def clean(self):
         """Require a course or an organization, and keep a course mapping's organization in step with its key."""
@@ -161,6 +162,15 @@ class CredentialQuerySet(models.QuerySet):
         """
         rows = list(self[:1])
         return rows[0] if rows else None
+
+    def count_up_to(self, limit):
+        """
+        How many rows match, counting no further than ``limit``: ``SELECT COUNT(*) FROM (SELECT id ... LIMIT n)``.
+
+        Why: an exact ``COUNT(*)`` reads every matching index entry, which on a table of millions costs more than the
+        page it counts for; this reads at most ``limit`` of them, whatever the size of the table.
+        """
+        return self.order_by().values("pk")[:limit].count()
 
 
 class PokCertificate(TimeStampedModel):
@@ -267,10 +277,14 @@ class PokCertificate(TimeStampedModel):
             models.Index(fields=["status", "modified"], name="pok_credential_status_mod"),
             # The reconcile run polls in-progress credentials, least recently refreshed first, in bounded batches.
             models.Index(fields=["status", "last_synced_at"], name="pok_credential_status_synced"),
-            # The reconcile run finds the courses whose credentials wait for their certificate release.
-            models.Index(fields=["status", "course_key"], name="pok_credential_status_course"),
+            # The reconcile run finds the courses whose credentials wait for their certificate release, and moves
+            # only those whose date the course team changed (a range on the date within the course).
+            models.Index(fields=["status", "course_key", "not_before"], name="pok_credential_status_course"),
             # The credential admin's filters and sort (admin.py): each counts and pages through its index.
             models.Index(fields=["retryable"], name="pok_credential_retryable"),
+            # The reconcile run's retryable failures and the admin's "failed + retryable": one range, in id order
+            # (InnoDB ends every index with the primary key), however large the table.
+            models.Index(fields=["status", "retryable"], name="pok_credential_status_retry"),
             models.Index(fields=["emission_type"], name="pok_credential_emission_type"),
             models.Index(fields=["modified"], name="pok_credential_modified"),
             models.Index(fields=["pok_state"], name="pok_credential_pok_state"),
@@ -326,6 +340,20 @@ class PokTemplate(PokCatalogEntry):
         verbose_name = _("POK template")
         verbose_name_plural = _("POK templates")
         constraints = [models.UniqueConstraint(fields=["account", "pok_id"], name="pok_template_unique_account_id")]
+
+
+class PokAccount(PokTemplate):
+    """
+    The POK accounts' entry on the admin index. Accounts live in settings (``POK_ACCOUNTS``), not in rows: this proxy
+    has no table of its own, and its admin opens the accounts page (connection test, catalog sync).
+
+    .. no_pii:
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = _("POK account")
+        verbose_name_plural = _("POK accounts")
 
 
 class PokPage(PokCatalogEntry):

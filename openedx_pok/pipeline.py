@@ -39,8 +39,9 @@ class RequestPokCredential(PipelineStep):
             return unchanged
         try:
             percent = getattr(grade, "percent", None)
+            # Almost always the first word of this award (nothing recorded yet): the insert goes first.
             api.request_issuance(getattr(user, "id", None), course_key,
-                                 grade=float(percent) if isinstance(percent, (int, float)) else None)
+                                 grade=float(percent) if isinstance(percent, (int, float)) else None, expect_new=True)
         except Exception:
             # Never break certificate generation; CERTIFICATE_CREATED and reconcile give issuance another chance.
             log.exception("POK: could not record issuance for user %s in %s", getattr(user, "id", None), course_key)

@@ -23,6 +23,7 @@ def handle_certificate_created(sender, signal, certificate=None, **kwargs):  # n
     try:
         if certificate is None or certificate.current_status != "downloadable":
             return
+        # Read first (no expect_new): the creation filter has almost always recorded this award already.
         api.request_issuance(certificate.user.id, certificate.course.course_key)
     except Exception:
         log.exception("POK: could not record issuance from CERTIFICATE_CREATED")

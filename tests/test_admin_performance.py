@@ -23,6 +23,8 @@ from django.utils.text import Truncator
 from lms_sandbox.factories import UserFactory
 from openedx_pok.admin import credential_search
 from openedx_pok.admin import credentials as pok_admin
+from openedx_pok.issuance import staff_actions
+from openedx_pok.issuance.states import CredentialStatus
 from openedx_pok.models import PokCertificate
 from test_utils.factories import CourseMappingFactory, CredentialFactory
 
@@ -207,7 +209,9 @@ def test_a_plain_word_costs_the_same_statements_whatever_it_finds(staff_client, 
         CredentialFactory(user=UserFactory(profile__name=f"Someone Else{index}"), course_key=search_data["course"])
     response, many = open_list(staff_client, {"q": term})
     found = len(shown_ids(response))
-    assert len(few) == len(many) == len(plain) + 3 - (0 if found else 1), (term, many)  # no learners to fetch
+    # What it found: + the check that the word is not also a POK id; nothing found: no learners to fetch, and the
+    # word is looked up as a POK id by the page query itself.
+    assert len(few) == len(many) == len(plain) + (4 if found else 2), (term, many)
 
 
 def test_a_search_that_finds_nothing_says_what_the_search_looks_at(staff_client, search_data):
@@ -265,7 +269,7 @@ def test_sorts_break_ties_in_their_own_direction(staff_client, credential_admin,
 @pytest.mark.parametrize("params", [{}, {"o": f"{COURSE}"}, {"o": f"-{MODIFIED}"}, {"status__exact": "emitted"},
                                     {"q": "learner"}])
 def test_every_page_shows_the_rows_of_the_plain_ordering(staff_client, credential_admin, monkeypatch, params):
-    """Pages past the middle are fetched from the end: together the pages are exactly the whole ordered list."""
+    """Each page's ids first, then its rows: together the pages are exactly the whole ordered list."""
     for index in range(23):
         CredentialFactory(emitted=index % 3 != 0)
     monkeypatch.setattr(credential_admin, "list_per_page", 5)
@@ -299,3 +303,69 @@ def test_status_and_reason_fit_the_list(staff_client):
                      rf"{re.escape(escape(Truncator(reason).chars(pok_admin.REASON_LENGTH)))}</span>", html)
     assert "In progress (POK: Waiting for the learner to accept it)" in html
     assert "2 POSTs, 1 unanswered" in html
+
+
+def test_the_list_counts_and_pages_no_deeper_than_its_depth(staff_client, credential_admin, monkeypatch):
+    """
+    Issue 23: past ``LIST_DEPTH`` rows the list stops counting (``COUNT(*)`` of a ``LIMIT``ed subquery) and says that
+    more match; no page lies deeper; the counts per status say "more than" past the same limit.
+    """
+    monkeypatch.setattr(pok_admin, "LIST_DEPTH", 6)
+    monkeypatch.setattr(staff_actions, "COUNT_LIMIT", 6)
+    monkeypatch.setattr(credential_admin, "list_per_page", 4)
+    staff_actions.forget_status_counts()
+    ids = sorted((row.id for row in make_credentials(9, failed=True)), reverse=True)
+    make_credentials(2, emitted=True)
+    response, statements = open_list(staff_client)
+    changelist = response.context["cl"]
+    assert changelist.result_count == 6 and changelist.paginator.more and changelist.paginator.num_pages == 2
+    counts = [sql for sql in statements if "COUNT(" in sql.upper()]
+    assert len(counts) == 1 + len(CredentialStatus.values), counts  # the list's, one per status
+    assert all(re.search(r"LIMIT 7\b", sql) for sql in counts), counts
+    html = response.content.decode()
+    assert "More than 6 credentials match: the list shows the first 6 in this order." in html
+    assert 'data-status="failed">Failed: more than 6</a>' in html
+    assert 'data-status="emitted">Emitted: 2</a>' in html
+    newest_first = sorted([*ids, *PokCertificate.objects.filter(status="emitted").values_list("id", flat=True)],
+                          reverse=True)
+    assert shown_ids(open_list(staff_client, {"p": 2})[0]) == newest_first[4:6]
+    assert staff_client.get(reverse(CHANGELIST), {"p": 3}).status_code == 302  # no page past the depth
+    # A narrower filter is counted exactly, without the note.
+    response, _statements = open_list(staff_client, {"status__exact": "emitted"})
+    assert response.context["cl"].result_count == 2 and not response.context["cl"].paginator.more
+    assert "More than" not in response.content.decode().split('id="changelist"')[1]
+
+
+def test_the_organization_filter_is_a_range_of_the_course_index(staff_client):
+    """``LIKE 'course-v1:Org+%'`` in the column's collation: a range, where ``LIKE BINARY`` alone walks the index."""
+    CredentialFactory(course_key=CourseMappingFactory(course_key="course-v1:OrgA+C1+R").course_key)
+    CredentialFactory(course_key=CourseMappingFactory(course_key="course-v1:OrgAB+C1+R").course_key)
+    CredentialFactory(course_key=CourseMappingFactory(course_key="ccx-v1:OrgA+C2+R+ccx@3").course_key)
+    response, statements = open_list(staff_client, {"org": "OrgA"})
+    assert len(shown_ids(response)) == 2
+    page = [sql for sql in statements if "COUNT(" in sql.upper() and "course_key" in sql][0]
+    assert re.search(r"(?<!BINARY )LIKE 'course-v1:OrgA\+%'", page) and re.search(r"LIKE 'ccx-v1:OrgA\+%'", page), page
+
+
+def test_a_plain_word_queries_only_what_it_found(staff_client, search_data):
+    """
+    Issue 23: ``pok_credential_id = w OR user_id IN (...) OR course_key IN (...)`` is an index merge that reads every
+    match; the page query holds only the alternatives the lookups found (a POK id only if one is stored).
+    """
+    open_list(staff_client)  # counts the credentials per status (kept for STATUS_COUNTS_TTL seconds)
+
+    def page_query(term):
+        response, statements = open_list(staff_client, {"q": term})
+        return response, next(sql for sql in statements if "COUNT(" in sql.upper() and "openedx_pok_credential" in sql)
+
+    _response, by_course = page_query("POK101")
+    assert "course_key" in by_course and "user_id" not in by_course and "pok_credential_id" not in by_course
+    _response, by_learner = page_query("lovelace")
+    assert "user_id" in by_learner and "course_key" not in by_learner and "pok_credential_id" not in by_learner
+    _response, by_nothing = page_query("zz-nothing")
+    assert "pok_credential_id" in by_nothing and "user_id" not in by_nothing
+    # A stored POK id that is also the beginning of a username: both.
+    CredentialFactory(emitted=True, pok_credential_id="ada")
+    response, both = page_query("ada")
+    assert "pok_credential_id" in both and "user_id" in both
+    assert PokCertificate.objects.get(pok_credential_id="ada").id in shown_ids(response)

@@ -20,7 +20,7 @@ _spec.loader.exec_module(import_graph)
 
 #: What the LMS, Django or Celery calls: they read their input and call ``api`` and the services.
 ENTRY_POINTS = {"pipeline", "filters", "receivers", "views", "urls", "admin", "management", "checks", "apps",
-                "log_filters", "course_team"}
+                "log_filters", "course_team", "learner_api"}
 #: The work: a credential's life, course setup, the certificate page's parts, the legacy import.
 SERVICES = {"issuance", "course_setup", "pages", "legacy"}
 #: Below everything: data, errors, small shared helpers, the platform door, the settings phases.

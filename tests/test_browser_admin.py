@@ -135,8 +135,10 @@ def test_a_course_admin_sets_up_a_course_alone(admin_driver, live_server, pok, n
     picker_label = f"{TEMPLATE_NAME} [default]"
     assert not PokTemplate.objects.exists()  # a fresh install: the catalog was never synced
 
-    # The admin index leads to the synced templates, whose page has the accounts.
+    # The admin index leads to the synced templates and to the accounts.
     assert driver.find_elements(By.CSS_SELECTOR, f'a[href="{reverse(TEMPLATE_LIST)}"]'), "no POK templates on the index"
+    accounts = reverse("admin:openedx_pok_pokaccount_changelist")
+    assert driver.find_elements(By.CSS_SELECTOR, f'a[href="{accounts}"]'), "no POK accounts on the index"
 
     # Opening the form syncs the empty catalog: the template is offered by name at once, the links are there.
     admin_get(driver, live_server, reverse(MAPPING_ADD))

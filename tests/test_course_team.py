@@ -246,6 +246,8 @@ def test_retry_one_asks_first_then_retries_and_writes_the_history(people, course
     asked = client.post(urls(course.id)["retry"], {"credential": str(row.uuid)})
     assert asked.status_code == 200
     assert "Send this credential to POK again now?" in asked.content.decode()
+    # The learner as the tab names them: the username, not a user id the tab never shows.
+    assert f"<td>{row.user.username}</td>" in asked.content.decode()
     assert PokCertificate.objects.get(id=row.id).status == CredentialStatus.FAILED  # nothing done yet
 
     with caplog.at_level(logging.INFO), django_capture_on_commit_callbacks() as scheduled:

@@ -2,6 +2,8 @@
 The course mapping admin (Django test client): pickers by name, validation on save against the synced catalog,
 parameter sources, the catalog sync action, the accounts page with its connection test, the staff preview.
 """
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -86,7 +88,11 @@ def test_an_unknown_account_is_refused(admin_client, pok, settings):
 def test_blockchain_shows_the_accounts_remaining_credits(admin_client, pok):
     pok.available_credits = 42
     catalog.sync("default")
-    assert "has 42 credits left" in admin_client.get(reverse(ADD)).content.decode()
+    page = admin_client.get(reverse(ADD)).content.decode()
+    assert "has 42 credits left" in page
+    # When it was checked, as the reader's dates read (it showed 2026-12-07T10:39:25+00:00).
+    checked = re.search(r"credits left \(checked ([^)]*)\)", page).group(1)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d", checked), checked
 
 
 def test_sync_action_and_accounts_page(admin_client, pok):
@@ -95,7 +101,9 @@ def test_sync_action_and_accounts_page(admin_client, pok):
         "action": "sync_pok_catalog", "_selected_action": [mapping.pk]}, follow=True)
     assert "2 templates, 1 page." in response.content.decode()
     url = reverse("admin:openedx_pok_accounts")
-    assert admin_client.get(url).status_code == 200
+    page = admin_client.get(url)
+    assert page.status_code == 200 and "Simulated Org" in page.content.decode()
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d", page.content.decode())  # when it was checked, as dates read
     content = admin_client.post(url, {"account": "default", "do": "test"}).content.decode()
     assert "Simulated Org" in content and "credits available" in content
     pok.api_key = "rotated-key"
@@ -269,7 +277,13 @@ def test_the_admin_index_leads_to_the_synced_templates_and_the_accounts(admin_cl
     pok.remove_template("tpl-old")
     catalog.sync("default")
     templates = reverse("admin:openedx_pok_poktemplate_changelist")
-    assert templates in admin_client.get(reverse("admin:index")).content.decode()
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert templates in index
+    # The accounts have their own entry on the index, which opens the accounts page.
+    accounts_entry = reverse("admin:openedx_pok_pokaccount_changelist")
+    assert f'href="{accounts_entry}"' in index and ">POK accounts</a>" in index
+    assert admin_client.get(accounts_entry).url == reverse("admin:openedx_pok_accounts")
+    assert admin_client.get(reverse("admin:openedx_pok_pokaccount_add")).status_code == 403
     page = admin_client.get(templates).content.decode()
     for shown in ("Named", "3", "Honours distinction", "Grade, Platform", "Old diploma", "Missing on POK",
                   reverse("admin:openedx_pok_accounts"), "Simulated Org"):
@@ -302,6 +316,11 @@ def test_a_course_or_organization_the_lms_does_not_know_is_saved_with_a_warning(
     for fields in ({"course_key": str(known.id)}, {"course_key": "", "organization": "DemoX"}):
         content = post_mapping(admin_client, **fields, follow=True).content.decode()
         assert "does not exist in Open edX" not in content and "messagelist" in content, fields
+    # The saved message names the mapping by its course or organization, not by a template's POK id.
+    added = [str(message) for message in post_mapping(admin_client, course_key="course-v1:DemoX+DATA305+2026",
+                                                      follow=True).context["messages"]]
+    assert any("course-v1:DemoX+DATA305+2026</a>” was added successfully" in text and "tpl-" not in text
+               for text in added), added
 
 
 def test_the_parameter_rows_follow_the_template_by_label_and_fixed_text_only_where_chosen(admin_client, pok):
@@ -408,4 +427,4 @@ def test_the_mapping_list_finds_a_mapping_by_its_templates_name(admin_client, po
     catalog.sync("default")
     CertificateTemplate.objects.create(organization="OrgZ", template_id="tpl-grade")
     response = admin_client.get(reverse(CHANGELIST), {"q": "with grade"})
-    assert [str(mapping) for mapping in response.context["cl"].result_list] == ["organization OrgZ -> tpl-grade"]
+    assert [str(mapping) for mapping in response.context["cl"].result_list] == ["organization OrgZ"]

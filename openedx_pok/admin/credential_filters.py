@@ -93,7 +93,11 @@ class OrganizationFilter(_ChoiceFilter):
             return queryset
         condition = Q()
         for prefix in COURSE_KEY_PREFIXES:
-            condition |= Q(course_key__startswith=f"{prefix}{self.value()}+")
+            start = f"{prefix}{self.value()}+"
+            # ``LIKE 'x%'`` in the column's collation is a range of the course key's index; Django's ``startswith``
+            # alone is ``LIKE BINARY``, which MariaDB cannot range over a case-insensitive column and so walks the
+            # whole index, whatever the organization. The case-exact prefix then filters the range.
+            condition |= Q(course_key__istartswith=start, course_key__startswith=start)
         return queryset.filter(condition)
 
 

@@ -10,6 +10,8 @@ index; the profiles' names; the course keys of the credentials, one entry per co
 credential query itself filters on its own indexes. Words are combined with AND, as in Django's own search.
 """
 import uuid
+from functools import reduce
+from operator import or_
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -95,5 +97,11 @@ def condition(model_admin, request, term):
     if reference is not None:
         return (Q(uuid=reference) | Q(verify_uuid=reference.hex)
                 | Q(pok_credential_id__in=sorted({term, str(reference)})))
-    learners, courses = _learners(model_admin, request, term), courses_numbered(term)
-    return Q(pok_credential_id=term) | Q(user_id__in=learners) | Q(course_key__in=courses)
+    # Only what the word found goes into the credential query: ``a = x OR b IN (...) OR c IN (...)`` over three
+    # indexes is an index merge that reads and sorts every matching row for a page of 100 (1.5 s for a course of
+    # 10,000 credentials among a million), where one alternative is a range of its own index, in id order.
+    found = [Q(user_id__in=learners)] if (learners := _learners(model_admin, request, term)) else []
+    found += [Q(course_key__in=courses)] if (courses := courses_numbered(term)) else []
+    if not found or PokCertificate.objects.filter(pok_credential_id=term).exists():
+        found.append(Q(pok_credential_id=term))
+    return reduce(or_, found)

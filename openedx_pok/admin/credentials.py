@@ -12,7 +12,8 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator, capfirst
@@ -38,31 +39,39 @@ from openedx_pok.models import PokCertificate
 
 #: Characters of the reason shown in the list (the whole reason is in the tooltip and on the change page).
 REASON_LENGTH = 50
+#: Credentials the list counts and pages through at most, in any order and filter (100 pages of 100).
+LIST_DEPTH = staff_actions.COUNT_LIMIT
 
 
 class CredentialPaginator(Paginator):
     """
-    Fetches a page's ids first, then the page's rows by id.
+    Counts up to :data:`LIST_DEPTH` rows, and fetches a page's ids first, then the page's rows by id.
 
-    Why: for ``ORDER BY ... LIMIT 100 OFFSET n`` MySQL reads (and, for a search, sorts) whole rows, and a credential
-    row is heavy (reason, receiver, POK's answer); reading ids from an index first and then 100 rows by primary key
-    is several times cheaper for deep pages, filtered sorts and broad searches, at the price of one cheap statement.
-    Pages past the middle are counted from the end, so no page skips more than half of the rows.
+    Why the limit: an exact count reads every matching index entry (a million of them for the unfiltered list), and
+    a page at offset 500,000 walks half the table: neither is needed to find a credential, which filters, the search
+    and the sorts reach in their first pages. So the list counts no further than its depth, ``more`` says when more
+    rows match (the page says so), and no page skips more than the depth.
+    Why ids first: for ``ORDER BY ... LIMIT 100 OFFSET n`` MySQL reads (and, for a search, sorts) whole rows, and a
+    credential row is heavy (reason, receiver, POK's answer); reading ids from an index first and then 100 rows by
+    primary key is several times cheaper for later pages, filtered sorts and broad searches.
     """
+
+    more = False
+
+    @cached_property
+    def count(self):
+        if not hasattr(self.object_list, "count_up_to"):
+            return super().count
+        counted = self.object_list.count_up_to(LIST_DEPTH + 1)
+        self.more = counted > LIST_DEPTH
+        return min(counted, LIST_DEPTH)
 
     def page(self, number):
         page = super().page(number)
         queryset = self.object_list
         if not hasattr(queryset, "values_list") or not queryset.ordered or not self.count:
             return page
-        bottom, top = page.start_index() - 1, page.end_index()
-        ids = queryset.values_list("pk", flat=True)
-        if bottom > self.count - top:
-            # Nearer the end than the start: skip from the end in the reverse order, so the last page costs what the
-            # first does (the rows query below puts them back in the page's order).
-            ids = list(ids.reverse()[self.count - top:self.count - bottom])
-        else:
-            ids = list(ids[bottom:top])
+        ids = list(queryset.values_list("pk", flat=True)[page.start_index() - 1:page.end_index()])
         page.object_list = queryset.filter(pk__in=ids)
         return page
 
@@ -105,6 +114,13 @@ FOLDED_INTO_WORDS = ("ambiguous_attempts", "tries")
 WHERE_IT_STANDS = ["learner_line", "course_key", "status_line", "status_reason", "attempts_line", "pok_page",
                    *[name for name in CREDENTIAL_FIELDS if name not in SENT_TO_POK and name not in IN_WORDS
                      and name not in FOLDED_INTO_WORDS and name not in ("course_key", "status_reason")]]
+
+
+def count_text(count):
+    """A count of :func:`staff_actions.status_counts` in words: "1,234", or "more than 10,000" past the limit."""
+    if count > staff_actions.COUNT_LIMIT:
+        return _("more than %(count)s") % {"count": number_format(staff_actions.COUNT_LIMIT, force_grouping=True)}
+    return number_format(count, force_grouping=True)
 
 
 @admin.register(PokCertificate)
@@ -153,8 +169,12 @@ class PokCertificateAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         """The list, with the credentials per status above it (whole table, at most a few seconds old)."""
         counts = staff_actions.status_counts()
-        extra_context = {"title": capfirst(self.opts.verbose_name_plural), **(extra_context or {}), "status_counts": [
-            (status, label, counts.get(status, 0)) for status, label in CredentialStatus.choices]}
+        extra_context = {
+            "title": capfirst(self.opts.verbose_name_plural), **(extra_context or {}),
+            "status_counts": [(status, label, counts.get(status, 0), count_text(counts.get(status, 0)))
+                              for status, label in CredentialStatus.choices],
+            "list_depth": number_format(LIST_DEPTH, force_grouping=True),
+        }
         return super().changelist_view(request, extra_context)
 
     @admin.action(description=_("Export selected/filtered as CSV"), permissions=["view"])

@@ -11,11 +11,14 @@ preview, accounts) are in ``mapping_pages``.
 """
 import hashlib
 import logging
+from datetime import datetime
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.utils.formats import localize
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -29,6 +32,11 @@ AUTOMATIC = ""
 DEFAULT_ACCOUNT = "default"
 #: The attribute the page's script and stylesheet hide a parameter row by (``.form-row:has([data-pok-hidden])``).
 HIDDEN = "data-pok-hidden"
+
+
+def _in_words(checked_at):
+    """When the account was last checked, in the reader's format (a previous release cached an ISO string)."""
+    return localize(localtime(checked_at)) if isinstance(checked_at, datetime) else str(checked_at)
 
 
 def _field_suffix(parameter_id):
@@ -145,7 +153,7 @@ class MappingForm(forms.ModelForm):
         else:
             credits = _("Account '{account}' has {credits} credits left (checked {when}); blockchain emission "
                         "uses them.").format(account=account, credits=info["available_credits"],
-                                             when=info["checked_at"])
+                                             when=_in_words(info["checked_at"]))
         self.fields["emission_type"].help_text = credits
         self._show_parameter_rows(value)
 

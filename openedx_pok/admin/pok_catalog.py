@@ -6,12 +6,13 @@ The sync itself (``catalog.sync``) writes these rows; staff read them here to ch
 knowing POK's ids, and reach the accounts page from the index instead of only from a saved mapping.
 """
 from django.contrib import admin
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from openedx_pok.course_setup import accounts, catalog
-from openedx_pok.models import PokTemplate
+from openedx_pok.models import CertificateTemplate, PokAccount, PokTemplate
 
 
 @admin.register(PokTemplate)
@@ -55,3 +56,29 @@ class PokTemplateAdmin(admin.ModelAdmin):
                    "pok_mappings_url": reverse("admin:openedx_pok_certificatetemplate_changelist"),
                    **(extra_context or {})}
         return super().changelist_view(request, context)
+
+
+@admin.register(PokAccount)
+class PokAccountAdmin(admin.ModelAdmin):
+    """The admin index's "POK accounts": opens the accounts page, for whoever may open it (the mappings' viewers)."""
+
+    def _mappings_admin(self):
+        return self.admin_site._registry[CertificateTemplate]  # noqa: SLF001 - get_model_admin is Django 5.0+
+
+    def has_view_permission(self, request, obj=None):
+        return self._mappings_admin().has_view_permission(request)
+
+    def has_module_permission(self, request):
+        return self._mappings_admin().has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return HttpResponseRedirect(reverse("admin:openedx_pok_accounts"))

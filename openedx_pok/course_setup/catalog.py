@@ -130,7 +130,7 @@ def failure_reason(exc, account):
 def _remember_organization(name, organization):
     caching.set(_info_key(name), {"organization": organization.name or "", "wallet": organization.wallet or "",
                                   "available_credits": organization.available_credits,
-                                  "checked_at": timezone.now().isoformat(timespec="seconds")}, ACCOUNT_INFO_SECONDS)
+                                  "checked_at": timezone.now()}, ACCOUNT_INFO_SECONDS)
 
 
 def account_info(name):

@@ -82,7 +82,7 @@ def course_page(request, course_id):
 
 def _credential(course_key, reference):
     try:
-        row = PokCertificate.objects.filter(course_key=course_key, uuid=reference).first()
+        row = PokCertificate.objects.filter(course_key=course_key, uuid=reference).select_related("user").first()
     except (ValueError, ValidationError):
         row = None
     if row is None:
@@ -112,7 +112,7 @@ def retry(request, course_id):
     else:
         retriable = PokCertificate.objects.filter(course_key=course_key, status__in=RETRIABLE_BY_STAFF)
         count = retriable.count()
-        rows = retriable.order_by("id")
+        rows = retriable.order_by("id").select_related("user")  # the confirmation names the learners
     if request.POST.get("confirmed") != "yes":
         question = ngettext(
             "Send this credential to POK again now?",

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 STALE_REQUESTING = timedelta(minutes=10)
 # Pending rows younger than this are left to the task already scheduled for them.
 PENDING_GRACE = timedelta(minutes=2)
+# The statuses a retryable problem leaves a credential in: a failure, or a hold (the Open edX certificate not there).
+RETRYABLE_STATUSES = (CredentialStatus.FAILED, CredentialStatus.HELD)
 
 
 @dataclass
@@ -86,7 +88,10 @@ def _release_scheduled(now, limit):
     """
     released = []
     waiting = PokCertificate.objects.filter(status=CredentialStatus.SCHEDULED)
-    for course_key in list(waiting.order_by().values_list("course_key", flat=True).distinct()[:limit]):
+    # DISTINCT over (status, course_key), the index's own columns: MariaDB skips from course to course through the
+    # index (a loose index scan, two index reads per course); DISTINCT course_key alone read every waiting row.
+    courses = waiting.order_by().values_list("status", "course_key").distinct()[:limit]
+    for course_key in [course_key for _status, course_key in courses]:
         course = configuration.course_info(course_key)
         if course is None:
             continue  # the course is gone from the LMS: its credentials wait, as the LMS shows no certificate
@@ -100,10 +105,60 @@ def _release_scheduled(now, limit):
             if len(released) >= limit:
                 break
         else:
-            moved = rows.filter(not_before__isnull=False) if release.date is None else rows.exclude(
-                not_before=release.date)
+            # "Not that date" as ranges of not_before (none, before, after), which an index ending with not_before
+            # reads as such; ``exclude(not_before=...)`` is the same rows as a NOT no index range can serve.
+            moved = rows.filter(not_before__isnull=False) if release.date is None else rows.filter(
+                Q(not_before__isnull=True) | Q(not_before__lt=release.date) | Q(not_before__gt=release.date))
             moved.update(not_before=release.date, status_reason=release_reason(release.date), modified=now)
     return released
+
+
+def _due_retryable(due, limit):
+    """
+    Up to ``limit`` retryable failures and holds whose backoff has passed (``due``): the ids, per status in id order.
+
+    Each status is walked a page of ``limit`` at a time through the (status, retryable) index alone (the page query
+    reads nothing but the index, in id order), and the page's due rows are picked by primary key; the walk goes on
+    past rows still waiting for their backoff, so they never hide due ones behind them. No statement reads more than
+    a page, however many credentials the table holds: one query with the backoff condition let MariaDB's optimizer
+    take the one-column ``retryable`` index or a rowid filter over every failed row instead (7,000 rows read at
+    100,000 credentials).
+    """
+    found = []
+    for status in RETRYABLE_STATUSES:
+        candidates = PokCertificate.objects.filter(status=status, retryable=True).order_by("id")
+        after = None
+        while len(found) < limit:
+            page = list((candidates if after is None else candidates.filter(id__gt=after))
+                        .values_list("id", flat=True)[:limit])
+            if not page:
+                break
+            found += sorted(PokCertificate.objects.filter(due, id__in=page, status=status, retryable=True)
+                            .values_list("id", flat=True))[:limit - len(found)]
+            if len(page) < limit:
+                break
+            after = page[-1]
+    return found
+
+
+def _to_issue(due, settled_before, woken, limit):
+    """
+    The pending rows to issue, at most ``limit``, the least recently touched first: those older than the grace
+    (``settled_before``), then those this run just made pending (``woken``: retried, resent, released).
+
+    Two bounded reads instead of one query with ``modified <= ... OR id IN (...)``, which MariaDB answered with an
+    index merge and a sort of every pending row: a range of the (status, modified) index in its own order, and, only
+    when that range leaves room, the woken rows by primary key. The woken rows were stamped by this run, after the
+    grace began, so they come after every row of the range, as in one query ordered by ``modified``.
+    """
+    pending = PokCertificate.objects.filter(due, status=CredentialStatus.PENDING)
+    rows = list(pending.filter(modified__lte=settled_before).order_by("modified").values_list("id", flat=True)[:limit])
+    taken = set(rows)
+    woken = [row_id for row_id in dict.fromkeys(woken) if row_id not in taken]
+    if woken and len(rows) < limit:
+        fresh = sorted(pending.filter(id__in=woken).values_list("modified", "id"))
+        rows += [row_id for _modified, row_id in fresh[:limit - len(rows)]]
+    return rows
 
 
 def reconcile_plan(limit=None, pending_grace=None):
@@ -125,14 +180,9 @@ def reconcile_plan(limit=None, pending_grace=None):
     resend, plan.abandoned = _recover_abandoned(now, limit)
     released = _release_scheduled(now, limit)
 
-    retryable = (CredentialStatus.FAILED, CredentialStatus.HELD)
-    retryable_failures = list(PokCertificate.objects.filter(due, status__in=retryable, retryable=True)
-                              .values_list("id", flat=True)[:limit])
-    transition_many(retryable_failures, retryable, status=CredentialStatus.PENDING, modified=now)
-    plan.to_issue = list(PokCertificate.objects.filter(
-        Q(modified__lte=now - grace) | Q(id__in=retryable_failures + resend + released), due,
-        status=CredentialStatus.PENDING,
-    ).order_by("modified").values_list("id", flat=True)[:limit])
+    retryable_failures = _due_retryable(due, limit)
+    transition_many(retryable_failures, RETRYABLE_STATUSES, status=CredentialStatus.PENDING, modified=now)
+    plan.to_issue = _to_issue(due, now - grace, retryable_failures + resend + released, limit)
     plan.to_refresh = list(PokCertificate.objects.filter(status=CredentialStatus.IN_PROGRESS).exclude(
         Q(pok_credential_id__isnull=True) | Q(pok_credential_id=""),
     ).order_by(F("last_synced_at").asc(nulls_first=True)).values_list("id", flat=True)[:limit])

@@ -11,7 +11,7 @@ A retired learner's credential is never sent again: retry and re-issue leave it 
 import logging
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from openedx_pok import caching, compat, tasks
@@ -31,6 +31,9 @@ REISSUABLE = (CredentialStatus.EMITTED, CredentialStatus.IN_PROGRESS, Credential
 #: view would cost more than the page itself. Staff actions forget them at once.
 STATUS_COUNTS_TTL = 30
 STATUS_COUNTS_KEY = "openedx_pok:admin:status_counts"
+#: Rows the credential admin counts at most per figure (a status, a filtered list): past it, it says "more than"
+#: instead of reading every entry of an index on each view.
+COUNT_LIMIT = 10_000
 
 
 def _actor_id(actor):
@@ -166,10 +169,20 @@ def mark_revoked(row, reason, actor=None):
 
 
 def status_counts():
-    """{status: credentials}, over the whole table, at most :data:`STATUS_COUNTS_TTL` seconds old."""
+    """
+    {status: credentials} of the statuses that have any, at most :data:`STATUS_COUNTS_TTL` seconds old, each counted
+    up to :data:`COUNT_LIMIT` + 1 (a count above the limit means "more than the limit").
+
+    One bounded index walk per status instead of a ``GROUP BY`` that reads the whole status index: on a million
+    credentials that costs 150 ms, and what staff act on is the small counts (failed, held), which stay exact.
+    """
     counts = caching.get(STATUS_COUNTS_KEY)
     if counts is None:
-        counts = dict(PokCertificate.objects.order_by().values_list("status").annotate(Count("id")))
+        counts = {}
+        for status in CredentialStatus.values:
+            count = PokCertificate.objects.filter(status=status).count_up_to(COUNT_LIMIT + 1)
+            if count:
+                counts[status] = count
         caching.set(STATUS_COUNTS_KEY, counts, STATUS_COUNTS_TTL)
     return counts
 
