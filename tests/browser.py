@@ -17,11 +17,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -179,11 +178,30 @@ def log_in(driver, live_server, user):
 # ---- Django admin ---------------------------------------------------------------------------------------------
 
 
+def _replaced(element):
+    """
+    A wait condition: ``element`` no longer belongs to the page. Selenium's ``staleness_of`` expects a "stale element"
+    error only; caught mid-navigation, Chromium may answer "Node with given id does not belong to the document", an
+    unknown error, instead: the same fact, so it counts too.
+    """
+    def condition(_driver):
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+    return condition
+
+
 def submit_and_wait(driver, element):
     """Click ``element`` (a submit button) and wait until the browser has replaced the page with the answer."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, PAGE_LOAD_WITHIN, poll_frequency=0.1).until(EC.staleness_of(page))
+    WebDriverWait(driver, PAGE_LOAD_WITHIN, poll_frequency=0.1).until(_replaced(page))
     WebDriverWait(driver, PAGE_LOAD_WITHIN, poll_frequency=0.1).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 
