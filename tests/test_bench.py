@@ -145,9 +145,10 @@ def test_admin_searches_use_an_index(mariadb_results):
         for key in ("pok_state", "course", "account", "emitted_last_month"):
             plugin = pages[key]["plugin"]
             assert plugin["rows_read"] <= 2 * plugin["result_count"] + 500, (size, key, plugin["sql"])
-        # A course's credentials: read through the course index, not the table.
+        # A course's credentials: read through the course index, not the table (per result: the bounded count's
+        # index entry and its subquery row, the page's id, the row, its learner).
         course = pages["search_course"]["plugin"]
-        assert course["rows_read"] <= 3 * course["result_count"] + 10, (size, course["sql"])
+        assert course["rows_read"] <= 5 * course["result_count"] + 10, (size, course["sql"])
 
 
 @pytest.mark.mysql
