@@ -5,7 +5,8 @@ The Learning MFE's progress page (slot ``org.openedx.frontend.learning.progress_
 learner dashboard (slot ``org.openedx.frontend.learner_dashboard.widget_sidebar.v1``) show the requesting learner
 where their credentials stand and what they can do next. Answers only for ``request.user``, newest first, at most
 :data:`LIMIT` of them with their total, from the database only: two indexed statements (one for one course), a third
-(the learner's profile) only when a credential is held, and no POK call. An entry point: it calls ``api`` and the
+(the learner's profile) only when a credential is held, and no POK call. The answer also carries the widgets' own
+few words (``labels``), translated here like the rest. An entry point: it calls ``api`` and the
 services (the public status, the status payload with its share links, the learner's fix of a held credential).
 
 Authenticated as the LMS's own MFE APIs are: the JWT the MFEs send (the ``edx-jwt-cookie-header-payload`` and
@@ -121,6 +122,21 @@ def credential_item(row, account_url):
     }
 
 
+def widget_labels():
+    """
+    The few words of the MFE widgets themselves (the credentials' own words are in each item), in the request's
+    language: the widgets are built into the MFEs from the Tutor plugin, without a message catalog of their own.
+    """
+    return {
+        "heading": _("My credentials"),
+        "status": _("Status"),
+        "open": _("Open"),
+        "share_linkedin": _("Share on LinkedIn"),
+        "loading": _("Checking for updates…"),
+        "error": _("Your credential's status could not be updated. Reload the page to try again."),
+    }
+
+
 def learner_credentials(user, course_key=None):
     """
     (rows newest first, at most :data:`LIMIT`; their total) of the learner's credentials of mapped courses, or of
@@ -173,7 +189,7 @@ class LearnerCredentialsView(APIView):
         account_url = account_settings_url(request)
         for row in rows:
             row.user = request.user  # the learner read already: their held credential's fix costs no query for it
-        response = Response({"count": total, "limit": LIMIT,
+        response = Response({"count": total, "limit": LIMIT, "labels": widget_labels(),
                              "results": [credential_item(row, account_url) for row in rows]})
         # The state moves as the credential progresses: never let a browser or a proxy keep an old answer.
         response["Cache-Control"] = "no-store"

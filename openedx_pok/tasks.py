@@ -106,9 +106,9 @@ def enqueue_backfill(course_keys):
     return _send(backfill_courses_task, [str(key) for key in course_keys])
 
 
-def _issue(row_id, wait, tries):
+def _issue(row_id, wait, tries, row=None):
     with history.recorded_as(Cause.ISSUANCE):
-        return machine.issue(row_id, wait=wait, tries=tries)
+        return machine.issue(row_id, wait=wait, tries=tries, row=row)
 
 
 def _left_to_reconcile(row_id, later, eager):
@@ -121,14 +121,15 @@ def _left_to_reconcile(row_id, later, eager):
     return later.waiting and eager
 
 
-def run_issuance(row_id, wait=0, tries=0):
+def run_issuance(row_id, wait=0, tries=0, row=None):
     """
-    Run one issuance step here and now (``pok_sync``, a chunk of rows); returns the local status.
+    Run one issuance step here and now (``pok_sync``, a chunk of rows); returns the local status. ``row``: the
+    credential as :func:`~openedx_pok.issuance.machine.read_rows` read it already (None: read here).
 
     There is no task of its own to retry: a "retry later" hands the row to :func:`issue_credential_task`, delayed.
     """
     try:
-        return _issue(row_id, wait, tries)
+        return _issue(row_id, wait, tries, row)
     except RetryLater as later:
         if not _left_to_reconcile(row_id, later, issue_credential_task.app.conf.task_always_eager):
             enqueue_issuance(row_id, countdown=later.countdown, wait=later.wait, tries=later.tries)
@@ -203,9 +204,13 @@ def cache_credential_image_task(row_id):
 @shared_task(name="openedx_pok.tasks.issue_credentials", ignore_result=True, acks_late=True)
 @set_code_owner_attribute
 def issue_credentials_task(row_ids, wait=0):
-    """Issue a chunk of credentials found by the reconcile run or a backfill, one after the other."""
+    """
+    Issue a chunk of credentials found by the reconcile run or a backfill, one after the other, their rows read in
+    one statement (a read per credential, of every column, was a sixth of an issuance's CPU).
+    """
+    rows = machine.read_rows(row_ids)
     for row_id in row_ids:
-        run_issuance(row_id, wait=wait)
+        run_issuance(row_id, wait=wait, row=rows.get(row_id))
 
 
 @shared_task(name="openedx_pok.tasks.refresh_credentials", ignore_result=True)

@@ -69,6 +69,11 @@ def only_item(client, **params):
     return body["results"][0]
 
 
+def nothing():
+    """The answer for a learner without a credential (of that course): no result, and the widgets' words still."""
+    return {"count": 0, "limit": learner_api.LIMIT, "labels": learner_api.widget_labels(), "results": []}
+
+
 def credential(learner, **traits):
     return CredentialFactory(user=learner, **traits)
 
@@ -233,7 +238,7 @@ def test_only_the_requesting_learners_credentials_are_listed(client, learner):
     assert body["count"] == 1 and [item["reference"] for item in body["results"]] == [str(mine.uuid)]
     assert theirs.view_url not in json.dumps(body)
     # A course where only the other learner has a credential: nothing, not theirs.
-    assert fetch(client, course_id=str(theirs.course_key)) == {"count": 0, "limit": learner_api.LIMIT, "results": []}
+    assert fetch(client, course_id=str(theirs.course_key)) == nothing()
 
 
 def test_course_id_gives_that_courses_credential_only(signed_in, learner):
@@ -248,7 +253,7 @@ def test_a_course_that_is_not_mapped_gives_an_empty_list(signed_in, learner):
     row = credential(learner, emitted=True)
     CertificateTemplate.objects.filter(course_key=row.course_key).delete()
     # Its certificate page is the Open edX one again: the widgets show nothing of POK for it either.
-    assert fetch(signed_in, course_id=str(row.course_key)) == {"count": 0, "limit": learner_api.LIMIT, "results": []}
+    assert fetch(signed_in, course_id=str(row.course_key)) == nothing()
     assert fetch(signed_in)["count"] == 0
 
 
@@ -454,3 +459,17 @@ def test_the_words_follow_the_requests_language(client, db):
     english = fetch(client, headers={"HTTP_ACCEPT_LANGUAGE": "en"})
     assert {item["title"] for item in english["results"]} >= {"Your credential is being prepared",
                                                              "Your credential is being issued"}
+
+
+def test_the_widgets_own_words_come_with_the_answer_in_its_language(signed_in, learner):
+    """The MFE widgets have no message catalog of their own: their heading, link texts and the loading and error lines
+    come translated with every answer, an empty one included (the widget then shows nothing, but may say it failed)."""
+    labels = fetch(signed_in, headers={"HTTP_ACCEPT_LANGUAGE": "en"})["labels"]
+    assert labels == {"heading": "My credentials", "status": "Status", "open": "Open",
+                      "share_linkedin": "Share on LinkedIn", "loading": "Checking for updates…",
+                      "error": "Your credential's status could not be updated. Reload the page to try again."}
+    credential(learner, emitted=True)
+    spanish = fetch(signed_in, headers={"HTTP_ACCEPT_LANGUAGE": "es-419"})
+    with translation.override("es-419"):
+        assert spanish["labels"] == learner_api.widget_labels()
+    assert set(spanish["labels"]) == set(labels) and all(spanish["labels"].values())

@@ -6,7 +6,8 @@ plus the plugin, installed by the fixture below when it is missing; ``POK_TEST_T
 Each test renders a Tutor project in a temporary ``TUTOR_ROOT`` with the plugin enabled and checks what Tutor wrote:
 the image install, the settings fragments, which are **executed** against a settings namespace that already holds
 another plugin's filter steps, and the ``pok-beat`` service in docker-compose and Kubernetes. An in-place upgrade
-from the earlier tutor-contrib-pok (21.x/22.x) starts from a config.yml that holds that plugin's keys.
+from the earlier tutor-contrib-pok (21.x/22.x) starts from a config.yml that holds that plugin's keys. With tutor-mfe
+(tutor/requirements/tutor.txt), the MFEs' env.config.jsx gets the learner widgets in their two slots.
 """
 import json
 import os
@@ -43,7 +44,8 @@ def tutor_bin():
     if configured:
         return Path(configured)
     path = REPO / ".tox" / "tutor" / "bin" / "tutor"
-    if not path.exists():
+    # An environment from before tutor-mfe was a requirement lacks it: tox installs what tutor.txt added.
+    if not path.exists() or not list((path.parent.parent / "lib").glob("python*/site-packages/tutormfe")):
         result = subprocess.run([sys.executable, "-m", "tox", "run", "-e", "tutor"], cwd=REPO, capture_output=True,
                                 text=True, timeout=900, check=False)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -265,6 +267,82 @@ def test_disabling_the_plugin_removes_everything(tutor_bin, tmp_path):
     assert "openedx_pok" not in project.file("apps/openedx/settings/lms/production.py")
     assert "openedx-pok" not in project.file("build/openedx/Dockerfile")
     assert "pok-beat" not in compose_services(project, "local/docker-compose.prod.yml")
+    env_config = project.root / "env" / "plugins/mfe/build/mfe/env.config.jsx"  # Tutor enables tutor-mfe by default
+    assert env_config.exists() and "PokWidgets" not in env_config.read_text(encoding="utf-8")
+
+
+# --- the learner widgets in the MFEs (tutor-mfe) ---------------------------------------------------------------------
+
+ENV_CONFIG = "plugins/mfe/build/mfe/env.config.jsx"
+PROGRESS_SLOT = "org.openedx.frontend.learning.progress_certificate_status.v1"
+SIDEBAR_SLOT = "org.openedx.frontend.learner_dashboard.widget_sidebar.v1"
+WIDGETS_SOURCE = REPO / "tutor" / "tutorpok" / "mfe" / "pok_widgets.js"
+
+
+def mfe_project(tutor_bin, root, *settings):
+    """A project with tutor-mfe and the plugin enabled, its environment rendered (``settings``: ``--set`` values)."""
+    project = TutorProject(tutor_bin, root)
+    project.run("plugins", "enable", "mfe", "pok")
+    project.run("config", "save", *[option for name_value in settings for option in ("--set", name_value)])
+    return project
+
+
+def slot_plugins(env_config):
+    """{(MFE or "all", slot): [plugin configuration, ...]} of the ``addPlugins(config, slot, [...])`` calls."""
+    found, app = {}, "all"
+    for line in env_config.splitlines():
+        block = re.search(r"if \(process\.env\.APP_ID == '([^']+)'\)", line)
+        if block:
+            app = block.group(1)
+        call = re.search(r"addPlugins\(config, '([^']+)', \[(.*)\]\);$", line.strip())
+        if call:
+            found.setdefault((app, call.group(1)), []).append(call.group(2))
+    return found
+
+
+@pytest.fixture(scope="module")
+def mfe(tutor_bin, tmp_path_factory):
+    return mfe_project(tutor_bin, tmp_path_factory.mktemp("tutor-root"))
+
+
+def test_mfe_widgets_are_inserted_beside_the_slots_default_content(mfe):
+    env_config = mfe.file(ENV_CONFIG)
+    plugins = slot_plugins(env_config)
+    assert plugins[("learning", PROGRESS_SLOT)] == [
+        "{ op: PLUGIN_OPERATIONS.Insert, widget: { id: 'pok_credential_status', type: DIRECT_PLUGIN, priority: 60, "
+        "RenderWidget: PokWidgets.CredentialStatus } }"]
+    assert plugins[("learner-dashboard", SIDEBAR_SLOT)] == [
+        "{ op: PLUGIN_OPERATIONS.Insert, widget: { id: 'pok_my_credentials', type: DIRECT_PLUGIN, priority: 60, "
+        "RenderWidget: PokWidgets.MyCredentials } }"]
+    # Only where they belong, and the slots' own content stays: nothing hidden, replaced or modified.
+    assert [key for key, configs in plugins.items() if any("PokWidgets" in c for c in configs)] == [
+        ("learner-dashboard", SIDEBAR_SLOT), ("learning", PROGRESS_SLOT)]
+    for operation in ("Hide", "Modify", "Wrap"):
+        assert f"PLUGIN_OPERATIONS.{operation}" not in env_config
+
+
+def test_mfe_widgets_source_is_in_env_config_as_shipped(mfe):
+    env_config = mfe.file(ENV_CONFIG)
+    source = WIDGETS_SOURCE.read_text(encoding="utf-8")
+    imports = [line for line in source.splitlines() if line.startswith("import ")]
+    body = "\n".join(line for line in source.splitlines() if not line.startswith(("import ", "//"))).strip()
+    assert len(imports) == 3 and body.startswith("const PokWidgets = ")
+    # The imports at the top (the buildtime-imports patch), the definitions before setConfig uses them.
+    head = env_config[:env_config.index("function addPlugins")]
+    assert all(line in head.splitlines() for line in imports)
+    assert body in env_config and env_config.index(body) < env_config.index("async function setConfig")
+    assert env_config.count("const PokWidgets = ") == 1
+
+
+def test_mfe_widgets_setting_off_removes_them(tutor_bin, tmp_path):
+    project = mfe_project(tutor_bin, tmp_path / "root", "POK_MFE_WIDGETS=false")
+    assert project.run("config", "printvalue", "POK_MFE_WIDGETS").strip() == "false"
+    env_config = project.file(ENV_CONFIG)
+    assert "PokWidgets" not in env_config and "pokGetConfig" not in env_config and "PokReact" not in env_config
+    assert not [key for key in slot_plugins(env_config) if key[1] in (PROGRESS_SLOT, SIDEBAR_SLOT)]
+    project.run("config", "save", "--set", "POK_MFE_WIDGETS=true")  # and back on
+    assert set(slot_plugins(project.file(ENV_CONFIG))) >= {("learning", PROGRESS_SLOT),
+                                                          ("learner-dashboard", SIDEBAR_SLOT)}
 
 
 # --- in-place upgrade from the earlier tutor-contrib-pok (21.x/22.x) ------------------------------------------------

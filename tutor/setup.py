@@ -30,7 +30,7 @@ setup(
     license="AGPL-3.0-or-later",
     packages=find_packages(include=["tutorpok", "tutorpok.*"]),
     include_package_data=True,
-    package_data={"tutorpok": ["patches/*"]},
+    package_data={"tutorpok": ["patches/*", "mfe/*"]},
     python_requires=">=3.10",
     # Tutor 22 runs Open edX Verawood; its hooks API (tutor.plugin.v1) is the one this plugin uses.
     install_requires=["tutor>=22.0.0,<23.0.0"],

@@ -60,6 +60,7 @@ def account_api_hosts():
     return accounts.api_hosts()
 
 
+@lru_cache(maxsize=1024, typed=True)  # the same few accounts and courses, asked for several times per credential
 def digest(*parts):
     """A stable cache-key fragment (the same in every worker process, unlike ``hash``)."""
     return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
@@ -249,11 +250,17 @@ def mapping_for(course_key):
     Same rule as ``CertificateTemplate.objects.for_course``: a course's own mapping wins over its organization's
     default, even when disabled (that is how one course opts out). No query when the mappings are cached.
     """
+    values = _mapping_values(course_key)
+    return CertificateTemplate(**values) if values is not None else None
+
+
+def _mapping_values(course_key):
+    """The cached fields of the mapping :func:`mapping_for` finds, or None."""
     mappings = caching.tiered(MAPPINGS_CACHE_KEY, _load_mappings, MAPPINGS_CACHE_TIMEOUT)
     values = mappings["courses"].get(str(course_key))
     if values is None:
         values = mappings["organizations"].get(getattr(course_key, "org", None))
-    return CertificateTemplate(**values) if values is not None else None
+    return values
 
 
 def course_setup(course_key):
@@ -274,8 +281,9 @@ def course_setup(course_key):
 
 def account_for(course_key):
     """The POK account name of the course's mapping (``default`` when unmapped); no query when cached."""
-    mapping = mapping_for(course_key)
-    return (mapping.account if mapping is not None else "") or accounts.DEFAULT_ACCOUNT
+    # From the cached fields, without building a model instance: asked before every POST and after every failure.
+    values = _mapping_values(course_key)
+    return (values["account"] if values is not None else "") or accounts.DEFAULT_ACCOUNT
 
 
 def _account_key(account=None):

@@ -56,7 +56,11 @@ class IssuanceContext:
 
 def clean_text(value):
     """Collapse whitespace and drop control characters so a name or title prints as one clean line."""
-    value = "".join(ch for ch in str(value or "") if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
+    value = str(value or "")
+    if not (value.isascii() and value.isprintable()):
+        # Printable ASCII has no control character to drop: only other text is read character by character (a
+        # payload cleans a score of values, this was most of its time).
+        value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
     return " ".join(value.split())
 
 
@@ -159,28 +163,32 @@ def builtin_parameter_values(context):
     course, certificate = context.course, context.certificate
     signatories = course.signatories or ()
     first_signatory = signatories[0] if signatories else None
+    # Each value once, under all its names.
+    grade, title, emitter = grade_percent(context), course_title(course), emitter_name(course)
+    start, end = format_date(course.start, context.date_format), format_date(course.end, context.date_format)
+    issued = format_date(certificate.created, context.date_format)
     values = {
-        "grade": grade_percent(context),
-        "score": grade_percent(context),
+        "grade": grade,
+        "score": grade,
         "platform": context.platform_name,
         "platformname": context.platform_name,
-        "course": course_title(course),
-        "coursename": course_title(course),
-        "coursetitle": course_title(course),
-        "title": course_title(course),
+        "course": title,
+        "coursename": title,
+        "coursetitle": title,
+        "title": title,
         "courseid": str(course.course_key),
         "coursekey": str(course.course_key),
-        "organization": emitter_name(course),
-        "org": emitter_name(course),
-        "emitter": emitter_name(course),
-        "institution": emitter_name(course),
-        "startdate": format_date(course.start, context.date_format),
-        "coursestart": format_date(course.start, context.date_format),
-        "enddate": format_date(course.end, context.date_format),
-        "courseend": format_date(course.end, context.date_format),
-        "date": format_date(certificate.created, context.date_format),
-        "issuedate": format_date(certificate.created, context.date_format),
-        "certificatedate": format_date(certificate.created, context.date_format),
+        "organization": emitter,
+        "org": emitter,
+        "emitter": emitter,
+        "institution": emitter,
+        "startdate": start,
+        "coursestart": start,
+        "enddate": end,
+        "courseend": end,
+        "date": issued,
+        "issuedate": issued,
+        "certificatedate": issued,
         "certificateid": certificate.verify_uuid,
         "verifyuuid": certificate.verify_uuid,
         "mode": certificate.mode,

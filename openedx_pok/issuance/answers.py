@@ -59,7 +59,8 @@ def remember(row, credential):
     Keep POK's answer outside the database until it is stored, and log its id: if the database fails right after the
     POST, the next run finds the answer here (or staff find the id in the log) instead of sending a second POST.
     """
-    log.info("POK: credential %s was created on POK as %s", row.id, credential.id)
+    log.info("POK: credential %s was created on POK as %s (state %s)", row.id, credential.id,
+             str(credential.state)[:MAX_STATE_LENGTH])
     caching.set(_answer_key(row), credential, REMEMBER_ANSWER_SECONDS)
 
 
@@ -164,7 +165,9 @@ def _store(row, credential, expected_status):
         if status == CredentialStatus.REVOKED and fields.get("pok_credential_id"):
             _note_revoke_on_pok(row.id, fields["pok_credential_id"])
         return status
-    log.info("POK: credential %s is %s (POK id %s, state %s)", row.id, status, credential.id, fields["pok_state"])
+    if expected_status != CredentialStatus.REQUESTING:
+        # The answer to a POST was logged with its state when it came (remember); a refresh's is logged here.
+        log.info("POK: credential %s is %s (POK id %s, state %s)", row.id, status, credential.id, fields["pok_state"])
     events.emit_outcome(row, status, pok_id=fields.get("pok_credential_id"))
     if status == CredentialStatus.EMITTED and settings.POK_CERTIFICATE_PAGE == "embed":
         media.cache_image_location(row.id)

@@ -184,7 +184,30 @@ def _not_yet(row, wait, tries):
         raise RetryLater(max(remaining, 0), wait=wait, tries=row.tries, waiting=True)
 
 
-def issue(row_id, wait=0, tries=0):
+# What issuing a credential reads of its row: the columns this module, ``answers.py`` and the tracking events use. The
+# rest (what was sent, POK's answer, the reason) is only written here; reading it cost as much as the claim.
+ISSUANCE_COLUMNS = ("id", "uuid", "user", "course_key", "status", "receiver", "verify_uuid", "issuance", "attempts",
+                    "ambiguous_attempts", "tries", "not_before", "grade", "pok_credential_id")
+# ... and of the learner read with it (``compat.learner_relations``): what the payload and the platform's lookups use.
+LEARNER_COLUMNS = {"user": ("user__username", "user__email"), "user__profile": ("user__profile__name",)}
+
+
+def read_rows(row_ids):
+    """
+    The credential rows ``row_ids`` as issuance reads them, with their learners, in one statement: {id: row}.
+
+    A message of the backfill or the reconcile run reads its rows at once; each claim still re-checks the status (and
+    what it was read with, see :func:`_as_read`) in its compare-and-set, so a row changed since is not sent twice, nor
+    under another issuance's key or backoff.
+    """
+    relations = compat.learner_relations()
+    columns = [column for relation in relations for column in LEARNER_COLUMNS.get(relation, ())]
+    rows = PokCertificate.objects.select_related(*relations).only(*ISSUANCE_COLUMNS, *columns).filter(
+        id__in=list(row_ids))
+    return {row.id: row for row in rows}
+
+
+def issue(row_id, wait=0, tries=0, row=None):
     """
     Issue the credential of row ``row_id`` if it is pending. Returns the resulting local status.
 
@@ -192,9 +215,10 @@ def issue(row_id, wait=0, tries=0):
     task). Transient POK failures are counted on the row (``tries``); the argument tells the task a backoff
     scheduled from any other (see :func:`_not_yet`). A row whose POK answer was received but not stored (the
     database failed right after the POST) is stored from the remembered answer, never sent again. The plugin's own
-    SQL per issuance: one read, the claim, the store and the history line it writes.
+    SQL per issuance: one read (``row``: read already, with the rest of its message), the claim, the store and the
+    history line it writes.
     """
-    row = PokCertificate.objects.select_related(*compat.learner_relations()).filter(id=row_id).one()
+    row = row if row is not None else read_rows([row_id]).get(row_id)
     if row is None:
         return None
     if row.status == CredentialStatus.REQUESTING:
@@ -204,7 +228,8 @@ def issue(row_id, wait=0, tries=0):
         return row.status
     if row.pok_credential_id:
         # POK already created this issuance's credential: follow it, never POST a second one.
-        transition(row.id, CredentialStatus.PENDING, status=CredentialStatus.IN_PROGRESS, not_before=None)
+        transition(row.id, CredentialStatus.PENDING, still=_as_read(row), status=CredentialStatus.IN_PROGRESS,
+                   not_before=None)
         return CredentialStatus.IN_PROGRESS
     _not_yet(row, wait, tries)
     row.known_fields = {}
@@ -242,18 +267,28 @@ def issue(row_id, wait=0, tries=0):
     return answers.store(row, credential, CredentialStatus.REQUESTING)
 
 
+def _as_read(row):
+    """
+    What the POST and its failure handling go by, as read: the issuance (its idempotency key), the tries (the
+    backoff) and the ambiguous attempts (the one resend). A row read with the rest of its message may have moved on
+    since while still pending (a re-issue, a retry its own task scheduled, an interrupted request sent again): then
+    the path that moved it sends it, not this stale copy.
+    """
+    return {"issuance": row.issuance, "tries": row.tries, "ambiguous_attempts": row.ambiguous_attempts}
+
+
 def _claim(row, prepared):
     """
     The claim: ``pending`` -> ``requesting`` in one compare-and-set, committed before the POST so no other worker can
-    send one for this issuance. A value the row cannot take (the database refuses it) holds the credential with the
-    reason instead of leaving it pending for ever.
+    send one for this issuance; and only while the row is as read (:func:`_as_read`). A value the row cannot take (the
+    database refuses it) holds the credential with the reason instead of leaving it pending for ever.
     """
     payload, certificate = prepared.payload, prepared.certificate
     try:
         with guarded():
             # Not a history line of its own: the POST's outcome writes one, with the attempt number.
             return transition(
-                row.id, CredentialStatus.PENDING, record=False,
+                row.id, CredentialStatus.PENDING, record=False, still=_as_read(row),
                 status=CredentialStatus.REQUESTING, attempts=F("attempts") + 1, requested_at=timezone.now(),
                 status_reason="", retryable=False, not_before=None, template_id=prepared.setup.template_id,
                 page_id=payload["customization"].get("page", ""), emission_type=prepared.setup.emission_type,

@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, connection, models, transaction
+from django.db.models import F, Value
+from django.db.models.expressions import Combinable, CombinedExpression
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
@@ -151,7 +153,7 @@ def new_issuance_fields(row, reason=""):
             "retryable": False, "tries": 0, "not_before": None, "ambiguous_attempts": 0, "possible_duplicate": False}
 
 
-def transition(row_id, expected, record=True, **fields):
+def transition(row_id, expected, record=True, still=None, **fields):
     """
     Compare-and-set: write ``fields`` to credential ``row_id`` only if its status is still ``expected`` (one status
     or several). Returns True when the row was written.
@@ -159,22 +161,71 @@ def transition(row_id, expected, record=True, **fields):
     One UPDATE, so it is atomic on every database; ``modified`` is stamped unless given. Fields without a status
     change (e.g. a reason while in progress) go through here too, so no writer can overwrite a status it did not
     expect. A status change writes its line of the credential's history (``record=False``: a step whose outcome
-    writes the line, the claim before a POST).
+    writes the line, the claim before a POST). ``still``: {column: value} the row must still hold too (a row read a
+    while ago, with the rest of its message, must not be claimed once another path moved it on).
     """
-    return bool(transition_many([row_id], expected, record=record, **fields))
+    return bool(transition_many([row_id], expected, record=record, still=still, **fields))
 
 
-def transition_many(row_ids, expected, record=True, **fields):
+def transition_many(row_ids, expected, record=True, still=None, **fields):
     """:func:`transition` for a batch of rows in one UPDATE (and one history statement); returns how many."""
     expected = (expected,) if isinstance(expected, str) else tuple(expected)
     row_ids = list(row_ids)
     if not row_ids:
         return 0
     fields.setdefault("modified", timezone.now())
-    written = _credentials().filter(id__in=row_ids, status__in=expected).update(**fields)
+    written = _update(row_ids, expected, fields, still or {})
     if written and record and "status" in fields:
         _record_history(row_ids, expected, fields)
     return written
+
+
+# The SET part of the compare-and-set UPDATEs already written, by shape: database, (field, is a counter) pairs.
+_ASSIGNMENTS = {}
+
+
+def _increment(name, value):
+    """``n`` when ``value`` is ``F(name) + n`` (a counter such as ``attempts``), else None."""
+    if isinstance(value, CombinedExpression) and value.connector == Combinable.ADD and isinstance(value.lhs, F) \
+            and value.lhs.name == name and isinstance(value.rhs, Value) and type(value.rhs.value) is int:
+        return value.rhs.value
+    return None
+
+
+def _update(row_ids, expected, fields, still):
+    """
+    ``UPDATE ... SET fields WHERE id IN (row_ids) AND status IN (expected) [AND column = value of still]``; returns
+    the rows it matched.
+
+    Written as the history INSERT is, from SQL built once per shape and then only executed: Django's ``update()``
+    builds and compiles a query on every call, which was a fifth of an issuance's CPU (the claim and the store).
+    Values are prepared by their model fields as ``update()`` prepares them, and a counter ``F(name) + n`` becomes
+    ``name = name + n``; any other expression (or a model instance) goes through ``update()``.
+    """
+    meta = _credentials().model._meta
+    increments = {name: _increment(name, value) for name, value in fields.items()}
+    if any((hasattr(value, "resolve_expression") and increments[name] is None) or hasattr(
+            value, "prepare_database_save") for name, value in fields.items()):  # an expression, a model instance
+        return _credentials().filter(id__in=row_ids, status__in=expected, **still).update(**fields)
+    quote = connection.ops.quote_name
+    shape = (connection.vendor, tuple((name, increments[name] is not None) for name in fields))
+    assignments = _ASSIGNMENTS.get(shape)
+    if assignments is None:
+        columns = [(quote(meta.get_field(name).column), counter) for name, counter in shape[1]]
+        assignments = _ASSIGNMENTS[shape] = ", ".join(
+            f"{column} = {column} + %s" if counter else f"{column} = %s" for column, counter in columns)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model, values as parameters
+        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(row_ids))}) "
+        f"AND {quote('status')} IN ({', '.join(['%s'] * len(expected))})"
+        + "".join(f" AND {quote(meta.get_field(name).column)} = %s" for name in still)
+    )
+    params = [increments[name] if increments[name] is not None else meta.get_field(name).get_db_prep_save(
+        value, connection) for name, value in fields.items()]
+    params += [*row_ids, *(str(status) for status in expected), *still.values()]
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:  # as update() does
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _record_history(row_ids, expected, fields):

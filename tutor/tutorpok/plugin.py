@@ -11,6 +11,9 @@ What each piece is for:
 - ``local-docker-compose-prod-services`` / ``k8s-deployments``: a ``pok-beat`` Celery beat service, because Tutor 22
   runs Celery workers but no beat. It sits next to Tutor's own ``lms-worker`` (``tutor local`` and Kubernetes; in
   ``tutor dev`` there is no worker to run what a beat sends);
+- with tutor-mfe: two learner widgets (``tutorpok/mfe/pok_widgets.js``) inserted into the Learning MFE's progress page
+  and the learner dashboard's side panel through tutor-mfe's ``PLUGIN_SLOTS`` and its ``mfe-env-config-buildtime-*``
+  patches (docs/decisions/0009-mfe-widgets.rst); ``POK_MFE_WIDGETS: false`` leaves the MFEs untouched;
 - an in-place upgrade from the earlier tutor-contrib-pok (21.x/22.x, same module and plugin name) leaves its keys in
   config.yml: its ``POK_TEMPLATE_ID`` stands in for an empty ``POK_DEFAULT_TEMPLATE_ID`` (``openedx-common-settings``)
   and a notice, printed whenever Tutor loads the configuration, says what to rename or remove.
@@ -43,6 +46,8 @@ CONFIG_DEFAULTS = {
     "RECONCILE_INTERVAL": 300,
     # False: no pok-beat service (for a platform that already runs its own Celery beat: the schedule is still set).
     "RUN_BEAT": True,
+    # False: no credential widgets in the MFEs (progress page, learner dashboard); needs `tutor images build mfe`.
+    "MFE_WIDGETS": True,
 }
 
 hooks.Filters.CONFIG_DEFAULTS.add_items([(f"POK_{key}", value) for key, value in CONFIG_DEFAULTS.items()])
@@ -51,6 +56,68 @@ hooks.Filters.ENV_PATCHES.add_items(
     [(patch.name, patch.read_text(encoding="utf-8")) for patch in sorted(PATCHES.iterdir(), key=lambda p: p.name)
      if patch.is_file() and not patch.name.startswith(".")]
 )
+
+
+# --- the MFE widgets (tutor-mfe) ---------------------------------------------------------------------------------
+
+WIDGETS_SOURCE = resources.files("tutorpok") / "mfe" / "pok_widgets.js"
+#: (MFE, slot, widget id, component of pok_widgets.js): where the widgets go, next to the slot's own content.
+MFE_SLOTS = (
+    ("learning", "org.openedx.frontend.learning.progress_certificate_status.v1", "pok_credential_status",
+     "PokWidgets.CredentialStatus"),
+    ("learner-dashboard", "org.openedx.frontend.learner_dashboard.widget_sidebar.v1", "pok_my_credentials",
+     "PokWidgets.MyCredentials"),
+)
+
+
+def widgets_patches(source):
+    """
+    (imports, definitions) of the widgets' source for tutor-mfe's ``mfe-env-config-buildtime-imports`` and
+    ``mfe-env-config-buildtime-definitions`` patches: kept as they are (Jinja ``raw``: the JavaScript is not a
+    template) and rendered only while ``POK_MFE_WIDGETS`` is on.
+    """
+    lines = source.splitlines()
+    imports = [line for line in lines if line.startswith("import ")]
+    definitions = [line for line in lines if not line.startswith("import ") and not line.startswith("//")]
+
+    def when_on(text):
+        return "{%- if POK_MFE_WIDGETS %}\n{% raw %}" + text.strip("\n") + "\n{% endraw %}\n{%- endif %}"
+
+    return when_on("\n".join(imports)), when_on("// openedx-pok: learner credential widgets\n" + "\n".join(definitions))
+
+
+def slot_config(widget_id, component):
+    """One ``PLUGIN_SLOTS`` entry: insert the widget beside the slot's default content (never hide or replace it)."""
+    return (f"{{ op: PLUGIN_OPERATIONS.Insert, widget: {{ id: '{widget_id}', type: DIRECT_PLUGIN, priority: 60, "
+            f"RenderWidget: {component} }} }}")
+
+
+_IMPORTS, _DEFINITIONS = widgets_patches(WIDGETS_SOURCE.read_text(encoding="utf-8"))
+hooks.Filters.ENV_PATCHES.add_items([("mfe-env-config-buildtime-imports", _IMPORTS),
+                                     ("mfe-env-config-buildtime-definitions", _DEFINITIONS)])
+
+# PLUGIN_SLOTS items are inserted into env.config.jsx as they are, not rendered with the configuration, so the
+# setting is read when Tutor loads the configuration it renders the environment from (CONFIG_LOADED, which
+# `config save`, `local launch`, `images build`... run right before rendering).
+_mfe_widgets = {"on": True}
+
+
+@hooks.Actions.CONFIG_LOADED.add()
+def _read_mfe_widgets(config):
+    _mfe_widgets["on"] = bool(config.get("POK_MFE_WIDGETS", True))
+
+
+try:
+    from tutormfe.hooks import PLUGIN_SLOTS
+except ImportError:  # no tutor-mfe: no MFEs to put widgets in, and the patches above land nowhere
+    PLUGIN_SLOTS = None
+
+if PLUGIN_SLOTS is not None:
+    @PLUGIN_SLOTS.add()
+    def _add_widget_slots(items):
+        if _mfe_widgets["on"]:
+            items += [(mfe, slot, slot_config(widget_id, component)) for mfe, slot, widget_id, component in MFE_SLOTS]
+        return items
 
 
 def python_str(value):
