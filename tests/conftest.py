@@ -4,12 +4,23 @@ sandbox LMS, a learner, and an ``lms`` helper that drives the sandbox exactly li
 """
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 
 from lms_sandbox.factories import CourseOverviewFactory, OrganizationFactory, UserFactory
 from lms_sandbox.generation import generate_certificate, revoke_certificate
 from lms_sandbox.grades import CourseGrade
 from openedx_pok.course_setup import configuration
 from openedx_pok.models import CertificateTemplate
+
+
+@pytest.fixture(autouse=True)
+def _the_settings_language():
+    """
+    Every test ends in the settings' language: a request of Django's test client runs in the test's thread, and one
+    with ``Accept-Language`` leaves its language active there, for whichever test runs next (the order is random).
+    """
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
