@@ -24,6 +24,8 @@ from openedx_pok.lms_tables import (
     count_certificates,
     course_flag_state,
     keyset_certificates,
+    language_preferences,
+    learner_certificates,
     learner_course_keys,
 )
 
@@ -74,6 +76,14 @@ class SandboxBackend(PlatformBackend):
         UserPreference table (openedx/core/djangoapps/user_api/preferences/api.py, openedx-platform Verawood).
         """
         return UserPreference.get_value(user, "pref-lang")
+
+    def get_certificates(self, learners):
+        """The platform backend's query (``lms_tables.learner_certificates``) on the sandbox's certificates."""
+        return learner_certificates(GeneratedCertificate, learners)
+
+    def get_language_preferences(self, user_ids):
+        """The platform backend's query (``lms_tables.language_preferences``) on the sandbox's preferences."""
+        return language_preferences(UserPreference, user_ids)
 
     def get_platform_name(self):
         """The site's "platform_name" (lowercase, the LMS's key), else the PLATFORM_NAME setting."""

@@ -7,6 +7,7 @@ the ``POK_COMPAT_BACKEND`` setting: the platform backend in the LMS, the sandbox
 Everything crosses the door as small frozen data classes, never as platform model instances.
 """
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -15,11 +16,14 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from edx_django_utils.cache import DEFAULT_REQUEST_CACHE
 
 from openedx_pok.lms_tables import (  # the readings both backends share; their results cross the door too
     count_certificates,
     course_flag_state,
     keyset_certificates,
+    language_preferences,
+    learner_certificates,
     learner_course_keys,
 )
 
@@ -179,6 +183,21 @@ class PlatformBackend:
 
         return get_user_preference(user, "pref-lang")
 
+    def get_certificates(self, learners):
+        """
+        :meth:`get_certificate` of many (user id, course key) pairs in one statement, from the model the LMS's
+        ``get_certificate_for_user`` reads (``lms/djangoapps/certificates/api.py``: ``eligible_certificates``).
+        """
+        from lms.djangoapps.certificates.models import GeneratedCertificate  # noqa: PLC0415
+
+        return learner_certificates(GeneratedCertificate, learners)
+
+    def get_language_preferences(self, user_ids):
+        """:meth:`get_language_preference` of many learners in one statement (the ``UserPreference`` table)."""
+        from openedx.core.djangoapps.user_api.models import UserPreference  # noqa: PLC0415
+
+        return language_preferences(UserPreference, user_ids)
+
     def get_platform_name(self):
         from openedx.core.djangoapps.site_configuration import (  # noqa: PLC0415
             helpers as configuration_helpers,
@@ -296,9 +315,53 @@ def get_course(course_key):
     return backend().get_course(course_key)
 
 
+#: The request-cache key of what :func:`reading_ahead` read for the next issuance of a learner and course.
+_READ_AHEAD = "openedx_pok:read_ahead:{kind}:{user_id}:{course_key}"
+
+
+@contextmanager
+def reading_ahead(learners):
+    """
+    Within the block, the certificates and language preferences of many learners ((user, course key) pairs: a
+    message's credentials) read in two statements, for the next :func:`get_certificate` /
+    :func:`get_language_preference` of each: one call each (then the backend is asked again), and what was not
+    asked for is forgotten when the block ends, so a value read ahead is never older than its message.
+    """
+    learners = list(learners)
+    keys = []
+    try:
+        certificates = backend().get_certificates([(user.id, course_key) for user, course_key in learners])
+        languages = backend().get_language_preferences({user.id for user, _course_key in learners})
+    except Exception:  # only a shortcut: each issuance then reads its own, as without it
+        log.warning("POK: could not read a message's certificates and languages ahead; reading them one by one",
+                    exc_info=True)
+        learners = []
+    for user, course_key in learners:
+        certificate = certificates.get((user.id, str(course_key)))
+        values = {"certificate": CertificateInfo.from_certificate(certificate) if certificate is not None else None,
+                  "language": languages.get(user.id)}
+        for kind, value in values.items():
+            keys.append(_READ_AHEAD.format(kind=kind, user_id=user.id, course_key=course_key))
+            DEFAULT_REQUEST_CACHE.set(keys[-1], value)
+    try:
+        yield
+    finally:
+        for key in keys:
+            DEFAULT_REQUEST_CACHE.data.pop(key, None)
+
+
+def _read_ahead(kind, user, course_key):
+    """(True, value) read ahead for this call (and forgotten), or (False, None)."""
+    key = _READ_AHEAD.format(kind=kind, user_id=getattr(user, "id", None), course_key=course_key)
+    if key not in DEFAULT_REQUEST_CACHE.data:
+        return False, None
+    return True, DEFAULT_REQUEST_CACHE.data.pop(key)
+
+
 def get_certificate(user, course_key):
     """The learner's :class:`CertificateInfo` for the course, or None when the LMS has none."""
-    return backend().get_certificate(user, course_key)
+    found, certificate = _read_ahead("certificate", user, course_key)
+    return certificate if found else backend().get_certificate(user, course_key)
 
 
 def get_profile_name(user):
@@ -306,9 +369,13 @@ def get_profile_name(user):
     return backend().get_profile_name(user)
 
 
-def get_language_preference(user):
-    """The learner's own language preference (never the language of whoever triggered the request)."""
-    return backend().get_language_preference(user)
+def get_language_preference(user, course_key=None):
+    """
+    The learner's own language preference (never the language of whoever triggered the request); ``course_key``: the
+    issuance it is read for, which may have read it ahead (:func:`reading_ahead`).
+    """
+    found, language = _read_ahead("language", user, course_key) if course_key is not None else (False, None)
+    return language if found else backend().get_language_preference(user)
 
 
 def get_platform_name():

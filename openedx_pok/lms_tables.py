@@ -86,6 +86,23 @@ def learner_course_keys(enrollment_model, certificate_model, user, course_keys):
     return frozenset([*enrolled.values_list("course_id", flat=True), *certified.values_list("course_id", flat=True)])
 
 
+def learner_certificates(certificate_model, learners):
+    """
+    {(user id, course key string): certificate} of ``learners`` ((user id, course key) pairs) in one statement: the
+    learners' eligible certificates (audit ones left out), as the LMS's ``get_certificate_for_user`` reads one.
+    """
+    user_ids = {user_id for user_id, _course_key in learners}
+    course_keys = {str(course_key) for _user_id, course_key in learners}
+    rows = certificate_model.eligible_certificates.filter(user_id__in=user_ids, course_id__in=course_keys)
+    return {(row.user_id, str(row.course_id)): row for row in rows}
+
+
+def language_preferences(preference_model, user_ids):
+    """{user id: language} of the learners who set one (``pref-lang``), in one statement."""
+    rows = preference_model.objects.filter(user_id__in=set(user_ids), key="pref-lang")
+    return dict(rows.values_list("user_id", "value"))
+
+
 def course_flag_state(flag_name, flag_model, course_override_model, org_override_model=None):
     """:class:`CourseFlagState` of a course waffle flag from waffle's Flag model and the override models of
     openedx/core/djangoapps/waffle_utils/models.py (the LMS's or the sandbox's; no org model on older platforms)."""

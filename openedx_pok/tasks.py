@@ -208,9 +208,9 @@ def issue_credentials_task(row_ids, wait=0):
     Issue a chunk of credentials found by the reconcile run or a backfill, one after the other, their rows read in
     one statement (a read per credential, of every column, was a sixth of an issuance's CPU).
     """
-    rows = machine.read_rows(row_ids)
-    for row_id in row_ids:
-        run_issuance(row_id, wait=wait, row=rows.get(row_id))
+    with machine.message(row_ids) as rows:
+        for row_id in row_ids:
+            run_issuance(row_id, wait=wait, row=rows.get(row_id))
 
 
 @shared_task(name="openedx_pok.tasks.refresh_credentials", ignore_result=True)

@@ -163,3 +163,34 @@ def test_a_learners_courses_are_read_from_enrollments_and_certificates(platform,
     keys = [course.id for course in (enrolled, unenrolled, certified, other)]
     assert platform.get_learner_course_keys(learner, keys) == {enrolled.id, certified.id}
     assert platform.get_learner_course_keys(learner, keys[1:2]) == frozenset()
+
+
+@pytest.mark.django_db
+def test_a_messages_certificates_and_languages_are_read_in_one_statement_each(platform, monkeypatch):
+    """
+    The LMS's GeneratedCertificate (eligible ones, as ``get_certificate_for_user`` reads them) and UserPreference
+    (``pref-lang``), here the sandbox's copies: what the worker reads ahead for a message (issue 23).
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lms_sandbox import models
+    from lms_sandbox.factories import CourseOverviewFactory, UserFactory
+
+    install(monkeypatch, "lms.djangoapps.certificates.models", GeneratedCertificate=models.GeneratedCertificate)
+    install(monkeypatch, "openedx.core.djangoapps.user_api.models", UserPreference=models.UserPreference)
+    ada, grace, alan = UserFactory(pref_lang="es-419"), UserFactory(), UserFactory(pref_lang="pt-br")
+    course, other = CourseOverviewFactory(), CourseOverviewFactory()
+    models.GeneratedCertificate.objects.bulk_create([  # no signals: nothing to issue here
+        models.GeneratedCertificate(user=ada, course_id=course.id, status="downloadable", mode="verified"),
+        models.GeneratedCertificate(user=grace, course_id=course.id, status="audit_passing", mode="audit"),
+        models.GeneratedCertificate(user=alan, course_id=other.id, status="downloadable", mode="verified")])
+    backend = compat.PlatformBackend()
+    with CaptureQueriesContext(connection) as queries:
+        certificates = backend.get_certificates([(ada.id, course.id), (grace.id, course.id), (alan.id, course.id)])
+        languages = backend.get_language_preferences([ada.id, grace.id, alan.id])
+    assert len(queries) == 2
+    # Ada's only: Grace's is an audit certificate (not eligible), Alan's is of another course.
+    assert set(certificates) == {(ada.id, str(course.id))} and certificates[(ada.id, str(course.id))].status == \
+        "downloadable"
+    assert languages == {ada.id: "es-419", alan.id: "pt-br"}

@@ -429,8 +429,9 @@ def _in_a_while(**delta):
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
-    ({"failed_retryable": True, "not_before": "soon"}, r"^Retried automatically after \d{1,2}:\d\d( [ap]\.m\.)?, or "
-                                                      r"Retry now\.$"),
+    # A time in Django's format: "12:02 p.m.", but "noon" at 12:00 and a date too just before midnight.
+    ({"failed_retryable": True, "not_before": "soon"}, r"^Retried automatically after (\d{1,2}(:\d\d)? [ap]\.m\.|noon"
+                                                      r"|midnight|\w+\. \d+, \d{4}, .+), or Retry now\.$"),
     ({"failed_retryable": True}, r"^Retried automatically at the next reconcile run, or Retry now\.$"),
     ({"failed": True}, r"^Not retried automatically: fix what the reason names, then Retry now\.$"),
     ({"failed": True, "possible_duplicate": True}, r"check on POK that the learner has only one"),

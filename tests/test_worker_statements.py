@@ -2,27 +2,28 @@
 The statements the worker pays per issued credential, pinned (issue 23, "the worker").
 
 A message of the backfill or the reconcile run carries a chunk of credential ids. Its rows are read in one statement
-for the whole chunk; each credential then costs a fixed number: the plugin's claim, store and history line, and the
-LMS's own reads of the certificate and of the learner's "pref-lang" (``compat``, one door per learner). So a chunk of
-N credentials costs a constant number of statements plus a fixed number per credential, whatever N is; a read per
-credential creeping back (a deferred column loaded on access, a lookup moved into the loop) fails here.
+for the whole chunk, and so are the LMS's certificates of those learners and their "pref-lang" preferences (read
+ahead through ``compat``); each credential then costs a fixed number: the plugin's claim, store and history line. So
+a chunk of N credentials costs a constant number of statements plus a fixed number per credential, whatever N is; a
+read per credential creeping back (a deferred column loaded on access, a lookup moved into the loop) fails here.
 """
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lms_sandbox.factories import UserFactory
-from openedx_pok import tasks
+from openedx_pok import compat, tasks
 from openedx_pok.issuance import machine
 from openedx_pok.models import CredentialStatus, PokCertificate
 
 CREDENTIALS = "openedx_pok_credential"
 HISTORY = "openedx_pok_credential_event"
-# Per credential: the claim and the store (UPDATE), the history line (INSERT ... SELECT), and the LMS's reads of the
-# certificate and of the learner's language preference.
-PER_CREDENTIAL = {"update": 2, "history": 1, "lms_reads": 2}
-# Per message: one read of all its credential rows, with their learners.
+# Per credential: the claim and the store (UPDATE), the history line (INSERT ... SELECT).
+PER_CREDENTIAL = {"update": 2, "history": 1}
+# Per message: one read of all its credential rows, with their learners; the LMS's reads of their certificates and
+# of their language preferences, one each.
 PER_MESSAGE_READS = 1
+PER_MESSAGE_LMS_READS = 2
 
 
 def real_statements(queries):
@@ -77,7 +78,8 @@ def test_a_chunk_costs_one_read_and_a_fixed_number_of_statements_per_credential(
         assert counted["credential_reads"] == PER_MESSAGE_READS, counted
         assert counted["update"] == PER_CREDENTIAL["update"] * n, counted
         assert counted["history"] == PER_CREDENTIAL["history"] * n, counted
-        assert counted["total"] == PER_MESSAGE_READS + n * sum(PER_CREDENTIAL.values()), counted
+        assert counted["total"] == PER_MESSAGE_READS + PER_MESSAGE_LMS_READS + n * sum(PER_CREDENTIAL.values()), \
+            counted
     assert set(PokCertificate.objects.filter(id__in=few + many).values_list("status", flat=True)) == {
         CredentialStatus.EMITTED}
     assert warm.count("issue_credential") - posts_before == len(few) + len(many)
@@ -119,3 +121,42 @@ def test_a_row_read_with_its_chunk_is_not_claimed_once_it_moved_on(warm, course,
     assert row.status == CredentialStatus.PENDING and row.attempts == 0
     assert tasks.run_issuance(row_id, tries=row.tries) == CredentialStatus.EMITTED  # read afresh, it goes
     assert warm.count("issue_credential") == posts_before + 1
+
+
+@pytest.mark.django_db
+def test_what_a_message_reads_ahead_is_what_the_lms_says_and_answers_once(warm, course, lms):
+    """The certificates and languages read ahead equal the LMS's own reads; each answers one call, none outlives it."""
+    rows = machine.read_rows(pending_credentials(lms, course, 2))
+    learners = [(row.user, row.course_key) for row in rows.values()]
+    platform = compat.backend()
+    expected = [(platform.get_certificate(user, key), platform.get_language_preference(user)) for user, key in learners]
+    assert all(certificate.is_downloadable and language == "es-419" for certificate, language in expected)
+    with compat.reading_ahead(learners):
+        with CaptureQueriesContext(connection) as queries:
+            read = [(compat.get_certificate(user, key), compat.get_language_preference(user, key))
+                    for user, key in learners]
+        assert read == expected and len(queries) == 0
+        with CaptureQueriesContext(connection) as queries:
+            compat.get_certificate(*learners[0])  # answered once already: the LMS is asked again
+        assert len(queries) == 1
+    with compat.reading_ahead(learners):
+        pass
+    with CaptureQueriesContext(connection) as queries:  # what was not asked for is gone with the block
+        compat.get_certificate(*learners[1])
+        compat.get_language_preference(*learners[1])
+    assert len(queries) == 2
+
+
+@pytest.mark.django_db
+def test_a_backend_that_cannot_read_ahead_costs_reads_not_the_message(warm, course, lms, monkeypatch, caplog):
+    """Reading ahead is a shortcut: when the platform refuses it, each credential reads its own and is issued."""
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("no such table")
+
+    monkeypatch.setattr(type(compat.backend()), "get_certificates", broken)
+    row_ids = pending_credentials(lms, course, 2)
+    counted = kinds(issue_chunk(row_ids))
+    assert counted["total"] == PER_MESSAGE_READS + len(row_ids) * (sum(PER_CREDENTIAL.values()) + 2), counted
+    assert set(PokCertificate.objects.filter(id__in=row_ids).values_list("status", flat=True)) == {
+        CredentialStatus.EMITTED}
+    assert "could not read a message's certificates and languages ahead" in caplog.text

@@ -14,6 +14,7 @@ unfinished.
 """
 import logging
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -146,7 +147,7 @@ def _prepare(row, wait):
         template=template,
         email=row.user.email,
         profile_name=compat.get_profile_name(row.user),
-        language=compat.get_language_preference(row.user),
+        language=compat.get_language_preference(row.user, row.course_key),
         platform_name=compat.get_platform_name(),
         emission_type=setup.emission_type,
         date_format=settings.POK_DATE_FORMAT,
@@ -205,6 +206,18 @@ def read_rows(row_ids):
     rows = PokCertificate.objects.select_related(*relations).only(*ISSUANCE_COLUMNS, *columns).filter(
         id__in=list(row_ids))
     return {row.id: row for row in rows}
+
+
+@contextmanager
+def message(row_ids):
+    """
+    The credentials of one message, {id: row} as :func:`read_rows` reads them, with their Open edX certificates and
+    their learners' languages read ahead for the block (``compat.reading_ahead``): two statements for the message
+    instead of two per credential.
+    """
+    rows = read_rows(row_ids)
+    with compat.reading_ahead((row.user, row.course_key) for row in rows.values()):
+        yield rows
 
 
 def issue(row_id, wait=0, tries=0, row=None):
