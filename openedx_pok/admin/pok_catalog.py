@@ -15,8 +15,21 @@ from openedx_pok.course_setup import accounts, catalog
 from openedx_pok.models import CertificateTemplate, PokAccount, PokTemplate
 
 
+class NothingToEdit:
+    """Rows nobody adds, changes or deletes in the admin: the catalog sync writes them, settings hold the accounts."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(PokTemplate)
-class PokTemplateAdmin(admin.ModelAdmin):
+class PokTemplateAdmin(NothingToEdit, admin.ModelAdmin):
     """POK's templates per account, read-only (the sync writes them)."""
 
     change_list_template = "openedx_pok/admin/catalog_change_list.html"
@@ -40,15 +53,6 @@ class PokTemplateAdmin(admin.ModelAdmin):
     def missing_column(self, obj):
         return gettext("Missing on POK") if obj.missing_on_pok else gettext("Listed")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def changelist_view(self, request, extra_context=None):
         """The list, with the accounts above it (last known organization and credits; test and sync buttons)."""
         rows = [{"name": name, "info": catalog.account_info(name)} for name in accounts.account_names()]
@@ -59,7 +63,7 @@ class PokTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(PokAccount)
-class PokAccountAdmin(admin.ModelAdmin):
+class PokAccountAdmin(NothingToEdit, admin.ModelAdmin):
     """The admin index's "POK accounts": opens the accounts page, for whoever may open it (the mappings' viewers)."""
 
     def _mappings_admin(self):
@@ -70,15 +74,6 @@ class PokAccountAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self._mappings_admin().has_module_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         return HttpResponseRedirect(reverse("admin:openedx_pok_accounts"))
