@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 PREFIX = "openedx_pok:"  # every key the plugin puts in the caches
 TASK_PREFIX = "openedx_pok."  # every task the plugin registers
 _MISS = object()
+_ABSENT = object()  # in the request tier: :func:`prefetch` found the key missing from the Django cache too
 _warned = set()
 
 
@@ -77,10 +78,13 @@ def incr(key, timeout):
         return None
 
 
-def delete(key):
-    """``cache.delete``; nothing when the cache is down."""
+def delete(*keys):
+    """``cache.delete`` of ``keys``, several in one round trip (``delete_many``); nothing when the cache is down."""
     try:
-        cache.delete(key)
+        if len(keys) == 1:
+            cache.delete(keys[0])
+        else:
+            cache.delete_many(keys)
     except Exception as exc:  # noqa: BLE001
         _down("delete", exc)
 
@@ -91,7 +95,7 @@ def _tiered_get(key):
     except Exception as exc:  # noqa: BLE001 - TieredCache asked the Django cache, which is down
         _down("get", exc)
         return _MISS
-    return cached.value if cached.is_found else _MISS
+    return cached.value if cached.is_found and cached.value is not _ABSENT else _MISS
 
 
 def tiered(key, compute, timeout):
@@ -120,6 +124,26 @@ def tiered_get(key, default):
         return value
     remember(key, default)
     return default
+
+
+COMPUTE = object()  # :func:`prefetch`: a key its reader computes when the Django cache does not have it
+
+
+def prefetch(defaults):
+    """
+    Read the keys of ``defaults`` ({key: default}) from the Django cache in one round trip into this request's
+    copies, as :func:`tiered_get` would one by one: a key found keeps its value, a key not found its default, or for
+    a :data:`COMPUTE` one a mark that sends its reader (:func:`tiered`) to compute it without asking the Django cache
+    again. Keys this request holds already are not read.
+    """
+    wanted = [key for key in defaults if key not in DEFAULT_REQUEST_CACHE.data]
+    try:
+        found = cache.get_many(wanted) if wanted else {}
+    except Exception as exc:  # noqa: BLE001
+        _down("get", exc)
+        return
+    for key in wanted:
+        remember(key, found[key] if key in found else _ABSENT if defaults[key] is COMPUTE else defaults[key])
 
 
 def remember(key, value):

@@ -7,11 +7,15 @@ its own copies of them, so the tests run the very queries the plugin runs in the
 code; what the functions return are the small frozen data classes that cross the platform door.
 """
 import logging
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from django.db import DatabaseError, transaction
+from opaque_keys.edx.keys import CourseKey
 
+from openedx_pok.compiled_reads import CompiledRead
 from openedx_pok.keyset import keyset_pages
 
 log = logging.getLogger(__name__)
@@ -86,21 +90,48 @@ def learner_course_keys(enrollment_model, certificate_model, user, course_keys):
     return frozenset([*enrolled.values_list("course_id", flat=True), *certified.values_list("course_id", flat=True)])
 
 
+# What issuance reads of a certificate (``compat.CertificateInfo.from_certificate``), and of a preference.
+CERTIFICATE_COLUMNS = ("user_id", "course_id", "status", "verify_uuid", "mode", "grade", "created_date",
+                       "modified_date")
+CertificateRow = namedtuple("CertificateRow", CERTIFICATE_COLUMNS)
+
+
+def _stand_in_id(n):
+    return -1 - n  # no user has a negative id
+
+
+def _stand_in_course(n):
+    return CourseKey.from_string(f"course-v1:openedx-pok+stand-in+{n}")
+
+
+@lru_cache(maxsize=8)
+def _certificates_read(certificate_model):
+    return CompiledRead(certificate_model, lambda user_ids, course_keys: certificate_model.eligible_certificates.filter(
+        user_id__in=user_ids, course_id__in=course_keys).values_list(*CERTIFICATE_COLUMNS),
+        stand_ins=(_stand_in_id, _stand_in_course))
+
+
+@lru_cache(maxsize=8)
+def _preferences_read(preference_model):
+    return CompiledRead(preference_model, lambda user_ids: preference_model.objects.filter(
+        user_id__in=user_ids, key="pref-lang").values_list("user_id", "value"), stand_ins=(_stand_in_id,))
+
+
 def learner_certificates(certificate_model, learners):
     """
-    {(user id, course key string): certificate} of ``learners`` ((user id, course key) pairs) in one statement: the
-    learners' eligible certificates (audit ones left out), as the LMS's ``get_certificate_for_user`` reads one.
+    {(user id, course key string): :class:`CertificateRow`} of ``learners`` ((user id, course key) pairs) in one
+    statement, compiled once (``compiled_reads``): the learners' eligible certificates (audit ones left out), as the
+    LMS's ``get_certificate_for_user`` reads one.
     """
-    user_ids = {user_id for user_id, _course_key in learners}
-    course_keys = {str(course_key) for _user_id, course_key in learners}
-    rows = certificate_model.eligible_certificates.filter(user_id__in=user_ids, course_id__in=course_keys)
-    return {(row.user_id, str(row.course_id)): row for row in rows}
+    learners = list(learners)
+    rows = _certificates_read(certificate_model)([user_id for user_id, _course_key in learners],
+                                                 [course_key for _user_id, course_key in learners])
+    return {(row.user_id, str(row.course_id)): row for row in map(CertificateRow._make, rows)}
 
 
 def language_preferences(preference_model, user_ids):
-    """{user id: language} of the learners who set one (``pref-lang``), in one statement."""
-    rows = preference_model.objects.filter(user_id__in=set(user_ids), key="pref-lang")
-    return dict(rows.values_list("user_id", "value"))
+    """{user id: language} of the learners who set one (``pref-lang``), in one statement compiled once."""
+    return dict(_preferences_read(preference_model)(user_ids))
 
 
 def course_flag_state(flag_name, flag_model, course_override_model, org_override_model=None):

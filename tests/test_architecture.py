@@ -24,7 +24,8 @@ ENTRY_POINTS = {"pipeline", "filters", "receivers", "views", "urls", "admin", "m
 #: The work: a credential's life, course setup, the certificate page's parts, the legacy import.
 SERVICES = {"issuance", "course_setup", "pages", "legacy"}
 #: Below everything: data, errors, small shared helpers, the platform door, the settings phases.
-FOUNDATIONS = {"models", "exceptions", "keys", "keyset", "caching", "compat", "lms_tables", "settings", "__init__"}
+FOUNDATIONS = {"models", "exceptions", "keys", "keyset", "caching", "compat", "lms_tables", "compiled_reads",
+               "settings", "__init__"}
 ROOMS = ENTRY_POINTS | SERVICES | FOUNDATIONS | {"api", "tasks", "client"}
 # Platform modules only compat may import (lazily), so the plugin imports cleanly outside the LMS.
 PLATFORM = ("lms", "openedx", "common", "cms", "xmodule", "organizations", "eventtracking")

@@ -11,6 +11,7 @@ issuance path holds a credential with that reason and the doctor (``checks.py``)
 """
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -122,19 +123,36 @@ def get_account(name=None):
     if not isinstance(entry, dict):
         raise PokConfigurationError(_("The POK_ACCOUNTS entry of account '{name}' must be a dictionary with \"url\" "
                                       "and \"key\".").format(name=name))
-    key = _checked_key(name, _first(entry, _KEY_KEYS), _("its POK_ACCOUNTS entry"))
-    if key is None:
-        raise PokConfigurationError(_("POK account '{name}' has no API key: set \"key\" in its POK_ACCOUNTS "
-                                      "entry.").format(name=name))
-    return Account(name=name, api_url=_checked_url(name, _first(entry, _URL_KEYS)), api_key=key)
+    return _checked_account(name, _first(entry, _URL_KEYS), _first(entry, _KEY_KEYS), in_accounts=True)
 
 
 def _default_account():
-    key = _checked_key(DEFAULT_ACCOUNT, settings.POK_API_KEY, "POK_API_KEY")
-    if key is None:
-        raise PokConfigurationError(_("The default POK account has no API key: set POK_API_KEY (or \"key\" of the "
-                                      "'default' entry of POK_ACCOUNTS)."))
-    return Account(name=DEFAULT_ACCOUNT, api_url=_checked_url(DEFAULT_ACCOUNT, settings.POK_API_URL), api_key=key)
+    return _checked_account(DEFAULT_ACCOUNT, settings.POK_API_URL, settings.POK_API_KEY, in_accounts=False)
+
+
+def _checked_account(name, url, key, in_accounts):
+    """The :class:`Account` of these settings values (``in_accounts``: an entry of POK_ACCOUNTS); checked once per
+    values when they are strings (the issuance of one credential asks for its account half a dozen times)."""
+    if isinstance(url, str) and isinstance(key, str):
+        return _remembered_account(name, url, key, in_accounts)
+    return _account(name, url, key, in_accounts)
+
+
+def _account(name, url, key, in_accounts):
+    if not in_accounts:
+        checked_key = _checked_key(name, key, "POK_API_KEY")
+        if checked_key is None:
+            raise PokConfigurationError(_("The default POK account has no API key: set POK_API_KEY (or \"key\" of "
+                                          "the 'default' entry of POK_ACCOUNTS)."))
+    else:
+        checked_key = _checked_key(name, key, _("its POK_ACCOUNTS entry"))
+        if checked_key is None:
+            raise PokConfigurationError(_("POK account '{name}' has no API key: set \"key\" in its POK_ACCOUNTS "
+                                          "entry.").format(name=name))
+    return Account(name=name, api_url=_checked_url(name, url), api_key=checked_key)
+
+
+_remembered_account = lru_cache(maxsize=64)(_account)
 
 
 def is_set(name):

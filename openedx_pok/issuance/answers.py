@@ -59,8 +59,8 @@ def remember(row, credential):
     Keep POK's answer outside the database until it is stored, and log its id: if the database fails right after the
     POST, the next run finds the answer here (or staff find the id in the log) instead of sending a second POST.
     """
-    log.info("POK: credential %s was created on POK as %s (state %s)", row.id, credential.id,
-             str(credential.state)[:MAX_STATE_LENGTH])
+    log.info("POK: credential %s (user %s, course %s, attempt %s) was created on POK as %s (state %s)", row.id,
+             row.user_id, row.course_key, row.attempts + 1, credential.id, str(credential.state)[:MAX_STATE_LENGTH])
     caching.set(_answer_key(row), credential, REMEMBER_ANSWER_SECONDS)
 
 
@@ -81,14 +81,12 @@ def without_personal_data(answer):
     return {key: value for key, value in answer.items() if key not in PERSONAL_KEYS}
 
 
-def _forget(row):
-    caching.delete(_answer_key(row))
-
-
-def store(row, credential, expected_status):
+def store(row, credential, expected_status, forget=()):
     """
     Store POK's answer, retrying on the database errors that pass (deadlock, lost connection). If they persist, the
     answer stays remembered and RetryLater brings the store back; the row is never sent again meanwhile.
+
+    ``forget``: other cache keys to drop once the answer is stored, in the round trip that forgets the answer.
     """
     for attempt in range(STORE_ATTEMPTS):
         try:
@@ -100,7 +98,7 @@ def store(row, credential, expected_status):
                 connection.close()  # a lost connection is reopened by the next query (our savepoint rolled back)
             time.sleep(0.05 * (2 ** attempt))
             continue
-        _forget(row)
+        caching.delete(_answer_key(row), *forget)
         return status
     # Nothing more to do in this task: the next one (or the reconcile run) stores the remembered answer.
     raise RetryLater(settings.POK_CERTIFICATE_WAIT_DELAY, waiting=True)

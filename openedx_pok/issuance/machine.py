@@ -17,14 +17,16 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, router
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from openedx_pok import compat
+from openedx_pok.compiled_reads import CompiledRead
 from openedx_pok.course_setup import configuration
 from openedx_pok.course_setup.payload import IssuanceContext, build_credential_payload
 from openedx_pok.exceptions import (
@@ -189,8 +191,29 @@ def _not_yet(row, wait, tries):
 # rest (what was sent, POK's answer, the reason) is only written here; reading it cost as much as the claim.
 ISSUANCE_COLUMNS = ("id", "uuid", "user", "course_key", "status", "receiver", "verify_uuid", "issuance", "attempts",
                     "ambiguous_attempts", "tries", "not_before", "grade", "pok_credential_id")
-# ... and of the learner read with it (``compat.learner_relations``): what the payload and the platform's lookups use.
-LEARNER_COLUMNS = {"user": ("user__username", "user__email"), "user__profile": ("user__profile__name",)}
+# ... and of its learner (the ``user`` and, where ``compat.learner_relations`` names it, the ``profile``): what the
+# payload and the platform's lookups use.
+LEARNER_COLUMNS = {"user": ("username", "email"), "profile": ("id", "name")}
+
+
+def _stand_in_id(n):
+    return -1 - n  # no credential has a negative id
+
+
+@lru_cache(maxsize=4)
+def _rows_read(with_profile):
+    """(credential columns, the compiled read of rows with their learners' columns) (``compiled_reads``)."""
+    own = [field.attname for field in PokCertificate._meta.concrete_fields if field.name in ISSUANCE_COLUMNS]
+    learner = [f"user__{column}" for column in LEARNER_COLUMNS["user"]]
+    learner += [f"user__profile__{column}" for column in LEARNER_COLUMNS["profile"]] if with_profile else []
+    return own, CompiledRead(PokCertificate, lambda ids: PokCertificate.objects.filter(id__in=ids).values_list(
+        *own, *learner), stand_ins=(_stand_in_id,))
+
+
+def _loaded(model, alias, values):
+    """A ``model`` instance as the ORM loads one from {attname: value} (``from_db`` takes them in field order)."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db(alias, names, [values[name] for name in names])
 
 
 def read_rows(row_ids):
@@ -199,13 +222,26 @@ def read_rows(row_ids):
 
     A message of the backfill or the reconcile run reads its rows at once; each claim still re-checks the status (and
     what it was read with, see :func:`_as_read`) in its compare-and-set, so a row changed since is not sent twice, nor
-    under another issuance's key or backoff.
+    under another issuance's key or backoff. The rows are model instances loaded as ``select_related("user",
+    "user__profile").only(...)`` loads them, from a statement compiled once (compiling it cost more than running it).
     """
-    relations = compat.learner_relations()
-    columns = [column for relation in relations for column in LEARNER_COLUMNS.get(relation, ())]
-    rows = PokCertificate.objects.select_related(*relations).only(*ISSUANCE_COLUMNS, *columns).filter(
-        id__in=list(row_ids))
-    return {row.id: row for row in rows}
+    with_profile = "user__profile" in compat.learner_relations()
+    own, read = _rows_read(with_profile)
+    user_model = PokCertificate._meta.get_field("user").related_model
+    profile = user_model._meta.get_field("profile") if with_profile else None
+    alias = router.db_for_read(PokCertificate)
+    rows = {}
+    for values in read(row_ids):
+        row = PokCertificate.from_db(alias, own, values[:len(own)])
+        user_values = values[len(own):len(own) + len(LEARNER_COLUMNS["user"])]
+        row.user = _loaded(user_model, alias, {"id": row.user_id, **dict(zip(LEARNER_COLUMNS["user"], user_values,
+                                                                                strict=True))})
+        if profile is not None:  # None when the learner has no profile, as select_related leaves it
+            found = dict(zip(LEARNER_COLUMNS["profile"], values[len(own) + len(user_values):], strict=True))
+            profile.set_cached_value(row.user, None if found["id"] is None else _loaded(
+                profile.related_model, alias, {**found, "user_id": row.user_id}))
+        rows[row.id] = row
+    return rows
 
 
 @contextmanager
@@ -213,9 +249,14 @@ def message(row_ids):
     """
     The credentials of one message, {id: row} as :func:`read_rows` reads them, with their Open edX certificates and
     their learners' languages read ahead for the block (``compat.reading_ahead``): two statements for the message
-    instead of two per credential.
+    instead of two per credential; and what they read from the Django cache, in two round trips
+    (``configuration.read_ahead``).
     """
     rows = read_rows(row_ids)
+    try:
+        configuration.read_ahead({row.course_key for row in rows.values()}, per_account={outage.pause_key: None})
+    except Exception:  # only a shortcut: each issuance then reads the cache as it goes
+        log.warning("POK: could not read a message's cached course set-up ahead", exc_info=True)
     with compat.reading_ahead((row.user, row.course_key) for row in rows.values()):
         yield rows
 
@@ -267,17 +308,20 @@ def issue(row_id, wait=0, tries=0, row=None):
                     **row.known_fields)
     if not _claim(row, prepared):
         return current_status(row.id)
-    log.info("POK: issuing credential %s (user %s, course %s, attempt %s)",
-             row.id, row.user_id, row.course_key, row.attempts + 1)
+    # At INFO the answer's line says it all (``answers.remember``): one line per credential at a million of them.
+    log.debug("POK: issuing credential %s (user %s, course %s, attempt %s)",
+              row.id, row.user_id, row.course_key, row.attempts + 1)
     try:
         credential = configuration.get_client(prepared.setup.account).issue_credential(
             prepared.payload, idempotency_key=row.idempotency_key)
     except PokApiError as exc:
         outage.note(prepared.setup.account, exc)
         return _after_post_failure(row, exc)
-    outage.note(prepared.setup.account)
     answers.remember(row, credential)
-    return answers.store(row, credential, CredentialStatus.REQUESTING)
+    # POK took the request, which ends the account's streak of failures (``outage.note``): in the same round trip
+    # to the cache as forgetting the stored answer.
+    return answers.store(row, credential, CredentialStatus.REQUESTING,
+                         forget=[outage.streak_key(prepared.setup.account)])
 
 
 def _as_read(row):

@@ -58,6 +58,16 @@ def _key(kind, account):
     return f"openedx_pok:account-{kind}:{_scope(account)}"
 
 
+def pause_key(account):
+    """The cache key of the account's pause (:func:`current`)."""
+    return _key("pause", account)
+
+
+def streak_key(account):
+    """The cache key of the account's streak of requests POK did not process; deleting it ends the streak."""
+    return _key("streak", account)
+
+
 def _kind(exc):
     """What failed, for logs: a status or an exception class, never a message (it may quote a body)."""
     return f"HTTP {exc.status_code}" if getattr(exc, "status_code", None) else type(exc).__name__
@@ -73,7 +83,7 @@ def current(account):
     The account's pause, or None: ``{"since", "failures", "error", "probes", "next_check"}`` (times as Unix
     seconds). Read once per task, as the gate is (a pause another worker starts is seen at this task's next failure).
     """
-    return caching.tiered_get(_key("pause", account), None)
+    return caching.tiered_get(pause_key(account), None)
 
 
 def note(account, exc=None):
@@ -82,14 +92,14 @@ def note(account, exc=None):
     did not process adds to it, and the one that reaches :data:`PAUSE_AFTER_FAILURES` starts the pause.
     """
     if exc is None or not exc.unprocessed:
-        caching.delete(_key("streak", account))
+        caching.delete(streak_key(account))
         return
-    count = caching.incr(_key("streak", account), STREAK_SECONDS)
+    count = caching.incr(streak_key(account), STREAK_SECONDS)
     if not count or count < PAUSE_AFTER_FAILURES:
         return
     now = time.time()
     pause = {"since": now, "failures": count, "error": exc.message, "probes": 0, "next_check": now + PROBE_DELAY_BASE}
-    key = _key("pause", account)
+    key = pause_key(account)
     if caching.add(key, pause, PAUSE_SECONDS, when_down=False):
         log.warning("POK: account %s paused: %s requests in a row not processed by POK (last: %s)", account, count,
                     _kind(exc))
@@ -131,7 +141,7 @@ def _check_health(account, pause):
             if retry_after:
                 delay = max(delay, min(float(retry_after), settings.POK_RETRY_BACKOFF_MAX))
             pause = {**pause, "probes": probes, "error": exc.message, "next_check": time.time() + delay}
-            caching.set_tiers(_key("pause", account), pause, PAUSE_SECONDS)
+            caching.set_tiers(pause_key(account), pause, PAUSE_SECONDS)
             configuration.note_rate_limited(delay, account)
             log.info("POK: account %s still unavailable (%s); next health check in %ss", account, _kind(exc), delay)
             return float(delay), pause
@@ -144,8 +154,8 @@ def _check_health(account, pause):
 
 def resume(account):
     """End the account's pause (POK answers again, or staff say so); its credentials go as their waits end."""
-    caching.forget(_key("pause", account))
-    caching.delete(_key("streak", account))
+    caching.forget(pause_key(account))
+    caching.delete(streak_key(account))
 
 
 def _when(seconds):
@@ -172,4 +182,4 @@ def describe(account, pause):
 def paused_accounts():
     """``[(account name, pause)]`` of every configured account that is paused now (the Django cache, not a copy)."""
     return [(name, pause) for name in accounts.account_names()
-            if (pause := caching.get(_key("pause", name))) is not None]
+            if (pause := caching.get(pause_key(name))) is not None]

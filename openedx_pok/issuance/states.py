@@ -11,6 +11,8 @@ in progress (so reconcile keeps polling it) and logged once per process as a war
 """
 import logging
 from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.apps import apps
@@ -180,16 +182,54 @@ def transition_many(row_ids, expected, record=True, still=None, **fields):
     return written
 
 
-# The SET part of the compare-and-set UPDATEs already written, by shape: database, (field, is a counter) pairs.
-_ASSIGNMENTS = {}
-
-
 def _increment(name, value):
     """``n`` when ``value`` is ``F(name) + n`` (a counter such as ``attempts``), else None."""
     if isinstance(value, CombinedExpression) and value.connector == Combinable.ADD and isinstance(value.lhs, F) \
             and value.lhs.name == name and isinstance(value.rhs, Value) and type(value.rhs.value) is int:
         return value.rhs.value
     return None
+
+
+# Values a column of these types receives unchanged from Django (``get_db_prep_save`` is the identity for them).
+_AS_IS = {"CharField": str, "TextField": str, "IntegerField": int, "PositiveIntegerField": int,
+          "PositiveSmallIntegerField": int, "SmallIntegerField": int, "BigIntegerField": int, "BooleanField": bool}
+
+
+def _preparer(field):
+    """How ``field`` turns a value into a query parameter: as Django's ``get_db_prep_save``, without its calls for the
+    plain values most columns get (two dozen per claim made them a tenth of the claim's CPU)."""
+    as_is = _AS_IS.get(field.get_internal_type())
+
+    def prepare(value):
+        if as_is and (value is None or isinstance(value, as_is)):
+            return value
+        return field.get_db_prep_save(value, connection)
+    return prepare
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    preparers: tuple
+
+
+@lru_cache(maxsize=256)
+def _statement(_vendor, assigned, rows, statuses, still):
+    """
+    The compare-and-set UPDATE of one shape: ``assigned`` (field, is a counter) pairs, how many rows and expected
+    statuses, the ``still`` fields. ``_vendor`` keys it by database (the tests switch between SQLite and MariaDB).
+    """
+    meta, quote = _credentials().model._meta, connection.ops.quote_name
+    column = {name: quote(meta.get_field(name).column) for name in [name for name, _counter in assigned] + list(still)}
+    assignments = ", ".join(f"{column[name]} = {column[name]} + %s" if counter else f"{column[name]} = %s"
+                            for name, counter in assigned)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model, values as parameters
+        f"WHERE {quote('id')} IN ({', '.join(['%s'] * rows)}) AND {quote('status')} IN ({', '.join(['%s'] * statuses)})"
+        + "".join(f" AND {column[name]} = %s" for name in still)
+    )
+    return _Statement(sql=sql, preparers=tuple(_preparer(meta.get_field(name)) for name in [
+        name for name, _counter in assigned] + list(still)))
 
 
 def _update(row_ids, expected, fields, still):
@@ -202,29 +242,20 @@ def _update(row_ids, expected, fields, still):
     Values are prepared by their model fields as ``update()`` prepares them, and a counter ``F(name) + n`` becomes
     ``name = name + n``; any other expression (or a model instance) goes through ``update()``.
     """
-    meta = _credentials().model._meta
-    increments = {name: _increment(name, value) for name, value in fields.items()}
-    if any((hasattr(value, "resolve_expression") and increments[name] is None) or hasattr(
-            value, "prepare_database_save") for name, value in fields.items()):  # an expression, a model instance
-        return _credentials().filter(id__in=row_ids, status__in=expected, **still).update(**fields)
-    quote = connection.ops.quote_name
-    shape = (connection.vendor, tuple((name, increments[name] is not None) for name in fields))
-    assignments = _ASSIGNMENTS.get(shape)
-    if assignments is None:
-        columns = [(quote(meta.get_field(name).column), counter) for name, counter in shape[1]]
-        assignments = _ASSIGNMENTS[shape] = ", ".join(
-            f"{column} = {column} + %s" if counter else f"{column} = %s" for column, counter in columns)
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model, values as parameters
-        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(row_ids))}) "
-        f"AND {quote('status')} IN ({', '.join(['%s'] * len(expected))})"
-        + "".join(f" AND {quote(meta.get_field(name).column)} = %s" for name in still)
-    )
-    params = [increments[name] if increments[name] is not None else meta.get_field(name).get_db_prep_save(
-        value, connection) for name, value in fields.items()]
-    params += [*row_ids, *(str(status) for status in expected), *still.values()]
+    increments = {}
+    for name, value in fields.items():
+        if hasattr(value, "resolve_expression"):
+            increments[name] = _increment(name, value)
+        if increments.get(name, 0) is None or hasattr(value, "prepare_database_save"):  # an expression, an instance
+            return _credentials().filter(id__in=row_ids, status__in=expected, **still).update(**fields)
+    statement = _statement(connection.vendor, tuple((name, name in increments) for name in fields), len(row_ids),
+                           len(expected), tuple(still))
+    values = [*fields.values(), *still.values()]
+    params = [increments[name] if name in increments else prepare(value)
+              for name, value, prepare in zip([*fields, *still], values, statement.preparers, strict=True)]
+    params[len(fields):len(fields)] = [*row_ids, *(str(status) for status in expected)]
     with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:  # as update() does
-        cursor.execute(sql, params)
+        cursor.execute(statement.sql, params)
         return cursor.rowcount
 
 
