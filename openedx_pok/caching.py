@@ -80,6 +80,8 @@ def incr(key, timeout):
 
 def delete(*keys):
     """``cache.delete`` of ``keys``, several in one round trip (``delete_many``); nothing when the cache is down."""
+    if not keys:
+        return
     try:
         if len(keys) == 1:
             cache.delete(keys[0])
@@ -144,6 +146,15 @@ def prefetch(defaults):
         return
     for key in wanted:
         remember(key, found[key] if key in found else _ABSENT if defaults[key] is COMPUTE else defaults[key])
+
+
+UNKNOWN = object()  # :func:`known`: this request holds no copy of the key
+
+
+def known(key):
+    """This request's copy of ``key`` (None or a default when the Django cache had none), or :data:`UNKNOWN`."""
+    value = DEFAULT_REQUEST_CACHE.data.get(key, UNKNOWN)
+    return None if value is _ABSENT else value
 
 
 def remember(key, value):

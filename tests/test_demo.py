@@ -94,7 +94,7 @@ def test_the_served_demo_logs_in_as_its_learners_and_its_pok_is_reachable_from_a
     process = subprocess.Popen([sys.executable, "-m", "demo.run", "--port", str(port)], cwd=REPO_DIR, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        output = _read_until(process, "From another shell", time.monotonic() + 60)
+        output = _read_until(process, "From another shell", time.monotonic() + 120)  # a loaded CI machine
         output += process.stdout.readline()
         view_url = view_url_of(output)
         command = shlex.split(output.rstrip().splitlines()[-1])

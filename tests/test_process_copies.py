@@ -16,6 +16,7 @@ from lms_sandbox.factories import CourseOverviewFactory, UserFactory
 from openedx_pok import api, caching, compat, tasks
 from openedx_pok.course_setup import configuration
 from openedx_pok.exceptions import IssuanceError
+from openedx_pok.issuance import outage
 from openedx_pok.models import CertificateTemplate, CredentialStatus
 from test_utils.helpers import credential_of
 
@@ -90,9 +91,9 @@ def test_a_task_reads_each_cached_thing_once_for_all_its_credentials(pending, ca
     tasks.issue_credentials_task.apply(args=[[row.id for row in pending]])
     assert {fresh(row).status for row in pending} == {CredentialStatus.EMITTED}
     # Each once per task, not per credential, in two round trips: the mappings and courses, then what they name
-    # (the template, the account's Retry-After gate and its pause, issue 22).
-    assert sorted(key.split(":")[1] for key in cache_reads) == ["account-not-before", "account-pause", "course",
-                                                                "mappings", "template"]
+    # (the template, the account's Retry-After gate, its pause and its streak of failures, issue 22).
+    assert sorted(key.split(":")[1] for key in cache_reads) == ["account-not-before", "account-pause",
+                                                                "account-streak", "course", "mappings", "template"]
     assert cache_reads.round_trips == 2
     assert pok.count("get_template") == 1 and pok.count("issue_credential") == 3  # one GET, then the task's copy
 
@@ -198,3 +199,59 @@ def test_an_account_wait_is_shared_from_the_next_task_and_never_shortened():
     assert 29 < configuration.account_wait_seconds() <= 30
     configuration.note_rate_limited(120, account="other")
     assert 119 < configuration.account_wait_seconds("other") <= 120
+
+
+@pytest.fixture
+def cache_writes(monkeypatch):
+    """The Django cache's set and delete calls (each a round trip): ("set", key) / ("delete", keys)."""
+    writes = []
+    backend = type(caches["default"])
+    real_set, real_delete, real_delete_many = backend.set, backend.delete, backend.delete_many
+
+    def counting_set(self, key, *args, **kwargs):
+        writes.append(("set", key.split(":")[1]))
+        return real_set(self, key, *args, **kwargs)
+
+    def counting_delete(self, key, *args, **kwargs):
+        writes.append(("delete", [key.split(":")[1]]))
+        return real_delete(self, key, *args, **kwargs)
+
+    def counting_delete_many(self, keys, *args, **kwargs):
+        writes.append(("delete", sorted(key.split(":")[1] for key in keys)))
+        monkeypatch.setattr(backend, "delete", real_delete)  # the local-memory cache deletes each key
+        try:
+            return real_delete_many(self, keys, *args, **kwargs)
+        finally:
+            monkeypatch.setattr(backend, "delete", counting_delete)
+
+    monkeypatch.setattr(backend, "set", counting_set)
+    monkeypatch.setattr(backend, "delete", counting_delete)
+    monkeypatch.setattr(backend, "delete_many", counting_delete_many)
+    return writes
+
+
+def test_a_message_forgets_its_stored_answers_together(pending, cache_writes, pok):
+    """Each answer is remembered before its store; the three are forgotten in one round trip at the message's end."""
+    tasks.issue_credentials_task.apply(args=[[row.id for row in pending]])
+    assert {fresh(row).status for row in pending} == {CredentialStatus.EMITTED}
+    answers = [write for write in cache_writes if write[1] == "answer" or write[0] == "delete"]
+    assert answers == [("set", "answer")] * 3 + [("delete", ["answer"] * 3)]  # no streak to end: none deleted
+
+
+def test_a_streak_the_message_finds_is_ended_by_its_first_processed_request(pending, cache_writes, pok):
+
+    cache.set(outage.streak_key("default"), 3, 120)  # three refused requests in a row, from other workers
+    tasks.issue_credentials_task.apply(args=[[row.id for row in pending]])
+    deletes = [keys for kind, keys in cache_writes if kind == "delete"]
+    assert deletes[0] == ["account-streak", "answer"]  # at once, with the first stored answer
+    assert cache.get(outage.streak_key("default")) is None
+
+
+def test_a_failure_the_message_counts_is_ended_by_its_next_processed_request(pending, pok, monkeypatch):
+    from pok_simulator import Fault
+
+    monkeypatch.setattr(tasks, "enqueue_issuance", lambda *args, **kwargs: None)  # the refused one waits
+    pok.add_fault(Fault("status", endpoint="issue_credential", status=503, times=1))
+    tasks.issue_credentials_task.apply(args=[[row.id for row in pending]])
+    assert sorted(fresh(row).status for row in pending) == [CredentialStatus.EMITTED] * 2 + [CredentialStatus.PENDING]
+    assert cache.get(outage.streak_key("default")) is None  # counted by the first, ended by the second

@@ -8,9 +8,11 @@ remembered answer (:func:`recall`). Values that do not fit the row (an id over 2
 a state over 64) are stored shortened where that is harmless, and otherwise fail the credential for staff with the
 raw answer kept; a view URL on a host learners may not be sent to keeps the credential from being shown.
 """
+import contextvars
 import json
 import logging
 import time
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
@@ -81,12 +83,43 @@ def without_personal_data(answer):
     return {key: value for key, value in answer.items() if key not in PERSONAL_KEYS}
 
 
+# The answers stored within a :func:`forgotten_together` block, forgotten at its end (None: outside one).
+_stored = contextvars.ContextVar("openedx_pok_stored_answers", default=None)
+
+
+@contextmanager
+def forgotten_together():
+    """
+    Within the block (one message of credentials), the answers stored are forgotten together at its end, in one
+    round trip to the cache instead of one per credential. Until then they only take room: an answer is recalled for a
+    credential still ``requesting`` under the same issuance, and a stored one no longer is.
+    """
+    keys = []
+    token = _stored.set(keys)
+    try:
+        yield
+    finally:
+        _stored.reset(token)
+        if keys:
+            caching.delete(*keys)
+
+
+def _forget(row, also):
+    """Forget the stored answer of ``row`` (and the keys ``also``, at once); later within a message when it can."""
+    keys = _stored.get()
+    if keys is None or also:
+        caching.delete(_answer_key(row), *also)
+    else:
+        keys.append(_answer_key(row))
+
+
 def store(row, credential, expected_status, forget=()):
     """
     Store POK's answer, retrying on the database errors that pass (deadlock, lost connection). If they persist, the
     answer stays remembered and RetryLater brings the store back; the row is never sent again meanwhile.
 
-    ``forget``: other cache keys to drop once the answer is stored, in the round trip that forgets the answer.
+    ``forget``: other cache keys to drop once the answer is stored, in the round trip that forgets the answer (then
+    at once, even within a :func:`forgotten_together` block).
     """
     for attempt in range(STORE_ATTEMPTS):
         try:
@@ -98,7 +131,7 @@ def store(row, credential, expected_status, forget=()):
                 connection.close()  # a lost connection is reopened by the next query (our savepoint rolled back)
             time.sleep(0.05 * (2 ** attempt))
             continue
-        caching.delete(_answer_key(row), *forget)
+        _forget(row, forget)
         return status
     # Nothing more to do in this task: the next one (or the reconcile run) stores the remembered answer.
     raise RetryLater(settings.POK_CERTIFICATE_WAIT_DELAY, waiting=True)

@@ -254,10 +254,11 @@ def message(row_ids):
     """
     rows = read_rows(row_ids)
     try:
-        configuration.read_ahead({row.course_key for row in rows.values()}, per_account={outage.pause_key: None})
+        configuration.read_ahead({row.course_key for row in rows.values()},
+                                 per_account={outage.pause_key: None, outage.streak_key: 0})
     except Exception:  # only a shortcut: each issuance then reads the cache as it goes
         log.warning("POK: could not read a message's cached course set-up ahead", exc_info=True)
-    with compat.reading_ahead((row.user, row.course_key) for row in rows.values()):
+    with compat.reading_ahead((row.user, row.course_key) for row in rows.values()), answers.forgotten_together():
         yield rows
 
 
@@ -319,9 +320,9 @@ def issue(row_id, wait=0, tries=0, row=None):
         return _after_post_failure(row, exc)
     answers.remember(row, credential)
     # POK took the request, which ends the account's streak of failures (``outage.note``): in the same round trip
-    # to the cache as forgetting the stored answer.
+    # to the cache as forgetting the stored answer, when there is a streak to end.
     return answers.store(row, credential, CredentialStatus.REQUESTING,
-                         forget=[outage.streak_key(prepared.setup.account)])
+                         forget=outage.streak_to_end(prepared.setup.account))
 
 
 def _as_read(row):

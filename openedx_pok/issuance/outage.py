@@ -68,6 +68,17 @@ def streak_key(account):
     return _key("streak", account)
 
 
+def streak_to_end(account):
+    """
+    The keys a request POK processed must delete to end the account's streak: its key, unless this task knows there
+    is no streak. A message reads the streak with the account's pause (``machine.message``), once, as it reads the
+    pause; a failure this task counts is known too. So a streak other workers start while a message runs is ended
+    by their next processed request or by a later message's, as a pause they start is seen at a later task.
+    """
+    known = caching.known(streak_key(account))
+    return [] if known is not caching.UNKNOWN and not known else [streak_key(account)]
+
+
 def _kind(exc):
     """What failed, for logs: a status or an exception class, never a message (it may quote a body)."""
     return f"HTTP {exc.status_code}" if getattr(exc, "status_code", None) else type(exc).__name__
@@ -92,9 +103,10 @@ def note(account, exc=None):
     did not process adds to it, and the one that reaches :data:`PAUSE_AFTER_FAILURES` starts the pause.
     """
     if exc is None or not exc.unprocessed:
-        caching.delete(streak_key(account))
+        caching.delete(*streak_to_end(account))
         return
     count = caching.incr(streak_key(account), STREAK_SECONDS)
+    caching.remember(streak_key(account), count or 1)  # this task knows of a streak now (:func:`streak_to_end`)
     if not count or count < PAUSE_AFTER_FAILURES:
         return
     now = time.time()
