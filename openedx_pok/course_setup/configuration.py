@@ -294,18 +294,14 @@ def read_ahead(course_keys, per_account=None):
         _course_cache_key(course_key): caching.COMPUTE for course_key in course_keys}})
     second = {}
     for course_key in course_keys:
-        values = _mapping_values(course_key)
-        if values is None or not values["enabled"]:
-            continue
-        account = values["account"] or accounts.DEFAULT_ACCOUNT
         try:
-            client = get_client(account)
-        except PokConfigurationError:
+            setup = course_setup(course_key)
+            client = get_client(setup.account)
+        except (CourseSetupError, PokConfigurationError):
             continue  # issuance holds the credential with what to fix
-        template_id = values["template_id"] or settings.POK_DEFAULT_TEMPLATE_ID
-        second[_template_key(client, template_id, _account_scope(account))] = caching.COMPUTE
-        second[_account_key(account)] = 0
-        second.update({key_of(account): default for key_of, default in (per_account or {}).items()})
+        second[_template_key(client, setup.template_id, _account_scope(setup.account))] = caching.COMPUTE
+        second[_account_key(setup.account)] = 0
+        second.update({key_of(setup.account): default for key_of, default in (per_account or {}).items()})
     caching.prefetch(second)
 
 
